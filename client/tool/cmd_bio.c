@@ -1,0 +1,9 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include "tool.h"
+
+int
+cmd_bio(int argc, char **argv)
+{
+	(void)argc;
+	return tool_fail(1, argv[0], "not implemented yet");
+}

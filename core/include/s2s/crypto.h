@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * s2s/crypto.h - the cryptographic primitives s2s-mqtt stands on.
+ *
+ * Implemented on wolfCrypt (wolfSSL 5.5.4) in core/crypto_wolfssl.c, the only
+ * file of the project that includes a wolfSSL header; no wolfSSL type appears
+ * here.
+ *
+ * Threading: every function is thread-safe.  The random generator is one
+ * process-wide DRBG behind a mutex, initialised on first use;
+ * s2s_crypto_shutdown() releases it at exit (optional, keeps valgrind quiet).
+ *
+ * Secrets: functions wipe their own temporaries.  Outputs that are secret
+ * (derived keys, decrypted plaintext) belong to the caller, who wipes them.
+ */
+#ifndef S2S_CRYPTO_H
+#define S2S_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define S2S_SHA1_LEN 20
+#define S2S_SHA256_LEN 32
+#define S2S_P256_PUB_LEN 65     /* X9.63 uncompressed point, 0x04 || X || Y */
+#define S2S_P256_SIG_LEN 64     /* ECDSA signature as r || s, 32 bytes each */
+#define S2S_FFDHE2048_LEN 256   /* RFC 7919 ffdhe2048 element, big-endian */
+
+/* A piece of a message that is hashed or MACed without being copied. */
+struct s2s_iov {
+	const void *p;
+	size_t n;
+};
+
+/* Fill buf with n bytes from the process-wide DRBG. */
+enum s2s_err s2s_random(void *buf, size_t n);
+
+/* Release the process-wide DRBG.  Later calls re-initialise it. */
+void s2s_crypto_shutdown(void);
+
+/* Version string of the linked wolfSSL, for --version and logs. */
+const char *s2s_crypto_backend_version(void);
+
+/* ---- Hashes, MAC, KDF ------------------------------------------------ */
+
+/* SHA-1 / SHA-256 of the concatenation of cnt pieces. */
+void s2s_sha1v(const struct s2s_iov *v, size_t cnt, uint8_t out[S2S_SHA1_LEN]);
+void s2s_sha256v(const struct s2s_iov *v, size_t cnt,
+		 uint8_t out[S2S_SHA256_LEN]);
+void s2s_sha256(const void *data, size_t n, uint8_t out[S2S_SHA256_LEN]);
+
+/* HMAC-SHA-256 (RFC 2104) of the concatenation of cnt pieces. */
+enum s2s_err s2s_hmac_sha256v(const uint8_t *key, size_t key_len,
+			      const struct s2s_iov *v, size_t cnt,
+			      uint8_t out[S2S_SHA256_LEN]);
+
+/*
+ * HKDF-SHA-256 (RFC 5869), extract then expand, into out_len <= 255*32
+ * bytes.  salt may be NULL (then a zero salt is used), info may be NULL.
+ */
+enum s2s_err s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
+			     const uint8_t *salt, size_t salt_len,
+			     const uint8_t *info, size_t info_len,
+			     uint8_t *out, size_t out_len);
+
+/* ---- Big numbers ------------------------------------------------------ */
+
+/*
+ * out = 2^e mod lp, where lp is the RFC 7919 ffdhe2048 prime and e the
+ * big-endian unsigned integer of e_len bytes (1 <= e_len <= 256).  The
+ * result is written as 256 big-endian bytes (left-padded with zeros).
+ */
+enum s2s_err s2s_ffdhe2048_pow2(const uint8_t *e, size_t e_len,
+				uint8_t out[S2S_FFDHE2048_LEN]);
+
+/* ---- P-256 keys -------------------------------------------------------- */
+
+/*
+ * A P-256 key: a key pair, or a public key alone.  Opaque; create with
+ * s2s_key_generate(), s2s_key_load_*() or s2s_key_from_public(); release
+ * with s2s_key_destroy(), which wipes the private part.  A key is immutable
+ * after creation and may be used from several threads at once.
+ */
+struct s2s_key;
+
+enum s2s_err s2s_key_generate(struct s2s_key **out);
+
+/* A public-only key from its 65-byte X9.63 encoding (point is validated). */
+enum s2s_err s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN],
+				 struct s2s_key **out);
+
+/* Copy the 65-byte X9.63 public key out of k. */
+void s2s_key_public(const struct s2s_key *k, uint8_t pub[S2S_P256_PUB_LEN]);
+
+bool s2s_key_has_private(const struct s2s_key *k);
+
+/*
+ * Write k to path + ".key" (private key, PEM "EC PRIVATE KEY", created with
+ * mode 0600, written to a temporary file then renamed) and path + ".pub"
+ * (public key, PEM "PUBLIC KEY", mode 0644).  Both are readable by OpenSSL.
+ * S2S_ERR_INVAL if k has no private part.
+ */
+enum s2s_err s2s_key_save(const struct s2s_key *k, const char *path);
+
+/*
+ * Load a private key written by s2s_key_save() (the ".key" file itself).
+ * S2S_ERR_PERM if the file is readable or writable by group or others (it
+ * is not read), S2S_ERR_IO if it cannot be opened, S2S_ERR_FORMAT if it is
+ * not a P-256 private key.
+ */
+enum s2s_err s2s_key_load_private(const char *file, struct s2s_key **out);
+
+/* Load a public key: a ".pub" PEM file. */
+enum s2s_err s2s_key_load_public(const char *file, struct s2s_key **out);
+
+/* NULL is a no-op. */
+void s2s_key_destroy(struct s2s_key *k);
+
+/* ---- ECIES ------------------------------------------------------------- */
+
+/*
+ * ECIES as wolfSSL implements it (ECDH P-256, HKDF-SHA-256, AES-128-CBC,
+ * HMAC-SHA-256 over the ciphertext) with a fresh ephemeral key for every
+ * call, so equal plaintexts never give equal ciphertexts.  The plaintext is
+ * framed as be32(length) || plaintext || zero padding to 16 bytes.
+ *
+ * Sealed length = 65 + roundup16(4 + pt_len) + 32.
+ */
+size_t s2s_ecies_sealed_len(size_t pt_len);
+
+/* Maximum plaintext accepted by s2s_ecies_seal (1 MiB). */
+#define S2S_ECIES_MAX_PT (1u << 20)
+
+/*
+ * Encrypt pt for recipient (a public or private key).  out must have room
+ * for s2s_ecies_sealed_len(pt_len) bytes; *out_len receives the length.
+ */
+enum s2s_err s2s_ecies_seal(const struct s2s_key *recipient,
+			    const uint8_t *pt, size_t pt_len,
+			    uint8_t *out, size_t *out_len);
+
+/*
+ * Decrypt and authenticate ct with the private key.  out must have room for
+ * ct_len bytes; *out_len receives the plaintext length.  S2S_ERR_AUTH on a
+ * tampered or foreign ciphertext (out is then wiped), S2S_ERR_FORMAT on a
+ * ciphertext of impossible length or framing.
+ */
+enum s2s_err s2s_ecies_open(const struct s2s_key *priv,
+			    const uint8_t *ct, size_t ct_len,
+			    uint8_t *out, size_t *out_len);
+
+/* ---- ECDSA ------------------------------------------------------------- */
+
+/* ECDSA P-256 over SHA-256(msg); signature as r || s (64 bytes). */
+enum s2s_err s2s_ecdsa_sign(const struct s2s_key *priv,
+			    const uint8_t *msg, size_t msg_len,
+			    uint8_t sig[S2S_P256_SIG_LEN]);
+
+/* S2S_OK if sig is valid for msg under k, S2S_ERR_AUTH otherwise. */
+enum s2s_err s2s_ecdsa_verify(const struct s2s_key *k,
+			      const uint8_t *msg, size_t msg_len,
+			      const uint8_t sig[S2S_P256_SIG_LEN]);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* S2S_CRYPTO_H */

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * s2s/package.h - the message package on the wire, and the two operations
+ * every party performs on it: seal (sender) and open (CS gate, receiver).
+ *
+ * Byte layout (docs/PROTOCOL.md, "Message package"); integers big-endian:
+ *
+ *   off  size  field
+ *     0     4  magic "S2SP"
+ *     4     1  version (1)
+ *     5     1  profile (1 paper, 2 hardened)
+ *     6     1  a = sender id length (1..64)
+ *     7     1  b = receiver id length (1..64)
+ *     8     8  session T
+ *    16     8  seq, per direction, first message 1
+ *    24     4  m = message length
+ *    28     4  n = stego image length
+ *    32     a  sender id
+ *  32+a     b  receiver id
+ * 32+a+b    m  message
+ *   ...     n  stego image (8-bit grayscale PNG)
+ *
+ * The header is bytes [0, 32+a+b); the hardened tag covers it.  The total
+ * must be exactly 32+a+b+m+n.  The tag and R^T are not in the envelope:
+ * they are hidden in the image.
+ *
+ * Thread-safe; parse is zero-copy.
+ */
+#ifndef S2S_PACKAGE_H
+#define S2S_PACKAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s/error.h"
+#include "s2s/image.h"
+#include "s2s/scheme.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define S2S_PACKAGE_MAGIC "S2SP"
+#define S2S_PACKAGE_VERSION 1
+#define S2S_PACKAGE_FIXED 32
+#define S2S_ID_MAX 64
+
+/* Limits for parsing; zero fields take the defaults. */
+struct s2s_package_limits {
+	size_t max_msg;     /* default 256 KiB */
+	size_t max_image;   /* default 256 KiB */
+	struct s2s_image_limits image;  /* for decoding the stego image */
+};
+
+#define S2S_PACKAGE_DEFAULT_MAX_MSG (256u * 1024u)
+#define S2S_PACKAGE_DEFAULT_MAX_IMAGE (256u * 1024u)
+
+/* A parsed package: every pointer points into the parsed buffer. */
+struct s2s_package {
+	uint8_t version;
+	enum s2s_profile profile;
+	uint64_t session;
+	uint64_t seq;
+	const char *sender;     /* not NUL-terminated */
+	size_t sender_len;
+	const char *receiver;   /* not NUL-terminated */
+	size_t receiver_len;
+	const uint8_t *msg;
+	size_t msg_len;
+	const uint8_t *image;
+	size_t image_len;
+	const uint8_t *header;  /* == the buffer */
+	size_t header_len;
+};
+
+/*
+ * Parse and validate the envelope of buf (no crypto, no image decoding).
+ * Distinct errors: S2S_ERR_TRUNCATED (shorter than declared),
+ * S2S_ERR_FORMAT (bad magic, empty or over-long id, id with a byte outside
+ * printable ASCII or '/', '+', '#'), S2S_ERR_VERSION, S2S_ERR_PROFILE,
+ * S2S_ERR_TOO_BIG (message or image over limits), S2S_ERR_INCONSISTENT
+ * (trailing bytes after the declared fields, seq 0).  limits may be NULL.
+ */
+enum s2s_err s2s_package_parse(const uint8_t *buf, size_t len,
+			       const struct s2s_package_limits *limits,
+			       struct s2s_package *out);
+
+/*
+ * Serialise p's fields (header/header_len are ignored) into a malloc()ed
+ * buffer; free() it.
+ */
+enum s2s_err s2s_package_encode(const struct s2s_package *p, uint8_t **out,
+				size_t *out_len);
+
+/*
+ * Sender: build the package for msg at the chain's current position.
+ * Draws R^T, computes the tag, hides tag || be32(R^T) in a copy of cover
+ * (stage 1 the tag, stage 2 R^T), encodes the PNG at png_level, writes
+ * the envelope with seq = c->next_seq, then advances the chain.  The
+ * chain is untouched on any error.  *out is malloc()ed; free() it.
+ * stego_out (may be NULL) receives the stego image (free with
+ * s2s_image_free) for tools that show it.
+ */
+enum s2s_err s2s_package_seal(struct s2s_chain *c, const char *sender,
+			      const char *receiver, const uint8_t *msg,
+			      size_t msg_len, const struct s2s_image *cover,
+			      int png_level, uint8_t **out, size_t *out_len,
+			      struct s2s_image *stego_out);
+
+/*
+ * Gate and receiver: verify a parsed package against the chain.
+ * Checks profile and session against the chain, seq against next_seq
+ * (S2S_ERR_REPLAY if lower, S2S_ERR_GAP if higher), decodes the image,
+ * extracts tag and R^T and verifies the tag (S2S_ERR_AUTH).  On S2S_OK
+ * the chain has advanced and *rt (may be NULL) holds R^T; on any error
+ * the chain is untouched.
+ */
+enum s2s_err s2s_package_open(struct s2s_chain *c,
+			      const struct s2s_package *p,
+			      const struct s2s_package_limits *limits,
+			      uint32_t *rt);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* S2S_PACKAGE_H */
