@@ -1,3 +1,531 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Placeholder: implementation in progress. */
-#include "s2s/error.h"
+/*
+ * package.c - the message package: envelope parse/encode (no crypto), and
+ * seal/open, which put the tag and R^T into the stego image and take them
+ * out again.  docs/PROTOCOL.md, "Message package", is the specification.
+ *
+ * The CS gate runs parse + open on every published message, so both stay
+ * cheap: parse is one bounds-checked pass over the header and the ids and
+ * copies nothing; open with a warm cache (struct s2s_package_cache)
+ * allocates only what the PNG decoder needs and skips the keyed shuffle.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s2s/crypto.h"
+#include "s2s/package.h"
+#include "s2s/secmem.h"
+#include "s2s/stego.h"
+
+/* Field offsets of the fixed part (package.h). */
+enum {
+	OFF_MAGIC = 0,
+	OFF_VERSION = 4,
+	OFF_PROFILE = 5,
+	OFF_SENDER_LEN = 6,
+	OFF_RECEIVER_LEN = 7,
+	OFF_SESSION = 8,
+	OFF_SEQ = 16,
+	OFF_MSG_LEN = 24,
+	OFF_IMAGE_LEN = 28,
+};
+
+/* Longest header: the fixed part and two ids of S2S_ID_MAX bytes. */
+#define HEADER_MAX (S2S_PACKAGE_FIXED + 2 * S2S_ID_MAX)
+/* Longest stego payload: the longest tag and be32(R^T). */
+#define PAYLOAD_MAX (S2S_TAG_MAX + 4)
+
+static uint32_t
+load_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static uint64_t
+load_be64(const uint8_t *p)
+{
+	return (uint64_t)load_be32(p) << 32 | load_be32(p + 4);
+}
+
+static void
+store_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void
+store_be64(uint8_t *p, uint64_t v)
+{
+	store_be32(p, (uint32_t)(v >> 32));
+	store_be32(p + 4, (uint32_t)v);
+}
+
+static bool
+profile_known(unsigned p)
+{
+	return p == S2S_PROFILE_PAPER || p == S2S_PROFILE_HARDENED;
+}
+
+/*
+ * Device ids double as MQTT client ids and topic levels, so they are
+ * printable ASCII without space and without the topic characters '/',
+ * '+' and '#'.
+ */
+static bool
+id_valid(const char *id, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > S2S_ID_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)id[i];
+
+		if (ch < 0x21 || ch > 0x7e || ch == '/' || ch == '+' ||
+		    ch == '#')
+			return false;
+	}
+	return true;
+}
+
+static void
+limits_resolve(const struct s2s_package_limits *in,
+	       struct s2s_package_limits *out)
+{
+	if (in)
+		*out = *in;
+	else
+		memset(out, 0, sizeof(*out));
+	if (out->max_msg == 0)
+		out->max_msg = S2S_PACKAGE_DEFAULT_MAX_MSG;
+	if (out->max_image == 0)
+		out->max_image = S2S_PACKAGE_DEFAULT_MAX_IMAGE;
+}
+
+enum s2s_err
+s2s_package_parse(const uint8_t *buf, size_t len,
+		  const struct s2s_package_limits *limits,
+		  struct s2s_package *out)
+{
+	struct s2s_package_limits lim;
+	size_t a, b, m, n, hdr, total;
+	uint64_t seq;
+
+	if (!out || (!buf && len > 0))
+		return S2S_ERR_INVAL;
+	limits_resolve(limits, &lim);
+
+	/* Whatever is there of the magic must match: foreign payloads are
+	 * FORMAT even when they are short. */
+	if (len == 0)
+		return S2S_ERR_TRUNCATED;
+	if (memcmp(buf, S2S_PACKAGE_MAGIC, len < 4 ? len : 4) != 0)
+		return S2S_ERR_FORMAT;
+	if (len < S2S_PACKAGE_FIXED)
+		return S2S_ERR_TRUNCATED;
+	if (buf[OFF_VERSION] != S2S_PACKAGE_VERSION)
+		return S2S_ERR_VERSION;
+	if (!profile_known(buf[OFF_PROFILE]))
+		return S2S_ERR_PROFILE;
+
+	a = buf[OFF_SENDER_LEN];
+	b = buf[OFF_RECEIVER_LEN];
+	if (a == 0 || a > S2S_ID_MAX || b == 0 || b > S2S_ID_MAX)
+		return S2S_ERR_FORMAT;
+	seq = load_be64(buf + OFF_SEQ);
+	if (seq == 0)
+		return S2S_ERR_INCONSISTENT;
+	m = load_be32(buf + OFF_MSG_LEN);
+	n = load_be32(buf + OFF_IMAGE_LEN);
+	if (n == 0)
+		return S2S_ERR_FORMAT;
+	if (m > lim.max_msg || n > lim.max_image)
+		return S2S_ERR_TOO_BIG;
+
+	/*
+	 * hdr <= 160; m and n are below 2^32 but their sum with hdr can
+	 * wrap a 32-bit size_t, so every addition is checked first.
+	 */
+	hdr = S2S_PACKAGE_FIXED + a + b;
+	if (m > SIZE_MAX - hdr || n > SIZE_MAX - hdr - m)
+		return S2S_ERR_INCONSISTENT;
+	total = hdr + m + n;
+	if (len < total)
+		return S2S_ERR_TRUNCATED;
+	if (len > total)
+		return S2S_ERR_INCONSISTENT;
+
+	if (!id_valid((const char *)buf + S2S_PACKAGE_FIXED, a) ||
+	    !id_valid((const char *)buf + S2S_PACKAGE_FIXED + a, b))
+		return S2S_ERR_FORMAT;
+
+	out->version = buf[OFF_VERSION];
+	out->profile = (enum s2s_profile)buf[OFF_PROFILE];
+	out->session = load_be64(buf + OFF_SESSION);
+	out->seq = seq;
+	out->sender = (const char *)buf + S2S_PACKAGE_FIXED;
+	out->sender_len = a;
+	out->receiver = out->sender + a;
+	out->receiver_len = b;
+	out->msg = buf + hdr;
+	out->msg_len = m;
+	out->image = buf + hdr + m;
+	out->image_len = n;
+	out->header = buf;
+	out->header_len = hdr;
+	return S2S_OK;
+}
+
+/*
+ * Write the header of p into hdr (room for HEADER_MAX bytes) with the
+ * image length field set to image_len; *hdr_len receives its length.
+ * Checks everything parse would, except the limits.
+ */
+static enum s2s_err
+header_build(const struct s2s_package *p, size_t image_len, uint8_t *hdr,
+	     size_t *hdr_len)
+{
+	if (p->version != S2S_PACKAGE_VERSION)
+		return S2S_ERR_VERSION;
+	if (!profile_known((unsigned)p->profile))
+		return S2S_ERR_PROFILE;
+	if (!p->sender || !p->receiver ||
+	    !id_valid(p->sender, p->sender_len) ||
+	    !id_valid(p->receiver, p->receiver_len))
+		return S2S_ERR_FORMAT;
+	if (p->seq == 0)
+		return S2S_ERR_INCONSISTENT;
+	if (p->msg_len > UINT32_MAX || image_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+
+	memcpy(hdr + OFF_MAGIC, S2S_PACKAGE_MAGIC, 4);
+	hdr[OFF_VERSION] = p->version;
+	hdr[OFF_PROFILE] = (uint8_t)p->profile;
+	hdr[OFF_SENDER_LEN] = (uint8_t)p->sender_len;
+	hdr[OFF_RECEIVER_LEN] = (uint8_t)p->receiver_len;
+	store_be64(hdr + OFF_SESSION, p->session);
+	store_be64(hdr + OFF_SEQ, p->seq);
+	store_be32(hdr + OFF_MSG_LEN, (uint32_t)p->msg_len);
+	store_be32(hdr + OFF_IMAGE_LEN, (uint32_t)image_len);
+	memcpy(hdr + S2S_PACKAGE_FIXED, p->sender, p->sender_len);
+	memcpy(hdr + S2S_PACKAGE_FIXED + p->sender_len, p->receiver,
+	       p->receiver_len);
+	*hdr_len = S2S_PACKAGE_FIXED + p->sender_len + p->receiver_len;
+	return S2S_OK;
+}
+
+/* Header, message and image into one malloc()ed buffer. */
+static enum s2s_err
+envelope_write(const uint8_t *hdr, size_t hdr_len, const uint8_t *msg,
+	       size_t msg_len, const uint8_t *image, size_t image_len,
+	       uint8_t **out, size_t *out_len)
+{
+	uint8_t *buf;
+	size_t total;
+
+	if (msg_len > SIZE_MAX - hdr_len ||
+	    image_len > SIZE_MAX - hdr_len - msg_len)
+		return S2S_ERR_TOO_BIG;
+	total = hdr_len + msg_len + image_len;
+	buf = malloc(total);
+	if (!buf)
+		return S2S_ERR_NOMEM;
+	memcpy(buf, hdr, hdr_len);
+	if (msg_len)
+		memcpy(buf + hdr_len, msg, msg_len);
+	memcpy(buf + hdr_len + msg_len, image, image_len);
+	*out = buf;
+	*out_len = total;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_package_encode(const struct s2s_package *p, uint8_t **out,
+		   size_t *out_len)
+{
+	uint8_t hdr[HEADER_MAX];
+	size_t hdr_len;
+	enum s2s_err err;
+
+	if (!p || !out || !out_len || (!p->msg && p->msg_len > 0) ||
+	    (!p->image && p->image_len > 0))
+		return S2S_ERR_INVAL;
+	if (p->image_len == 0)
+		return S2S_ERR_FORMAT;
+	err = header_build(p, p->image_len, hdr, &hdr_len);
+	if (err)
+		return err;
+	return envelope_write(hdr, hdr_len, p->msg, p->msg_len, p->image,
+			      p->image_len, out, out_len);
+}
+
+/*
+ * Ratchet a copy of the chain and commit it only on success, so that a
+ * failing s2s_chain_advance() can never leave the chain half-updated.
+ */
+static enum s2s_err
+chain_commit(struct s2s_chain *c, uint32_t rt)
+{
+	struct s2s_chain next = *c;
+	enum s2s_err err;
+
+	err = s2s_chain_advance(&next, rt);
+	if (err == S2S_OK)
+		*c = next;
+	S2S_WIPE(next);
+	return err;
+}
+
+void
+s2s_package_cache_clear(struct s2s_package_cache *cache)
+{
+	if (!cache)
+		return;
+	s2s_stego_sel_destroy(cache->sel);
+	s2s_memzero(cache, sizeof(*cache));
+}
+
+/*
+ * The selection for c's stego key, a width x height image and n payload
+ * bytes, from the cache when it matches, else rebuilt into it.  *sel is
+ * NULL when there is no cache: the caller then uses the one-shot forms.
+ */
+static enum s2s_err
+cache_sel(struct s2s_package_cache *cache, const struct s2s_chain *c,
+	  uint32_t width, uint32_t height, size_t n,
+	  const struct s2s_stego_sel **sel)
+{
+	size_t cap = s2s_stego_capacity(width, height);
+	enum s2s_err err;
+
+	*sel = NULL;
+	if (!cache)
+		return S2S_OK;
+	if (!cache->sel || cache->width != width ||
+	    cache->height != height || cache->n < n ||
+	    !s2s_ct_equal(cache->key, c->stego_key, S2S_STEGO_KEY_LEN)) {
+		/* Room for the longer payload, so both profiles can share. */
+		if (cap > PAYLOAD_MAX)
+			cap = PAYLOAD_MAX;
+		n = n > cap ? n : cap;
+		s2s_package_cache_clear(cache);
+		err = s2s_stego_sel_create(c->stego_key, width, height, n,
+					   &cache->sel);
+		if (err)
+			return err;
+		cache->width = width;
+		cache->height = height;
+		cache->n = n;
+		memcpy(cache->key, c->stego_key, S2S_STEGO_KEY_LEN);
+	}
+	*sel = cache->sel;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_package_seal(struct s2s_chain *c, const char *sender,
+		 const char *receiver, const uint8_t *msg, size_t msg_len,
+		 const struct s2s_image *cover, int png_level,
+		 uint8_t **out, size_t *out_len,
+		 struct s2s_image *stego_out)
+{
+	return s2s_package_seal_cached(c, NULL, sender, receiver, msg,
+				       msg_len, cover, png_level, out,
+				       out_len, stego_out);
+}
+
+enum s2s_err
+s2s_package_seal_cached(struct s2s_chain *c,
+			struct s2s_package_cache *cache, const char *sender,
+			const char *receiver, const uint8_t *msg,
+			size_t msg_len, const struct s2s_image *cover,
+			int png_level, uint8_t **out, size_t *out_len,
+			struct s2s_image *stego_out)
+{
+	const struct s2s_stego_sel *sel;
+	struct s2s_package p = { 0 };
+	struct s2s_image stego = { 0 };
+	uint8_t hdr[HEADER_MAX];
+	uint8_t payload[PAYLOAD_MAX];
+	uint8_t *png = NULL, *buf = NULL;
+	size_t hdr_len, tag_len, png_len, buf_len;
+	uint32_t rt = 0;
+	enum s2s_err err;
+
+	if (!c || !sender || !receiver || (!msg && msg_len > 0) || !cover ||
+	    !cover->pixels || cover->width == 0 || cover->height == 0 ||
+	    png_level < 0 || png_level > 9 || !out || !out_len)
+		return S2S_ERR_INVAL;
+	if (!profile_known((unsigned)c->profile))
+		return S2S_ERR_PROFILE;
+	if (c->next_seq == 0)
+		return S2S_ERR_STATE;
+	tag_len = s2s_tag_len(c->profile);
+	if (s2s_stego_capacity(cover->width, cover->height) < tag_len + 4)
+		return S2S_ERR_COVER;
+
+	p.version = S2S_PACKAGE_VERSION;
+	p.profile = c->profile;
+	p.session = c->session;
+	p.seq = c->next_seq;
+	p.sender = sender;
+	p.sender_len = strnlen(sender, S2S_ID_MAX + 1);
+	p.receiver = receiver;
+	p.receiver_len = strnlen(receiver, S2S_ID_MAX + 1);
+	p.msg = msg;
+	p.msg_len = msg_len;
+
+	/* The tag header: the image length is not known yet, and is zero
+	 * in the header the tag covers (PROTOCOL.md, "The tag header"). */
+	err = header_build(&p, 0, hdr, &hdr_len);
+	if (err)
+		return err;
+
+	err = s2s_random(payload, 4);
+	if (err)
+		goto out_wipe;
+	rt = load_be32(payload);
+	err = s2s_chain_tag(c, hdr, hdr_len, msg, msg_len, rt, payload);
+	if (err)
+		goto out_wipe;
+	store_be32(payload + tag_len, rt);
+
+	err = s2s_image_alloc(&stego, cover->width, cover->height, 0);
+	if (err)
+		goto out_wipe;
+	memcpy(stego.pixels, cover->pixels,
+	       (size_t)cover->width * cover->height);
+	err = cache_sel(cache, c, cover->width, cover->height, tag_len + 4,
+			&sel);
+	if (err)
+		goto out_image;
+	if (sel)
+		err = s2s_stego_embed_sel(sel, &stego, payload, tag_len + 4,
+					  NULL);
+	else
+		err = s2s_stego_embed(&stego, c->stego_key, payload,
+				      tag_len + 4, NULL);
+	if (err)
+		goto out_image;
+	err = s2s_image_encode_png(&stego, png_level, &png, &png_len);
+	if (err)
+		goto out_image;
+	if (png_len > UINT32_MAX) {
+		err = S2S_ERR_TOO_BIG;
+		goto out_png;
+	}
+	store_be32(hdr + OFF_IMAGE_LEN, (uint32_t)png_len);
+	err = envelope_write(hdr, hdr_len, msg, msg_len, png, png_len, &buf,
+			     &buf_len);
+	if (err)
+		goto out_png;
+	err = chain_commit(c, rt);
+	if (err) {
+		free(buf);
+		goto out_png;
+	}
+
+	*out = buf;
+	*out_len = buf_len;
+	if (stego_out) {
+		*stego_out = stego;
+		stego.pixels = NULL;
+	}
+out_png:
+	free(png);
+out_image:
+	s2s_image_free(&stego);
+out_wipe:
+	S2S_WIPE(payload);
+	S2S_WIPE(rt);
+	return err;
+}
+
+enum s2s_err
+s2s_package_open(struct s2s_chain *c, const struct s2s_package *p,
+		 const struct s2s_package_limits *limits, uint32_t *rt_out)
+{
+	return s2s_package_open_cached(c, NULL, p, limits, rt_out);
+}
+
+enum s2s_err
+s2s_package_open_cached(struct s2s_chain *c,
+			struct s2s_package_cache *cache,
+			const struct s2s_package *p,
+			const struct s2s_package_limits *limits,
+			uint32_t *rt_out)
+{
+	const struct s2s_stego_sel *sel;
+	struct s2s_package_limits lim;
+	struct s2s_image img = { 0 };
+	uint8_t hdr[HEADER_MAX];
+	uint8_t payload[PAYLOAD_MAX];
+	size_t tag_len;
+	uint32_t rt = 0;
+	enum s2s_err err;
+
+	if (!c || !p || !p->header || !p->image || (!p->msg && p->msg_len) ||
+	    p->sender_len == 0 || p->sender_len > S2S_ID_MAX ||
+	    p->receiver_len == 0 || p->receiver_len > S2S_ID_MAX ||
+	    p->header_len != S2S_PACKAGE_FIXED + p->sender_len +
+			     p->receiver_len)
+		return S2S_ERR_INVAL;
+	limits_resolve(limits, &lim);
+
+	/* Cheap checks first: the gate drops most bad packages here. */
+	if (p->profile != c->profile || !profile_known((unsigned)p->profile))
+		return S2S_ERR_PROFILE;
+	if (p->session != c->session)
+		return S2S_ERR_SESSION;
+	if (p->seq < c->next_seq)
+		return S2S_ERR_REPLAY;
+	if (p->seq > c->next_seq)
+		return S2S_ERR_GAP;
+	if (p->msg_len > lim.max_msg || p->image_len > lim.max_image)
+		return S2S_ERR_TOO_BIG;
+
+	err = s2s_image_decode(p->image, p->image_len, &lim.image, &img);
+	/* The envelope was complete, so a PNG cut short is a bad image. */
+	if (err == S2S_ERR_TRUNCATED || err == S2S_ERR_FORMAT)
+		err = S2S_ERR_IMAGE;
+	if (err)
+		return err;
+
+	tag_len = s2s_tag_len(c->profile);
+	if (s2s_stego_capacity(img.width, img.height) < tag_len + 4) {
+		err = S2S_ERR_FORMAT;
+		goto out;
+	}
+	err = cache_sel(cache, c, img.width, img.height, tag_len + 4, &sel);
+	if (err)
+		goto out;
+	if (sel)
+		err = s2s_stego_extract_sel(sel, &img, payload, tag_len + 4);
+	else
+		err = s2s_stego_extract(&img, c->stego_key, payload,
+					tag_len + 4);
+	if (err)
+		goto out;
+	rt = load_be32(payload + tag_len);
+
+	memcpy(hdr, p->header, p->header_len);
+	memset(hdr + OFF_IMAGE_LEN, 0, 4);
+	err = s2s_chain_verify(c, hdr, p->header_len, p->msg, p->msg_len, rt,
+			       payload, tag_len);
+	if (err)
+		goto out;
+	err = chain_commit(c, rt);
+	if (err == S2S_OK && rt_out)
+		*rt_out = rt;
+out:
+	s2s_image_free(&img);
+	S2S_WIPE(payload);
+	S2S_WIPE(rt);
+	return err;
+}

@@ -1,3 +1,1005 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Placeholder: implementation in progress (lead). */
+/*
+ * proto.c - the control-message codec (docs/PROTOCOL-control.md).
+ *
+ * Writing goes through a growable buffer that remembers the first failure,
+ * reading through a cursor that does the same, so each message body is a
+ * straight list of fields with one error check at the end.  Inner
+ * (encrypted) parts are built in their own buffer, sealed, and wiped.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "s2s/proto.h"
+#include "s2s/secmem.h"
+
+#define DEFAULT_MAX_HS (1u << 20)
+#define STEP_BLOB_LEN S2S_SKCS_LEN
+
+/* ---- Writer -------------------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t len, cap;
+	enum s2s_err err;
+};
+
+static void
+w_reserve(struct wbuf *w, size_t n)
+{
+	size_t cap;
+	uint8_t *np;
+
+	if (w->err || w->cap - w->len >= n)
+		return;
+	cap = w->cap ? w->cap : 256;
+	while (cap - w->len < n) {
+		if (cap > SIZE_MAX / 2) {
+			w->err = S2S_ERR_TOO_BIG;
+			return;
+		}
+		cap *= 2;
+	}
+	/*
+	 * Grow by copying so the old block can be wiped: inner buffers hold
+	 * secrets and realloc() would leave them behind in freed memory.
+	 */
+	np = malloc(cap);
+	if (!np) {
+		w->err = S2S_ERR_NOMEM;
+		return;
+	}
+	if (w->p) {
+		memcpy(np, w->p, w->len);
+		s2s_memzero(w->p, w->cap);
+		free(w->p);
+	}
+	w->p = np;
+	w->cap = cap;
+}
+
+static void
+w_put(struct wbuf *w, const void *data, size_t n)
+{
+	w_reserve(w, n);
+	if (w->err || n == 0)
+		return;
+	memcpy(w->p + w->len, data, n);
+	w->len += n;
+}
+
+static void
+w_u8(struct wbuf *w, uint8_t v)
+{
+	w_put(w, &v, 1);
+}
+
+static void
+w_be(struct wbuf *w, uint64_t v, int bytes)
+{
+	uint8_t b[8];
+
+	for (int i = 0; i < bytes; i++)
+		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+	w_put(w, b, (size_t)bytes);
+}
+
+static void
+w_str8(struct wbuf *w, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 255) {
+		w->err = w->err ? w->err : S2S_ERR_INVAL;
+		return;
+	}
+	w_u8(w, (uint8_t)n);
+	w_put(w, s, n);
+}
+
+static void
+w_bytes8(struct wbuf *w, const uint8_t *p, size_t n)
+{
+	if (n > 255) {
+		w->err = w->err ? w->err : S2S_ERR_INVAL;
+		return;
+	}
+	w_u8(w, (uint8_t)n);
+	w_put(w, p, n);
+}
+
+static void
+w_bytes16(struct wbuf *w, const uint8_t *p, size_t n)
+{
+	if (n > 0xffff) {
+		w->err = w->err ? w->err : S2S_ERR_TOO_BIG;
+		return;
+	}
+	w_be(w, n, 2);
+	w_put(w, p, n);
+}
+
+static void
+w_bytes32(struct wbuf *w, const uint8_t *p, size_t n)
+{
+	if (n > 0xffffffffu) {
+		w->err = w->err ? w->err : S2S_ERR_TOO_BIG;
+		return;
+	}
+	w_be(w, n, 4);
+	w_put(w, p, n);
+}
+
+static void
+w_wipe(struct wbuf *w)
+{
+	if (w->p) {
+		s2s_memzero(w->p, w->cap);
+		free(w->p);
+	}
+	w->p = NULL;
+	w->len = w->cap = 0;
+}
+
+/* ---- Reader -------------------------------------------------------------- */
+
+struct rbuf {
+	const uint8_t *p;
+	size_t len, off;
+	enum s2s_err err;
+};
+
+static const uint8_t *
+r_take(struct rbuf *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->err)
+		return NULL;
+	if (r->len - r->off < n) {
+		r->err = S2S_ERR_TRUNCATED;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+static uint64_t
+r_be(struct rbuf *r, int bytes)
+{
+	const uint8_t *p = r_take(r, (size_t)bytes);
+	uint64_t v = 0;
+
+	if (!p)
+		return 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint8_t
+r_u8(struct rbuf *r)
+{
+	return (uint8_t)r_be(r, 1);
+}
+
+static void
+r_fixed(struct rbuf *r, void *out, size_t n)
+{
+	const uint8_t *p = r_take(r, n);
+
+	if (p)
+		memcpy(out, p, n);
+}
+
+static void
+r_fail(struct rbuf *r, enum s2s_err err)
+{
+	if (!r->err)
+		r->err = err;
+}
+
+/* A str8 into a NUL-terminated buffer of cap bytes (cap - 1 max length). */
+static void
+r_str8(struct rbuf *r, char *out, size_t cap)
+{
+	uint8_t n = r_u8(r);
+	const uint8_t *p = r_take(r, n);
+
+	if (!p)
+		return;
+	if ((size_t)n >= cap) {
+		r_fail(r, S2S_ERR_FORMAT);
+		return;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	if (memchr(out, '\0', n))
+		r_fail(r, S2S_ERR_FORMAT);
+}
+
+static void
+r_id(struct rbuf *r, char out[S2S_MSG_ID_MAX + 1])
+{
+	r_str8(r, out, S2S_MSG_ID_MAX + 1);
+	if (!r->err && !s2s_id_valid(out))
+		r_fail(r, S2S_ERR_FORMAT);
+}
+
+/* A str8 key of 1..max bytes. */
+static void
+r_key8(struct rbuf *r, uint8_t *out, uint8_t *out_len, size_t max)
+{
+	uint8_t n = r_u8(r);
+	const uint8_t *p = r_take(r, n);
+
+	if (!p)
+		return;
+	if (n == 0 || n > max) {
+		r_fail(r, S2S_ERR_FORMAT);
+		return;
+	}
+	memcpy(out, p, n);
+	*out_len = n;
+}
+
+static const uint8_t *
+r_bytes(struct rbuf *r, int len_bytes, size_t *n)
+{
+	*n = (size_t)r_be(r, len_bytes);
+	return r_take(r, *n);
+}
+
+static void
+r_end(struct rbuf *r)
+{
+	if (!r->err && r->off != r->len)
+		r->err = S2S_ERR_FORMAT;
+}
+
+/* ---- Identities ---------------------------------------------------------- */
+
+bool
+s2s_id_valid(const char *id)
+{
+	size_t n = 0;
+
+	for (; id[n]; n++) {
+		char c = id[n];
+
+		if (n >= S2S_MSG_ID_MAX)
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      c == '-'))
+			return false;
+	}
+	return n > 0;
+}
+
+enum s2s_err
+s2s_pair_id(const char *a, const char *b, char out[2 * S2S_MSG_ID_MAX + 2])
+{
+	int c;
+
+	if (!s2s_id_valid(a) || !s2s_id_valid(b))
+		return S2S_ERR_INVAL;
+	c = strcmp(a, b);
+	if (c == 0)
+		return S2S_ERR_INVAL;
+	snprintf(out, 2 * S2S_MSG_ID_MAX + 2, "%s~%s", c < 0 ? a : b,
+		 c < 0 ? b : a);
+	return S2S_OK;
+}
+
+static bool
+pair_valid(const char *pair)
+{
+	char a[S2S_MSG_ID_MAX + 1], b[S2S_MSG_ID_MAX + 1];
+	const char *sep = strchr(pair, '~');
+	size_t la;
+
+	if (!sep)
+		return false;
+	la = (size_t)(sep - pair);
+	if (la == 0 || la > S2S_MSG_ID_MAX || strlen(sep + 1) > S2S_MSG_ID_MAX)
+		return false;
+	memcpy(a, pair, la);
+	a[la] = '\0';
+	strcpy(b, sep + 1);
+	return s2s_id_valid(a) && s2s_id_valid(b) && strcmp(a, b) < 0;
+}
+
+static bool
+reason_valid(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+/* ---- Messages ------------------------------------------------------------ */
+
+const char *
+s2s_msg_type_name(int type)
+{
+	switch (type) {
+	case S2S_MSG_REGISTER: return "REGISTER";
+	case S2S_MSG_PAIR: return "PAIR";
+	case S2S_MSG_SESSION: return "SESSION";
+	case S2S_MSG_NEG_SDS: return "NEG_SDS";
+	case S2S_MSG_NEG_SDR: return "NEG_SDR";
+	case S2S_MSG_FETCH: return "FETCH";
+	case S2S_MSG_END: return "END";
+	case S2S_MSG_REGISTERED: return "REGISTERED";
+	case S2S_MSG_PAIRED: return "PAIRED";
+	case S2S_MSG_NEG_KEYS: return "NEG_KEYS";
+	case S2S_MSG_NEG_FWD: return "NEG_FWD";
+	case S2S_MSG_NEG_DONE: return "NEG_DONE";
+	case S2S_MSG_FETCHED: return "FETCHED";
+	case S2S_MSG_ENDED: return "ENDED";
+	case S2S_MSG_REJECT: return "REJECT";
+	}
+	return "UNKNOWN";
+}
+
+static bool
+type_known(int type)
+{
+	return strcmp(s2s_msg_type_name(type), "UNKNOWN") != 0;
+}
+
+/* The step number carried inside each negotiation message. */
+static uint8_t
+type_step(enum s2s_msg_type t)
+{
+	switch (t) {
+	case S2S_MSG_NEG_KEYS: return 1;
+	case S2S_MSG_NEG_SDS: return 2;
+	case S2S_MSG_NEG_FWD: return 3;
+	case S2S_MSG_NEG_SDR: return 4;
+	case S2S_MSG_NEG_DONE: return 5;
+	default: return 0;
+	}
+}
+
+void
+s2s_msg_init(struct s2s_msg *m, enum s2s_msg_type type, uint64_t req_id)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->req_id = req_id;
+	m->step = type_step(type);
+}
+
+void
+s2s_msg_clear(struct s2s_msg *m)
+{
+	if (m->owned) {
+		s2s_memzero(m->owned, m->owned_len);
+		free(m->owned);
+	}
+	s2s_memzero(m, sizeof(*m));
+}
+
+enum s2s_err
+s2s_msg_peek(const uint8_t *buf, size_t len, enum s2s_msg_type *type,
+	     uint64_t *req_id)
+{
+	if (len < S2S_MSG_HDR_LEN)
+		return S2S_ERR_TRUNCATED;
+	if (memcmp(buf, S2S_MSG_MAGIC, 4))
+		return S2S_ERR_FORMAT;
+	if (buf[4] != S2S_MSG_VERSION)
+		return S2S_ERR_VERSION;
+	if (buf[6] || buf[7] || !type_known(buf[5]))
+		return S2S_ERR_FORMAT;
+	if (type)
+		*type = (enum s2s_msg_type)buf[5];
+	if (req_id) {
+		uint64_t v = 0;
+
+		for (int i = 8; i < 16; i++)
+			v = v << 8 | buf[i];
+		*req_id = v;
+	}
+	return S2S_OK;
+}
+
+/* ---- Encoding ------------------------------------------------------------ */
+
+/* The inner (to-be-encrypted) part of the negotiation steps. */
+static void
+enc_step_inner(struct wbuf *w, const struct s2s_msg *m)
+{
+	uint8_t step = type_step(m->type);
+
+	w_u8(w, step);
+	w_be(w, m->session, 8);
+	w_put(w, m->nonce, S2S_MSG_NONCE_LEN);
+	if (m->type == S2S_MSG_NEG_KEYS) {
+		w_u8(w, m->role);
+		w_u8(w, m->profile);
+		w_str8(w, m->id_cs);
+		w_str8(w, m->id_self);
+		w_str8(w, m->id_peer);
+		w_bytes16(w, m->skcs, S2S_SKCS_LEN);
+		w_bytes8(w, m->sk, m->sk_len);
+		return;
+	}
+	if (m->type == S2S_MSG_NEG_SDR)
+		w_u8(w, m->accept);
+	w_put(w, m->blob, STEP_BLOB_LEN);
+	w_str8(w, m->id_cs);
+	w_str8(w, m->id_sds);
+	w_str8(w, m->id_sdr);
+	w_bytes8(w, m->shk, m->shk_len);
+}
+
+/* Seal inner for `to` and append it: as bytes32, or raw to the end. */
+static void
+w_sealed(struct wbuf *w, struct wbuf *inner, const struct s2s_key *to,
+	 bool length_prefixed)
+{
+	size_t ct_len = 0;
+	size_t need;
+
+	if (!w->err && inner->err)
+		w->err = inner->err;
+	if (w->err)
+		return;
+	if (!to) {
+		w->err = S2S_ERR_INVAL;
+		return;
+	}
+	need = s2s_ecies_sealed_len(inner->len);
+	if (length_prefixed)
+		w_be(w, need, 4);
+	w_reserve(w, need);
+	if (w->err)
+		return;
+	w->err = s2s_ecies_seal(to, inner->p ? inner->p : (const uint8_t *)"",
+				inner->len, w->p + w->len, &ct_len);
+	if (!w->err && ct_len != need)
+		w->err = S2S_ERR_CRYPTO;
+	if (!w->err)
+		w->len += ct_len;
+}
+
+static bool
+ids_valid_for_encode(const struct s2s_msg *m)
+{
+	switch (m->type) {
+	case S2S_MSG_REGISTER:
+		return s2s_id_valid(m->id);
+	case S2S_MSG_REGISTERED:
+		return s2s_id_valid(m->id_cs);
+	case S2S_MSG_PAIR:
+	case S2S_MSG_SESSION:
+	case S2S_MSG_END:
+	case S2S_MSG_ENDED:
+		return s2s_id_valid(m->peer);
+	case S2S_MSG_PAIRED:
+		return s2s_id_valid(m->peer) && pair_valid(m->pair);
+	case S2S_MSG_FETCH:
+		return s2s_id_valid(m->peer) && s2s_id_valid(m->sender);
+	case S2S_MSG_NEG_KEYS:
+		return s2s_id_valid(m->id_cs) && s2s_id_valid(m->id_self) &&
+		       s2s_id_valid(m->id_peer);
+	case S2S_MSG_NEG_SDS:
+	case S2S_MSG_NEG_FWD:
+	case S2S_MSG_NEG_SDR:
+	case S2S_MSG_NEG_DONE:
+		return s2s_id_valid(m->id_cs) && s2s_id_valid(m->id_sds) &&
+		       s2s_id_valid(m->id_sdr);
+	case S2S_MSG_REJECT:
+		return reason_valid(m->reason);
+	case S2S_MSG_FETCHED:
+		return true;
+	}
+	return false;
+}
+
+enum s2s_err
+s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
+	       const struct s2s_key *signer, uint8_t **out, size_t *out_len)
+{
+	struct wbuf w = { 0 }, in = { 0 };
+	uint8_t sig[S2S_P256_SIG_LEN];
+	uint8_t pub[S2S_P256_PUB_LEN];
+	enum s2s_err err;
+
+	if (!type_known(m->type) || !ids_valid_for_encode(m))
+		return S2S_ERR_INVAL;
+
+	w_put(&w, S2S_MSG_MAGIC, 4);
+	w_u8(&w, S2S_MSG_VERSION);
+	w_u8(&w, (uint8_t)m->type);
+	w_be(&w, 0, 2);
+	w_be(&w, m->req_id, 8);
+
+	switch (m->type) {
+	case S2S_MSG_REGISTER:
+		if (!signer || !s2s_key_has_private(signer)) {
+			err = S2S_ERR_INVAL;
+			goto out_wipe;
+		}
+		s2s_key_public(signer, pub);
+		w_put(&w, pub, sizeof(pub));
+		w_str8(&in, m->id);
+		w_bytes16(&in, m->code_bytes, m->code_len);
+		w_bytes32(&in, m->hs, m->hs_len);
+		w_sealed(&w, &in, to, true);
+		if (w.err)
+			break;
+		w.err = s2s_ecdsa_sign(signer, w.p, w.len, sig);
+		w_put(&w, sig, sizeof(sig));
+		break;
+	case S2S_MSG_REGISTERED:
+		w_str8(&w, m->id_cs);
+		w_put(&w, m->pub, S2S_P256_PUB_LEN);
+		break;
+	case S2S_MSG_PAIR:
+		w_str8(&w, m->peer);
+		w_u8(&w, m->profile);
+		break;
+	case S2S_MSG_PAIRED:
+		w_u8(&w, m->status);
+		w_str8(&w, m->pair);
+		w_str8(&w, m->peer);
+		w_u8(&w, m->profile);
+		if (m->status != 0) {
+			w_be(&w, 0, 4);
+			break;
+		}
+		w_str8(&in, m->pair);
+		w_str8(&in, m->peer);
+		w_u8(&in, m->profile);
+		w_bytes8(&in, m->shk, m->shk_len);
+		w_sealed(&w, &in, to, true);
+		break;
+	case S2S_MSG_SESSION:
+	case S2S_MSG_END:
+		w_str8(&w, m->peer);
+		break;
+	case S2S_MSG_ENDED:
+		w_str8(&w, m->peer);
+		w_be(&w, m->session, 8);
+		break;
+	case S2S_MSG_NEG_KEYS:
+	case S2S_MSG_NEG_SDS:
+	case S2S_MSG_NEG_FWD:
+	case S2S_MSG_NEG_SDR:
+	case S2S_MSG_NEG_DONE:
+		enc_step_inner(&in, m);
+		w_sealed(&w, &in, to, false);
+		break;
+	case S2S_MSG_FETCH:
+		w_str8(&w, m->peer);
+		w_str8(&w, m->sender);
+		w_be(&w, m->session, 8);
+		w_be(&w, m->from_seq, 8);
+		w_be(&w, m->to_seq, 8);
+		break;
+	case S2S_MSG_FETCHED:
+		w_be(&w, m->session, 8);
+		w_be(&w, m->count, 2);
+		w_put(&w, m->packages, m->packages_len);
+		break;
+	case S2S_MSG_REJECT:
+		w_u8(&w, m->about);
+		w_be(&w, (uint64_t)(m->code < 0 ? -m->code : m->code), 2);
+		w_be(&w, m->session, 8);
+		w_str8(&w, m->reason);
+		break;
+	}
+	err = w.err;
+	if (!err) {
+		*out = w.p;
+		*out_len = w.len;
+		w.p = NULL;
+	}
+out_wipe:
+	w_wipe(&in);
+	w_wipe(&w);
+	S2S_WIPE(sig);
+	return err;
+}
+
+/* ---- Decoding ------------------------------------------------------------ */
+
+/*
+ * Decrypt n bytes at ct with priv into m->owned (replacing nothing: each
+ * message has at most one sealed part).
+ */
+static enum s2s_err
+open_sealed(struct s2s_msg *m, const struct s2s_key *priv, const uint8_t *ct,
+	    size_t n, struct rbuf *inner)
+{
+	enum s2s_err err;
+	size_t pt_len = 0;
+
+	if (!priv)
+		return S2S_ERR_INVAL;
+	m->owned = malloc(n ? n : 1);
+	if (!m->owned)
+		return S2S_ERR_NOMEM;
+	m->owned_len = n;
+	err = s2s_ecies_open(priv, ct, n, m->owned, &pt_len);
+	if (err)
+		return err;
+	inner->p = m->owned;
+	inner->len = pt_len;
+	inner->off = 0;
+	inner->err = S2S_OK;
+	return S2S_OK;
+}
+
+static void
+dec_step_inner(struct rbuf *r, struct s2s_msg *m)
+{
+	uint8_t step = r_u8(r);
+	size_t n;
+
+	m->step = step;
+	if (!r->err && step != type_step(m->type))
+		r_fail(r, S2S_ERR_FORMAT);
+	m->session = r_be(r, 8);
+	r_fixed(r, m->nonce, S2S_MSG_NONCE_LEN);
+	if (m->type == S2S_MSG_NEG_KEYS) {
+		const uint8_t *skcs;
+
+		m->role = r_u8(r);
+		m->profile = r_u8(r);
+		r_id(r, m->id_cs);
+		r_id(r, m->id_self);
+		r_id(r, m->id_peer);
+		skcs = r_bytes(r, 2, &n);
+		if (skcs && n != S2S_SKCS_LEN)
+			r_fail(r, S2S_ERR_FORMAT);
+		else if (skcs)
+			memcpy(m->skcs, skcs, S2S_SKCS_LEN);
+		r_key8(r, m->sk, &m->sk_len, S2S_SK_MAX);
+		if (!r->err && m->role != S2S_ROLE_SDS && m->role != S2S_ROLE_SDR)
+			r_fail(r, S2S_ERR_FORMAT);
+		if (!r->err && !s2s_profile_name((enum s2s_profile)m->profile))
+			r_fail(r, S2S_ERR_PROFILE);
+	} else {
+		if (m->type == S2S_MSG_NEG_SDR) {
+			m->accept = r_u8(r);
+			if (!r->err && m->accept > 1)
+				r_fail(r, S2S_ERR_FORMAT);
+		}
+		r_fixed(r, m->blob, STEP_BLOB_LEN);
+		r_id(r, m->id_cs);
+		r_id(r, m->id_sds);
+		r_id(r, m->id_sdr);
+		r_key8(r, m->shk, &m->shk_len, S2S_SHK_MAX);
+	}
+	if (!r->err && m->session == 0)
+		r_fail(r, S2S_ERR_FORMAT);
+	r_end(r);
+}
+
+static enum s2s_err
+dec_register(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv,
+	     size_t max_hs)
+{
+	struct s2s_key *sd = NULL;
+	struct rbuf in = { 0 };
+	const uint8_t *ct, *sig;
+	size_t ct_len, signed_len;
+	enum s2s_err err;
+
+	r_fixed(r, m->pub, S2S_P256_PUB_LEN);
+	ct = r_bytes(r, 4, &ct_len);
+	signed_len = r->off;
+	sig = r_take(r, S2S_P256_SIG_LEN);
+	r_end(r);
+	if (r->err)
+		return r->err;
+	/* Proof of possession first: it is cheaper to refuse than decrypt. */
+	err = s2s_key_from_public(m->pub, &sd);
+	if (err)
+		return err == S2S_ERR_NOMEM ? err : S2S_ERR_FORMAT;
+	err = s2s_ecdsa_verify(sd, r->p, signed_len, sig);
+	s2s_key_destroy(sd);
+	if (err)
+		return S2S_ERR_AUTH;
+	err = open_sealed(m, priv, ct, ct_len, &in);
+	if (err)
+		return err;
+	r_id(&in, m->id);
+	m->code_bytes = r_bytes(&in, 2, &m->code_len);
+	m->hs = r_bytes(&in, 4, &m->hs_len);
+	r_end(&in);
+	if (in.err)
+		return in.err;
+	if (m->hs_len > (max_hs ? max_hs : DEFAULT_MAX_HS))
+		return S2S_ERR_TOO_BIG;
+	return S2S_OK;
+}
+
+static enum s2s_err
+dec_paired(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv)
+{
+	struct rbuf in = { 0 };
+	char pair[sizeof(m->pair)], peer[sizeof(m->peer)];
+	const uint8_t *ct;
+	size_t ct_len;
+	uint8_t profile;
+	enum s2s_err err;
+
+	m->status = r_u8(r);
+	r_str8(r, m->pair, sizeof(m->pair));
+	r_id(r, m->peer);
+	m->profile = r_u8(r);
+	ct = r_bytes(r, 4, &ct_len);
+	r_end(r);
+	if (r->err)
+		return r->err;
+	if (!pair_valid(m->pair) || m->status > 1)
+		return S2S_ERR_FORMAT;
+	if (m->status == 1)
+		return ct_len ? S2S_ERR_FORMAT : S2S_OK;
+	err = open_sealed(m, priv, ct, ct_len, &in);
+	if (err)
+		return err;
+	r_str8(&in, pair, sizeof(pair));
+	r_id(&in, peer);
+	profile = r_u8(&in);
+	r_key8(&in, m->shk, &m->shk_len, S2S_SHK_MAX);
+	r_end(&in);
+	if (in.err)
+		return in.err;
+	/* The clear fields must repeat what the CS sealed. */
+	if (strcmp(pair, m->pair) || strcmp(peer, m->peer) ||
+	    profile != m->profile)
+		return S2S_ERR_AUTH;
+	if (!s2s_profile_name((enum s2s_profile)m->profile))
+		return S2S_ERR_PROFILE;
+	return S2S_OK;
+}
+
+static enum s2s_err
+dec_fetched(struct rbuf *r, struct s2s_msg *m)
+{
+	size_t off = 0, n = 0;
+	const uint8_t *pkg;
+	size_t pkg_len;
+	enum s2s_err err;
+
+	m->session = r_be(r, 8);
+	m->count = (uint16_t)r_be(r, 2);
+	if (r->err)
+		return r->err;
+	if (m->count > S2S_MSG_FETCH_MAX)
+		return S2S_ERR_TOO_BIG;
+	m->owned_len = r->len - r->off;
+	m->owned = malloc(m->owned_len ? m->owned_len : 1);
+	if (!m->owned)
+		return S2S_ERR_NOMEM;
+	memcpy(m->owned, r->p + r->off, m->owned_len);
+	m->packages = m->owned;
+	m->packages_len = m->owned_len;
+	while ((err = s2s_msg_fetched_next(m, &off, &pkg, &pkg_len)) == S2S_OK)
+		n++;
+	if (err != S2S_ERR_NOT_FOUND)
+		return err;
+	return n == m->count ? S2S_OK : S2S_ERR_FORMAT;
+}
+
+enum s2s_err
+s2s_msg_decode(const uint8_t *buf, size_t len, const struct s2s_key *priv,
+	       size_t max_hs, struct s2s_msg *m)
+{
+	struct rbuf r = { buf, len, S2S_MSG_HDR_LEN, S2S_OK };
+	struct rbuf in = { 0 };
+	enum s2s_msg_type type;
+	uint64_t req_id;
+	enum s2s_err err;
+
+	memset(m, 0, sizeof(*m));
+	err = s2s_msg_peek(buf, len, &type, &req_id);
+	if (err)
+		return err;
+	m->type = type;
+	m->req_id = req_id;
+
+	switch (type) {
+	case S2S_MSG_REGISTER:
+		return dec_register(&r, m, priv, max_hs);
+	case S2S_MSG_PAIRED:
+		return dec_paired(&r, m, priv);
+	case S2S_MSG_FETCHED:
+		return dec_fetched(&r, m);
+	case S2S_MSG_REGISTERED:
+		r_id(&r, m->id_cs);
+		r_fixed(&r, m->pub, S2S_P256_PUB_LEN);
+		break;
+	case S2S_MSG_PAIR:
+		r_id(&r, m->peer);
+		m->profile = r_u8(&r);
+		if (!r.err && m->profile &&
+		    !s2s_profile_name((enum s2s_profile)m->profile))
+			r_fail(&r, S2S_ERR_PROFILE);
+		break;
+	case S2S_MSG_SESSION:
+	case S2S_MSG_END:
+		r_id(&r, m->peer);
+		break;
+	case S2S_MSG_ENDED:
+		r_id(&r, m->peer);
+		m->session = r_be(&r, 8);
+		break;
+	case S2S_MSG_FETCH:
+		r_id(&r, m->peer);
+		r_id(&r, m->sender);
+		m->session = r_be(&r, 8);
+		m->from_seq = r_be(&r, 8);
+		m->to_seq = r_be(&r, 8);
+		if (!r.err && (m->from_seq == 0 || m->to_seq < m->from_seq))
+			r_fail(&r, S2S_ERR_FORMAT);
+		break;
+	case S2S_MSG_REJECT:
+		m->about = r_u8(&r);
+		m->code = -(int)r_be(&r, 2);
+		m->session = r_be(&r, 8);
+		r_str8(&r, m->reason, sizeof(m->reason));
+		if (!r.err && !reason_valid(m->reason))
+			r_fail(&r, S2S_ERR_FORMAT);
+		break;
+	case S2S_MSG_NEG_KEYS:
+	case S2S_MSG_NEG_SDS:
+	case S2S_MSG_NEG_FWD:
+	case S2S_MSG_NEG_SDR:
+	case S2S_MSG_NEG_DONE:
+		err = open_sealed(m, priv, buf + r.off, len - r.off, &in);
+		if (err)
+			return err;
+		dec_step_inner(&in, m);
+		/* The plaintext was copied into m; drop it now. */
+		s2s_memzero(m->owned, m->owned_len);
+		free(m->owned);
+		m->owned = NULL;
+		m->owned_len = 0;
+		return in.err;
+	}
+	r_end(&r);
+	return r.err;
+}
+
+/* ---- FETCHED payload ------------------------------------------------------ */
+
+enum s2s_err
+s2s_msg_fetched_append(uint8_t **buf, size_t *len, uint16_t *count,
+		       const uint8_t *pkg, size_t pkg_len)
+{
+	uint8_t *nb;
+
+	if (*count >= S2S_MSG_FETCH_MAX)
+		return S2S_ERR_TOO_BIG;
+	if (pkg_len > 0xffffffffu || *len > SIZE_MAX - 4 - pkg_len)
+		return S2S_ERR_TOO_BIG;
+	/* Packages are not secret (they travel in clear): realloc is fine. */
+	nb = realloc(*buf, *len + 4 + pkg_len);
+	if (!nb)
+		return S2S_ERR_NOMEM;
+	for (int i = 0; i < 4; i++)
+		nb[*len + (size_t)i] = (uint8_t)(pkg_len >> (24 - 8 * i));
+	memcpy(nb + *len + 4, pkg, pkg_len);
+	*buf = nb;
+	*len += 4 + pkg_len;
+	(*count)++;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_msg_fetched_next(const struct s2s_msg *m, size_t *off,
+		     const uint8_t **pkg, size_t *pkg_len)
+{
+	struct rbuf r = { m->packages, m->packages_len, *off, S2S_OK };
+
+	if (*off == m->packages_len)
+		return S2S_ERR_NOT_FOUND;
+	*pkg = r_bytes(&r, 4, pkg_len);
+	if (r.err)
+		return S2S_ERR_FORMAT;
+	*off = r.off;
+	return S2S_OK;
+}
+
+/* ---- Connect tokens ------------------------------------------------------- */
+
+#define TOKEN_PREFIX "s2s1:"
+#define TOKEN_LABEL "s2s-connect-v1"
+
+static enum s2s_err
+token_signed_bytes(const char *id, uint64_t exp, uint8_t *buf, size_t *n)
+{
+	size_t lab = sizeof(TOKEN_LABEL), idl = strlen(id);
+
+	if (!s2s_id_valid(id))
+		return S2S_ERR_INVAL;
+	memcpy(buf, TOKEN_LABEL, lab);          /* includes the 0x00 */
+	memcpy(buf + lab, id, idl);
+	buf[lab + idl] = 0;
+	for (int i = 0; i < 8; i++)
+		buf[lab + idl + 1 + (size_t)i] = (uint8_t)(exp >> (56 - 8 * i));
+	*n = lab + idl + 9;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_token_make(const struct s2s_key *priv, const char *id, uint64_t exp,
+	       char out[S2S_TOKEN_MAX])
+{
+	uint8_t msg[sizeof(TOKEN_LABEL) + S2S_MSG_ID_MAX + 9];
+	uint8_t sig[S2S_P256_SIG_LEN];
+	size_t n, off;
+	enum s2s_err err;
+
+	err = token_signed_bytes(id, exp, msg, &n);
+	if (err)
+		return err;
+	err = s2s_ecdsa_sign(priv, msg, n, sig);
+	if (err)
+		return err;
+	off = (size_t)snprintf(out, S2S_TOKEN_MAX, TOKEN_PREFIX "%" PRIu64 ":",
+			       exp);
+	for (size_t i = 0; i < sizeof(sig); i++)
+		off += (size_t)snprintf(out + off, S2S_TOKEN_MAX - off, "%02x",
+					sig[i]);
+	return S2S_OK;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+enum s2s_err
+s2s_token_check(const struct s2s_key *pub, const char *id, const char *token,
+		size_t token_len, uint64_t now, uint64_t max_age)
+{
+	uint8_t msg[sizeof(TOKEN_LABEL) + S2S_MSG_ID_MAX + 9];
+	uint8_t sig[S2S_P256_SIG_LEN];
+	const size_t plen = sizeof(TOKEN_PREFIX) - 1;
+	uint64_t exp = 0;
+	size_t i = plen, n, digits = 0;
+	enum s2s_err err;
+
+	if (token_len < plen || memcmp(token, TOKEN_PREFIX, plen))
+		return S2S_ERR_FORMAT;
+	for (; i < token_len && token[i] >= '0' && token[i] <= '9'; i++) {
+		if (++digits > 19)
+			return S2S_ERR_FORMAT;
+		exp = exp * 10 + (uint64_t)(token[i] - '0');
+	}
+	if (digits == 0 || i >= token_len || token[i] != ':' ||
+	    token_len - i - 1 != 2 * S2S_P256_SIG_LEN)
+		return S2S_ERR_FORMAT;
+	for (size_t k = 0; k < S2S_P256_SIG_LEN; k++) {
+		int hi = hexval(token[i + 1 + 2 * k]);
+		int lo = hexval(token[i + 2 + 2 * k]);
+
+		if (hi < 0 || lo < 0)
+			return S2S_ERR_FORMAT;
+		sig[k] = (uint8_t)(hi << 4 | lo);
+	}
+	err = token_signed_bytes(id, exp, msg, &n);
+	if (err)
+		return S2S_ERR_FORMAT;
+	if (exp < now || exp - now > max_age)
+		return S2S_ERR_TIMEOUT;
+	return s2s_ecdsa_verify(pub, msg, n, sig) ? S2S_ERR_AUTH : S2S_OK;
+}

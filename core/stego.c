@@ -1,3 +1,387 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* Placeholder: implementation in progress. */
-#include "s2s/error.h"
+/*
+ * stego.c - integer-Haar HH-band matrix embedding, byte-exact per
+ * signal-processing.md section 5.
+ *
+ * The S-transform works on each 2x2 block independently, so the HH
+ * coefficient of block (i, j) depends only on pixels rows 2i..2i+1,
+ * columns 2j..2j+1.  Nothing here transforms the whole image: extraction
+ * reads the parity of the selected HH coefficients and embedding inverts
+ * only the blocks it changes.  Note HH = (p00 - p01) - (p10 - p11), so its
+ * parity is the parity of the block's pixel sum; hh_parity() uses that
+ * identity (checked against the lifting code in the tests).
+ *
+ * The costly part is the selection: a Fisher-Yates shuffle of all
+ * (w/2)(h/2) HH positions driven by SHA-256 (512 compressions for 128x128).
+ * Every entry of pi[0..255n) may be moved by any later swap, so the whole
+ * shuffle must run; the session API (struct s2s_stego_sel) runs it once per
+ * key and cover size and keeps only the first 255n positions.
+ */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "s2s/crypto.h"
+#include "s2s/secmem.h"
+#include "s2s/stego.h"
+
+#define LABEL "HH-SELECT"
+#define LABEL_LEN 9
+
+struct s2s_stego_sel {
+	uint32_t width, height;
+	size_t groups;          /* payload bytes this selection serves */
+	uint32_t *off;          /* pixel offset of each selected block */
+};
+
+size_t
+s2s_stego_capacity(uint32_t width, uint32_t height)
+{
+	return (size_t)(width / 2) * (height / 2) / S2S_STEGO_GROUP;
+}
+
+/* ---- Transform ------------------------------------------------------------ */
+
+/* floor(h / 2) without right-shifting a negative value. */
+static int
+fl2(int h)
+{
+	return (h - (h & 1)) / 2;
+}
+
+void
+s2s_stego_haar_fwd(const uint8_t blk[4], int coef[4])
+{
+	int hr0 = blk[0] - blk[1], lr0 = blk[1] + fl2(hr0);
+	int hr1 = blk[2] - blk[3], lr1 = blk[3] + fl2(hr1);
+	int lh = lr0 - lr1, hh = hr0 - hr1;
+
+	coef[0] = lr1 + fl2(lh);    /* LL */
+	coef[1] = hr1 + fl2(hh);    /* HL */
+	coef[2] = lh;               /* LH */
+	coef[3] = hh;               /* HH */
+}
+
+void
+s2s_stego_haar_inv(const int coef[4], int blk[4])
+{
+	int lr1 = coef[0] - fl2(coef[2]), lr0 = lr1 + coef[2];
+	int hr1 = coef[1] - fl2(coef[3]), hr0 = hr1 + coef[3];
+
+	blk[1] = lr0 - fl2(hr0);
+	blk[0] = blk[1] + hr0;
+	blk[3] = lr1 - fl2(hr1);
+	blk[2] = blk[3] + hr1;
+}
+
+/* ---- Keyed selection (5.3) -------------------------------------------------- */
+
+struct drbg {
+	const uint8_t *key;
+	uint32_t counter;
+	uint8_t block[S2S_SHA256_LEN];
+	unsigned used;          /* bytes of block consumed */
+};
+
+static uint32_t
+drbg_word(struct drbg *d)
+{
+	uint32_t w;
+
+	if (d->used == S2S_SHA256_LEN) {
+		uint8_t ctr[4] = { (uint8_t)(d->counter >> 24),
+				   (uint8_t)(d->counter >> 16),
+				   (uint8_t)(d->counter >> 8),
+				   (uint8_t)d->counter };
+		struct s2s_iov v[3] = {
+			{ d->key, 32 }, { LABEL, LABEL_LEN }, { ctr, 4 },
+		};
+
+		s2s_sha256v(v, 3, d->block);
+		d->counter++;
+		d->used = 0;
+	}
+	w = (uint32_t)d->block[d->used] << 24 |
+	    (uint32_t)d->block[d->used + 1] << 16 |
+	    (uint32_t)d->block[d->used + 2] << 8 | d->block[d->used + 3];
+	d->used += 4;
+	return w;
+}
+
+/* uniform(m): reject w >= 2^32 - (2^32 mod m), return w mod m. */
+static uint32_t
+uniform(struct drbg *d, uint32_t m)
+{
+	uint32_t lim = (uint32_t)(0x100000000ull - 0x100000000ull % m);
+	uint32_t w;
+
+	do
+		w = drbg_word(d);
+	while (lim && w >= lim);   /* lim == 0 means 2^32: nothing rejected */
+	return w % m;
+}
+
+enum s2s_err
+s2s_stego_perm(const uint8_t key[32], uint32_t count, uint32_t *perm)
+{
+	struct drbg d = { .key = key, .used = S2S_SHA256_LEN };
+
+	if (!key || !perm || !count)
+		return S2S_ERR_INVAL;
+	for (uint32_t i = 0; i < count; i++)
+		perm[i] = i;
+	for (uint32_t i = count - 1; i >= 1; i--) {
+		uint32_t j = uniform(&d, i + 1), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	S2S_WIPE(d.block);
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_stego_sel_create(const uint8_t key[32], uint32_t width, uint32_t height,
+		     size_t n, struct s2s_stego_sel **out)
+{
+	struct s2s_stego_sel *sel;
+	uint32_t *perm, hw = width / 2, count;
+	enum s2s_err err;
+
+	if (!key || !out)
+		return S2S_ERR_INVAL;
+	*out = NULL;
+	if (!n || n > s2s_stego_capacity(width, height))
+		return S2S_ERR_COVER;
+	if ((uint64_t)hw * (height / 2) > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	count = hw * (height / 2);
+	perm = malloc((size_t)count * sizeof(*perm));
+	sel = calloc(1, sizeof(*sel));
+	if (!perm || !sel) {
+		err = S2S_ERR_NOMEM;
+		goto out;
+	}
+	sel->off = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->off));
+	if (!sel->off) {
+		err = S2S_ERR_NOMEM;
+		goto out;
+	}
+	if ((err = s2s_stego_perm(key, count, perm)))
+		goto out;
+	for (size_t k = 0; k < n * S2S_STEGO_GROUP; k++) {
+		uint32_t row = perm[k] / hw, col = perm[k] % hw;
+
+		sel->off[k] = 2 * row * width + 2 * col;
+	}
+	sel->width = width;
+	sel->height = height;
+	sel->groups = n;
+	*out = sel;
+	sel = NULL;
+out:
+	if (perm)
+		s2s_memzero(perm, (size_t)count * sizeof(*perm));
+	free(perm);
+	s2s_stego_sel_destroy(sel);
+	return err;
+}
+
+void
+s2s_stego_sel_destroy(struct s2s_stego_sel *sel)
+{
+	if (!sel)
+		return;
+	if (sel->off)
+		s2s_memzero(sel->off,
+			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->off));
+	free(sel->off);
+	s2s_memzero(sel, sizeof(*sel));
+	free(sel);
+}
+
+/* ---- Embedding and extraction (5.4) ---------------------------------------- */
+
+static unsigned
+hh_parity(const uint8_t *p, uint32_t w)
+{
+	return (unsigned)(p[0] ^ p[1] ^ p[w] ^ p[w + 1]) & 1;
+}
+
+static unsigned
+syndrome(const uint8_t *px, uint32_t w, const uint32_t *off)
+{
+	unsigned s = 0;
+
+	for (unsigned e = 1; e <= S2S_STEGO_GROUP; e++)
+		s ^= e & (0u - hh_parity(px + off[e - 1], w));
+	return s;
+}
+
+/* A planned change: one pixel gets a new value. */
+struct change {
+	uint32_t pos;
+	uint8_t val;
+};
+
+/*
+ * Try HH += dir on the block at off; on success store the single pixel it
+ * moves (it stays in 0..255) into *c.
+ */
+static bool
+try_flip(const uint8_t *px, uint32_t w, uint32_t off, int dir,
+	 struct change *c)
+{
+	static const uint32_t idx[4] = { 0, 1, 0, 1 };
+	uint8_t blk[4] = { px[off], px[off + 1], px[off + w], px[off + w + 1] };
+	int coef[4], out[4];
+
+	s2s_stego_haar_fwd(blk, coef);
+	coef[3] += dir;
+	s2s_stego_haar_inv(coef, out);
+	for (int k = 0; k < 4; k++) {
+		if (out[k] == blk[k])
+			continue;
+		if (out[k] < 0 || out[k] > 255)
+			return false;
+		c->pos = off + idx[k] + (k >= 2 ? w : 0);
+		c->val = (uint8_t)out[k];
+		return true;
+	}
+	return false;   /* not reached: an HH step always moves one pixel */
+}
+
+/* +1 first (reference mode), then -1. */
+static bool
+flip(const uint8_t *px, uint32_t w, uint32_t off, struct change *c)
+{
+	return try_flip(px, w, off, +1, c) || try_flip(px, w, off, -1, c);
+}
+
+/*
+ * Plan the changes that make group `off` carry byte m: none, one, or two
+ * (fallback i ^ j = d, i < j, first i in ascending order).  Returns the
+ * number of changes, or -1 if the group cannot carry m.
+ */
+static int
+plan_group(const uint8_t *px, uint32_t w, const uint32_t *off, uint8_t m,
+	   struct change c[2])
+{
+	unsigned d = syndrome(px, w, off) ^ m;
+
+	if (!d)
+		return 0;
+	if (flip(px, w, off[d - 1], &c[0]))
+		return 1;
+	for (unsigned i = 1; i < S2S_STEGO_GROUP; i++) {
+		unsigned j = i ^ d;
+
+		if (j <= i)
+			continue;
+		if (flip(px, w, off[i - 1], &c[0]) &&
+		    flip(px, w, off[j - 1], &c[1]))
+			return 2;
+	}
+	return -1;
+}
+
+enum s2s_err
+s2s_stego_embed_sel(const struct s2s_stego_sel *sel, struct s2s_image *img,
+		    const uint8_t *payload, size_t n, unsigned *changes)
+{
+	struct change small[2 * 16], *plan = small;
+	size_t count = 0;
+	enum s2s_err err = S2S_OK;
+
+	if (changes)
+		*changes = 0;
+	if (!sel || !img || !img->pixels || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (img->width != sel->width || img->height != sel->height)
+		return S2S_ERR_INVAL;
+	if (n > sel->groups)
+		return S2S_ERR_COVER;
+	if (2 * n > sizeof(small) / sizeof(small[0])) {
+		plan = malloc(2 * n * sizeof(*plan));
+		if (!plan)
+			return S2S_ERR_NOMEM;
+	}
+	/*
+	 * Plan every group first and write only if all succeed, so a cover
+	 * that cannot carry the payload is left untouched.  Groups never
+	 * share a block, so the plans are independent.
+	 */
+	for (size_t g = 0; g < n; g++) {
+		int k = plan_group(img->pixels, img->width,
+				   sel->off + g * S2S_STEGO_GROUP, payload[g],
+				   plan + count);
+
+		if (k < 0) {
+			err = S2S_ERR_COVER;
+			goto out;
+		}
+		count += (size_t)k;
+	}
+	for (size_t i = 0; i < count; i++)
+		img->pixels[plan[i].pos] = plan[i].val;
+	if (changes)
+		*changes = (unsigned)count;
+out:
+	if (plan != small)
+		free(plan);
+	return err;
+}
+
+enum s2s_err
+s2s_stego_extract_sel(const struct s2s_stego_sel *sel,
+		      const struct s2s_image *img, uint8_t *payload, size_t n)
+{
+	if (!sel || !img || !img->pixels || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (img->width != sel->width || img->height != sel->height)
+		return S2S_ERR_INVAL;
+	if (n > sel->groups)
+		return S2S_ERR_COVER;
+	for (size_t g = 0; g < n; g++)
+		payload[g] = (uint8_t)syndrome(img->pixels, img->width,
+					       sel->off + g * S2S_STEGO_GROUP);
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_stego_embed(struct s2s_image *img, const uint8_t key[32],
+		const uint8_t *payload, size_t n, unsigned *changes)
+{
+	struct s2s_stego_sel *sel;
+	enum s2s_err err;
+
+	if (changes)
+		*changes = 0;
+	if (!img || !img->pixels || !key || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (!n)
+		return S2S_OK;
+	if ((err = s2s_stego_sel_create(key, img->width, img->height, n, &sel)))
+		return err;
+	err = s2s_stego_embed_sel(sel, img, payload, n, changes);
+	s2s_stego_sel_destroy(sel);
+	return err;
+}
+
+enum s2s_err
+s2s_stego_extract(const struct s2s_image *img, const uint8_t key[32],
+		  uint8_t *payload, size_t n)
+{
+	struct s2s_stego_sel *sel;
+	enum s2s_err err;
+
+	if (!img || !img->pixels || !key || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (!n)
+		return S2S_OK;
+	if ((err = s2s_stego_sel_create(key, img->width, img->height, n, &sel)))
+		return err;
+	err = s2s_stego_extract_sel(sel, img, payload, n);
+	s2s_stego_sel_destroy(sel);
+	return err;
+}

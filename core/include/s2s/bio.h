@@ -39,7 +39,17 @@ enum s2s_err s2s_bio_normalize(const struct s2s_image *sig,
 			       uint8_t canvas[S2S_BIO_CANVAS_H *
 					      S2S_BIO_CANVAS_W]);
 
-/* Rv = Fx(a, b): 3060 LBP counts. */
+/*
+ * The integer Otsu threshold of n pixels (step A2): ink is <= *t.
+ * S2S_ERR_NO_INK if the pixels are all equal (no split exists).
+ */
+enum s2s_err s2s_bio_otsu(const uint8_t *px, size_t n, uint8_t *t);
+
+/*
+ * Rv = Fx(a, b): 3060 LBP counts (each <= 20000).  Errors as
+ * s2s_bio_normalize; rv is untouched on failure.  The intermediate
+ * canvases are wiped.
+ */
 enum s2s_err s2s_bio_features(const struct s2s_image *a,
 			      const struct s2s_image *b,
 			      uint16_t rv[S2S_RV_LEN]);

@@ -7,8 +7,15 @@
  * here.
  *
  * Threading: every function is thread-safe.  The random generator is one
- * process-wide DRBG behind a mutex, initialised on first use;
- * s2s_crypto_shutdown() releases it at exit (optional, keeps valgrind quiet).
+ * process-wide DRBG behind a mutex, initialised on first use; operations
+ * that draw from it (key generation, ECIES, signing) hold that mutex, so
+ * they run one at a time across the process.  wolfSSL keeps a per-thread
+ * cache for elliptic-curve arithmetic (up to about 12 MB per thread); it is
+ * released automatically when a thread that used a P-256 function exits.
+ *
+ * s2s_crypto_shutdown() releases the DRBG and the calling thread's cache.
+ * Call it once at exit (or when unloading the broker plugin) after the
+ * other threads that used this API have ended; later calls re-initialise.
  *
  * Secrets: functions wipe their own temporaries.  Outputs that are secret
  * (derived keys, decrypted plaintext) belong to the caller, who wipes them.
@@ -41,7 +48,10 @@ struct s2s_iov {
 /* Fill buf with n bytes from the process-wide DRBG. */
 enum s2s_err s2s_random(void *buf, size_t n);
 
-/* Release the process-wide DRBG.  Later calls re-initialise it. */
+/*
+ * Release the process-wide DRBG and the calling thread's curve cache (see
+ * "Threading" above).  Later calls re-initialise what they need.
+ */
 void s2s_crypto_shutdown(void);
 
 /* Version string of the linked wolfSSL, for --version and logs. */
@@ -91,7 +101,10 @@ struct s2s_key;
 
 enum s2s_err s2s_key_generate(struct s2s_key **out);
 
-/* A public-only key from its 65-byte X9.63 encoding (point is validated). */
+/*
+ * A public-only key from its 65-byte X9.63 encoding.  The point is
+ * validated (on the curve, of the group order): S2S_ERR_FORMAT otherwise.
+ */
 enum s2s_err s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN],
 				 struct s2s_key **out);
 
@@ -140,6 +153,7 @@ size_t s2s_ecies_sealed_len(size_t pt_len);
 /*
  * Encrypt pt for recipient (a public or private key).  out must have room
  * for s2s_ecies_sealed_len(pt_len) bytes; *out_len receives the length.
+ * S2S_ERR_TOO_BIG above S2S_ECIES_MAX_PT.
  */
 enum s2s_err s2s_ecies_seal(const struct s2s_key *recipient,
 			    const uint8_t *pt, size_t pt_len,
@@ -166,6 +180,32 @@ enum s2s_err s2s_ecdsa_sign(const struct s2s_key *priv,
 enum s2s_err s2s_ecdsa_verify(const struct s2s_key *k,
 			      const uint8_t *msg, size_t msg_len,
 			      const uint8_t sig[S2S_P256_SIG_LEN]);
+
+/* ---- Authenticated encryption (data at rest) ---------------------------- */
+
+#define S2S_AEAD_KEY_LEN 32
+#define S2S_AEAD_NONCE_LEN 12
+#define S2S_AEAD_TAG_LEN 16
+#define S2S_AEAD_OVERHEAD (S2S_AEAD_NONCE_LEN + S2S_AEAD_TAG_LEN)
+
+/*
+ * AES-256-GCM with a random 12-byte nonce: out = nonce || ciphertext ||
+ * tag, pt_len + S2S_AEAD_OVERHEAD bytes.  aad (may be NULL) is
+ * authenticated, not encrypted: bind a record to its row (e.g. the device
+ * id) so ciphertexts cannot be swapped between rows.
+ */
+enum s2s_err s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN],
+			   const uint8_t *aad, size_t aad_len,
+			   const uint8_t *pt, size_t pt_len, uint8_t *out);
+
+/*
+ * Verify and decrypt in_len bytes made by s2s_aead_seal into out
+ * (in_len - S2S_AEAD_OVERHEAD bytes).  S2S_ERR_AUTH on any tampering (out is
+ * then wiped), S2S_ERR_FORMAT if in_len < S2S_AEAD_OVERHEAD.
+ */
+enum s2s_err s2s_aead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
+			   const uint8_t *aad, size_t aad_len,
+			   const uint8_t *in, size_t in_len, uint8_t *out);
 
 #ifdef __cplusplus
 }

@@ -187,7 +187,7 @@ enum s2s_err s2s_msg_decode(const uint8_t *buf, size_t len,
 /*
  * FETCHED payload helpers.  _append adds one package to a malloc()ed
  * buffer (*buf, *len, growing it; free() it) and increments *count.
- * _next iterates: start with *off = 0; returns S2S_OK with *pkg/*pkg_len
+ * _next iterates: start with *off = 0; returns S2S_OK with *pkg and *pkg_len
  * set, S2S_ERR_NOT_FOUND at the end, S2S_ERR_FORMAT if malformed.
  */
 enum s2s_err s2s_msg_fetched_append(uint8_t **buf, size_t *len,

@@ -138,8 +138,12 @@ enum s2s_err s2s_slice_key(enum s2s_profile p, enum s2s_slice_kind kind,
 
 /*
  * The CS's choice: draw a random valid range for kind, retrying while the
- * paper slice is all zero (at most 64 draws, then S2S_ERR_CRYPTO), and cut
- * the key.  *i and *e receive the range.
+ * slice is all zero (at most 64 draws, then S2S_ERR_CRYPTO), and cut the
+ * key.  Lengths drawn: paper Sk uniform in S2S_PAPER_SK_MIN..
+ * S2S_PAPER_SK_MAX, paper Shk S2S_PAPER_SHK_LEN, hardened uniform in
+ * S2S_HARDENED_SLICE_MIN..S2S_RV_LEN counts.  *i and *e receive the range.
+ * The zero check applies to both profiles: a hashed all-zero slice would
+ * give a key fixed by (i, e) alone.
  */
 enum s2s_err s2s_slice_pick(enum s2s_profile p, enum s2s_slice_kind kind,
 			    const uint16_t rv[S2S_RV_LEN], unsigned *i,
@@ -173,7 +177,10 @@ struct s2s_chain {
 
 /*
  * Fill c for a new session: next_seq = 1, stego_key derived from shk and
- * session.  S2S_ERR_INVAL for lengths out of range for the profile.
+ * session.  S2S_ERR_INVAL for lengths out of range for the profile (paper:
+ * sk S2S_PAPER_SK_MIN..S2S_PAPER_SK_MAX bytes, shk S2S_PAPER_SHK_LEN;
+ * hardened: both S2S_HARDENED_KEY_LEN), S2S_ERR_PROFILE for an unknown
+ * profile.
  */
 enum s2s_err s2s_chain_init(struct s2s_chain *c, enum s2s_profile p,
 			    uint64_t session,
@@ -190,7 +197,10 @@ enum s2s_err s2s_chain_tag(const struct s2s_chain *c,
 			   const uint8_t *msg, size_t msg_len, uint32_t rt,
 			   uint8_t tag[S2S_TAG_MAX]);
 
-/* Recompute and compare in constant time: S2S_OK or S2S_ERR_AUTH. */
+/*
+ * Recompute and compare in constant time: S2S_OK or S2S_ERR_AUTH (also for
+ * a tag_len other than s2s_tag_len(profile)).  c is not modified.
+ */
 enum s2s_err s2s_chain_verify(const struct s2s_chain *c,
 			      const uint8_t *hdr, size_t hdr_len,
 			      const uint8_t *msg, size_t msg_len, uint32_t rt,

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * plugin.h - private header of mosquitto_s2s.so, the paper's cloud server
+ * (CS) inside Mosquitto 2.0.
+ *
+ * One section per file, in the order the files are read:
+ *   plugin.c   entry points, callback registration, the state
+ *   options.c  plugin_opt_* parsing and validation
+ *   topics.c   the topic tree under plugin_opt_topic_root
+ *   auth.c     MOSQ_EVT_BASIC_AUTH / DISCONNECT, the connection table
+ *   acl.c      MOSQ_EVT_ACL_CHECK, the matrix of docs/PROTOCOL-control.md
+ *   cs.c       registration, pairing, negotiation, fetch, end (phases 1-2)
+ *   gate.c     MOSQ_EVT_MESSAGE on pair topics (phase 3)
+ *   store.c    SQLite (WAL): registry, pairs, sessions, chains, packages
+ *   seal.c     encryption at rest of the secrets in the store
+ *   control.c  $CONTROL/s2s/v1 admin API
+ *   stats.c    counters and $SYS/broker/s2s/...
+ *
+ * All state lives in one struct s2s_cs, handed to the broker as the
+ * userdata of every callback; there are no globals.  Mosquitto calls every
+ * callback on its single main thread, so nothing here is locked.
+ *
+ * Handlers only translate Mosquitto events into calls of the functions
+ * below and of core/ (the s2s headers); the protocol logic does not see Mosquitto
+ * types beyond the opaque client pointer.
+ *
+ * Secrets held here (Shk, SkCS^T, Sk, chain keys, the store key, the CS
+ * private key) are wiped when the object holding them is freed.  Nothing in
+ * this plugin logs a secret, a token or a package body.
+ */
+#ifndef S2S_BROKER_PLUGIN_H
+#define S2S_BROKER_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s/crypto.h"
+#include "s2s/error.h"
+#include "s2s/package.h"
+#include "s2s/proto.h"
+#include "s2s/scheme.h"
+
+struct mosquitto;
+struct mosquitto_opt;
+struct sqlite3;
+
+#define CS_ID_BUF (S2S_MSG_ID_MAX + 1)
+#define CS_PAIR_BUF (2 * S2S_MSG_ID_MAX + 2)
+#define CS_STORE_KEY_LEN 32
+
+/* =========================================================================
+ * Options (options.c)
+ * ========================================================================= */
+
+enum cs_foreign { CS_FOREIGN_ALLOW, CS_FOREIGN_DENY };
+
+struct cs_options {
+	char *store;                /* SQLite file */
+	char *cs_key;               /* CS private key file, must end in ".key" */
+	char *admin_key;            /* admin public key file, NULL = default */
+	char cs_id[CS_ID_BUF];
+	char admin_user[CS_ID_BUF];
+	char *topic_root;
+	enum s2s_profile profile;   /* for new pairs */
+	bool enroll_open;
+	enum cs_foreign foreign;
+	bool feed;                  /* issue 6: ROOT/verified/<pair> */
+	unsigned negotiation_timeout;   /* seconds */
+	uint64_t token_max_age;         /* seconds */
+	uint64_t retention_packages;    /* per pair, 0 = unlimited */
+	uint64_t retention_age;         /* seconds, 0 = unlimited */
+	size_t max_package;             /* bytes */
+	size_t max_signature;           /* bytes of a REGISTER image */
+	unsigned stats_interval;        /* seconds */
+};
+
+/*
+ * Parse the plugin_opt_* pairs into o (defaults for what is absent).
+ * On error returns S2S_ERR_CONFIG and writes a message naming the option
+ * into err.  Free with cs_options_free() in every case.
+ */
+enum s2s_err cs_options_parse(struct cs_options *o,
+			      const struct mosquitto_opt *opts, int count,
+			      char *err, size_t err_len);
+void cs_options_free(struct cs_options *o);
+
+/* =========================================================================
+ * Topics (topics.c)
+ * ========================================================================= */
+
+enum cs_topic_kind {
+	CS_T_FOREIGN = 0,   /* outside ROOT, $CONTROL/s2s and $SYS/broker/s2s */
+	CS_T_REGISTER,      /* ROOT/cs/register */
+	CS_T_REQ,           /* ROOT/req/<id> */
+	CS_T_INBOX,         /* ROOT/inbox/<id> */
+	CS_T_PAIR,          /* ROOT/pair/<pair>/<sender> */
+	CS_T_VERIFIED,      /* ROOT/verified/<pair> */
+	CS_T_ROOT_OTHER,    /* anything else under ROOT: nobody */
+	CS_T_CONTROL,       /* $CONTROL/s2s/v1 */
+	CS_T_CONTROL_RESP,  /* $CONTROL/s2s/v1/response */
+	CS_T_CONTROL_OTHER, /* other $CONTROL/s2s/... */
+	CS_T_SYS,           /* $SYS/broker/s2s/... */
+};
+
+/* A topic split into its parts; the strings are NUL-terminated copies. */
+struct cs_topic {
+	enum cs_topic_kind kind;
+	char id[CS_ID_BUF];         /* REQ, INBOX; PAIR: the sender */
+	char pair[CS_PAIR_BUF];     /* PAIR, VERIFIED */
+};
+
+/*
+ * Classify a topic name (no wildcards).  Malformed topics under ROOT
+ * (bad id, wrong depth) are CS_T_ROOT_OTHER.
+ */
+void cs_topic_parse(const char *root, const char *topic, struct cs_topic *t);
+
+/* "ROOT/inbox/<id>" etc. into buf; false if it does not fit. */
+bool cs_topic_inbox(const char *root, const char *id, char *buf, size_t n);
+
+/* The two members of a well-formed pair id; false otherwise. */
+bool cs_pair_split(const char *pair, char a[CS_ID_BUF], char b[CS_ID_BUF]);
+
+#define CS_CONTROL_TOPIC "$CONTROL/s2s/v1"
+#define CS_CONTROL_RESPONSE "$CONTROL/s2s/v1/response"
+#define CS_SYS_PREFIX "$SYS/broker/s2s/"
+
+/* =========================================================================
+ * Store (store.c) and sealing (seal.c)
+ * ========================================================================= */
+
+struct s2s_cs;
+
+/* Open (create) the database and its schema; S2S_ERR_STORE with a log. */
+enum s2s_err cs_store_open(struct s2s_cs *cs);
+void cs_store_close(struct s2s_cs *cs);
+
+struct cs_device_rec {
+	char id[CS_ID_BUF];
+	uint8_t pub[S2S_P256_PUB_LEN];
+	bool revoked;
+	int64_t created;
+};
+
+/* S2S_ERR_NOT_FOUND if id is unknown.  hs may be NULL (not wanted). */
+enum s2s_err cs_store_device_get(struct s2s_cs *cs, const char *id,
+				 struct cs_device_rec *rec, uint8_t **hs,
+				 size_t *hs_len);
+/*
+ * Insert or replace a device (clears revoked) and, in the same
+ * transaction, consume its enrolment code if consume_code.
+ */
+enum s2s_err cs_store_device_put(struct s2s_cs *cs, const char *id,
+				 const uint8_t pub[S2S_P256_PUB_LEN],
+				 const uint8_t *hs, size_t hs_len,
+				 bool consume_code);
+/* Revoke: keep the id as revoked, drop its signature, pairs, requests. */
+enum s2s_err cs_store_device_revoke(struct s2s_cs *cs, const char *id);
+enum s2s_err cs_store_device_list(struct s2s_cs *cs,
+				  void (*cb)(void *arg,
+					     const struct cs_device_rec *r),
+				  void *arg);
+long cs_store_device_count(struct s2s_cs *cs);
+
+/* One-time enrolment codes, stored as SHA-256 of the code. */
+enum s2s_err cs_store_code_add(struct s2s_cs *cs, const char *id,
+			       const uint8_t *code, size_t len,
+			       int64_t expires);
+/* S2S_OK if a valid unexpired code for id matches; S2S_ERR_DENIED else. */
+enum s2s_err cs_store_code_check(struct s2s_cs *cs, const char *id,
+				 const uint8_t *code, size_t len, int64_t now);
+
+/* Pairing wishes. */
+enum s2s_err cs_store_pairreq_put(struct s2s_cs *cs, const char *requester,
+				  const char *peer, int profile,
+				  uint64_t req_id);
+enum s2s_err cs_store_pairreq_get(struct s2s_cs *cs, const char *requester,
+				  const char *peer, int *profile,
+				  uint64_t *req_id);
+
+struct cs_pair;
+struct cs_session;
+
+/* Persist a new pair with its Rv (sealed) and Shk (sealed); drops wishes. */
+enum s2s_err cs_store_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
+			       const uint16_t rv[S2S_RV_LEN]);
+/* Rv of a pair (caller wipes). */
+enum s2s_err cs_store_pair_rv(struct s2s_cs *cs, const char *pair,
+			      uint16_t rv[S2S_RV_LEN]);
+enum s2s_err cs_store_pair_delete(struct s2s_cs *cs, const char *pair);
+/* Load every pair and its established session into cs->pairs. */
+enum s2s_err cs_store_load(struct s2s_cs *cs);
+
+/* Persist an established session with both chains at their start. */
+enum s2s_err cs_store_session_put(struct s2s_cs *cs, const struct cs_pair *p);
+enum s2s_err cs_store_session_delete(struct s2s_cs *cs, const char *pair);
+
+/*
+ * The gate's commit: the package and the advanced chain of its direction
+ * in one transaction.  dir is 0 (sender = pair member a) or 1.
+ */
+enum s2s_err cs_store_accept(struct s2s_cs *cs, const struct cs_pair *p,
+			     int dir, const struct s2s_chain *advanced,
+			     const uint8_t *pkg, size_t pkg_len);
+
+/* Stored packages of (pair, sender, T) with from <= seq <= to, in order. */
+enum s2s_err cs_store_fetch(struct s2s_cs *cs, const char *pair,
+			    const char *sender, uint64_t session,
+			    uint64_t from, uint64_t to, unsigned max,
+			    enum s2s_err (*cb)(void *arg, uint64_t seq,
+					       const uint8_t *pkg, size_t len),
+			    void *arg);
+/* Apply the retention policy; returns the number of packages deleted. */
+long cs_store_retention(struct s2s_cs *cs, int64_t now);
+long cs_store_package_count(struct s2s_cs *cs, const char *pair);
+
+/*
+ * Authenticated encryption at rest.  ad binds the record (e.g. "dev:<id>").
+ * *out is malloc()ed; free() it (unseal: wipe it first).
+ */
+enum s2s_err cs_seal(const struct s2s_cs *cs, const char *ad,
+		     const uint8_t *pt, size_t pt_len, uint8_t **out,
+		     size_t *out_len);
+enum s2s_err cs_unseal(const struct s2s_cs *cs, const char *ad,
+		       const uint8_t *in, size_t in_len, uint8_t **out,
+		       size_t *out_len);
+/* Load or create the 32-byte store key file (0600). */
+enum s2s_err cs_store_key_load(const char *path,
+			       uint8_t key[CS_STORE_KEY_LEN]);
+/* Derive cs->seal_key from cs->store_key. */
+enum s2s_err cs_seal_init(struct s2s_cs *cs);
+
+/* =========================================================================
+ * Pairs and sessions in memory (cs.c)
+ * ========================================================================= */
+
+enum cs_sess_state {
+	CS_SESS_KEYS_SENT = 1,  /* step 1 done, waiting for NEG_SDS */
+	CS_SESS_FWD_SENT,       /* step 3 done, waiting for NEG_SDR */
+	CS_SESS_ESTABLISHED,    /* step 5 sent: the gate is open */
+};
+
+struct cs_session {
+	uint64_t t;
+	enum cs_sess_state state;
+	int sds;                        /* 0: member a asked, 1: member b */
+	uint64_t sds_req_id;
+	int64_t deadline_ms;            /* monotonic; pending states only */
+	uint8_t nonce[2][S2S_MSG_NONCE_LEN];   /* by member index */
+	uint8_t skcs[S2S_SKCS_LEN];
+	uint8_t sk[S2S_SK_MAX];
+	uint8_t sk_len;
+	uint8_t blob_sds[S2S_SKCS_LEN];
+	struct s2s_chain chain[2];      /* chain[i]: sender = member i */
+	struct s2s_package_cache cache[2];      /* stego selection per chain */
+};
+
+struct cs_pair {
+	struct cs_pair *next;
+	char id[CS_PAIR_BUF];
+	char m[2][CS_ID_BUF];           /* members, m[0] < m[1] */
+	enum s2s_profile profile;
+	uint8_t shk[S2S_SHK_MAX];
+	uint8_t shk_len;
+	int64_t created;
+	struct cs_session *sess;        /* current session or NULL */
+	uint64_t accepted;              /* packages accepted since start */
+};
+
+struct cs_pair *cs_pair_find(struct s2s_cs *cs, const char *pair);
+/* Member index of id in p, or -1. */
+int cs_pair_member(const struct cs_pair *p, const char *id);
+struct cs_pair *cs_pair_new(struct s2s_cs *cs, const char *a, const char *b);
+void cs_pair_free(struct cs_pair *p);
+/* End the pair's session (if any): ENDED to both if notify. */
+void cs_session_end(struct s2s_cs *cs, struct cs_pair *p, bool notify,
+		    const char *why);
+/* Remove a pair from memory and store (admin, revocation). */
+void cs_pair_remove(struct s2s_cs *cs, struct cs_pair *p);
+
+/* Handle a message on ROOT/cs/register (client_id may be NULL). */
+void cs_on_register(struct s2s_cs *cs, const char *client_id,
+		    const uint8_t *buf, size_t len);
+/* Handle a message on ROOT/req/<id> from device id. */
+void cs_on_request(struct s2s_cs *cs, const char *id, const uint8_t *buf,
+		   size_t len);
+/* Negotiation timeouts, from TICK. */
+void cs_tick(struct s2s_cs *cs, int64_t now_ms);
+
+/* Encode and publish m to ROOT/inbox/<id> (to: key for the enc part). */
+enum s2s_err cs_send(struct s2s_cs *cs, const char *id,
+		     const struct s2s_msg *m, const struct s2s_key *to);
+void cs_send_reject(struct s2s_cs *cs, const char *id, uint64_t req_id,
+		    int about, enum s2s_err code, uint64_t t,
+		    const char *reason);
+
+/* =========================================================================
+ * Connections and authentication (auth.c)
+ * ========================================================================= */
+
+enum cs_conn_kind {
+	CS_CONN_OTHER = 0,      /* enrolling or foreign client */
+	CS_CONN_DEVICE,         /* authenticated with a device token */
+	CS_CONN_ADMIN,          /* authenticated with the admin token */
+};
+
+struct cs_conn {
+	struct cs_conn *next;
+	const struct mosquitto *client;
+	enum cs_conn_kind kind;
+	char id[CS_ID_BUF];     /* device id, or the admin user */
+};
+
+/*
+ * Decide a CONNECT: returns a MOSQ_ERR_* (SUCCESS, AUTH or PLUGIN_DEFER)
+ * and records the connection kind.
+ */
+int cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
+		  const char *client_id, const char *username,
+		  const char *password);
+enum cs_conn_kind cs_conn_kind(struct s2s_cs *cs,
+			       const struct mosquitto *client);
+void cs_conn_forget(struct s2s_cs *cs, const struct mosquitto *client);
+void cs_conn_free_all(struct s2s_cs *cs);
+long cs_conn_count(struct s2s_cs *cs, enum cs_conn_kind kind);
+
+/* =========================================================================
+ * Access control (acl.c)
+ * ========================================================================= */
+
+/*
+ * The ACL decision (MOSQ_ERR_SUCCESS or MOSQ_ERR_ACL_DENIED) for client
+ * with id client_id (may be NULL) and kind, access MOSQ_ACL_*, topic (a
+ * filter for SUBSCRIBE/UNSUBSCRIBE), payload (READ/WRITE, may be NULL).
+ */
+int cs_acl_decide(struct s2s_cs *cs, enum cs_conn_kind kind,
+		  const char *client_id, int access, const char *topic,
+		  const void *payload, size_t payload_len);
+
+/* =========================================================================
+ * The gate (gate.c)
+ * ========================================================================= */
+
+/*
+ * Verify a package published by client_id on the pair topic t.  S2S_OK:
+ * stored, chain advanced, let it through.  Any error: counted, nothing
+ * changed, drop it.
+ */
+enum s2s_err cs_gate(struct s2s_cs *cs, const char *client_id,
+		     const struct cs_topic *t, const uint8_t *buf,
+		     size_t len);
+
+/* Issue 6 hook: called after a package was accepted (no-op for now). */
+void cs_feed_accepted(struct s2s_cs *cs, const struct cs_pair *p,
+		      const struct s2s_package *pkg);
+
+/* =========================================================================
+ * Admin API (control.c)
+ * ========================================================================= */
+
+/* Handle one $CONTROL/s2s/v1 payload; the reply is published. */
+void cs_control(struct s2s_cs *cs, const char *client_id,
+		const uint8_t *buf, size_t len);
+
+/* =========================================================================
+ * Statistics (stats.c)
+ * ========================================================================= */
+
+struct cs_stats {
+	uint64_t accepted;
+	uint64_t rejected[S2S_ERR_COUNT];   /* by -err */
+	uint64_t registered, register_rejected;
+	uint64_t negotiated, negotiation_rejected;
+	uint64_t control_rejected;          /* malformed control messages */
+};
+
+void cs_stats_reject(struct s2s_cs *cs, enum s2s_err err);
+/* Publish $SYS/broker/s2s/... (retained), at most every interval. */
+void cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force);
+long cs_session_count(struct s2s_cs *cs, bool established_only);
+long cs_pair_count(struct s2s_cs *cs);
+
+/* =========================================================================
+ * The plugin state (plugin.c)
+ * ========================================================================= */
+
+struct s2s_cs {
+	void *pid;                      /* mosquitto_plugin_id_t * */
+	struct cs_options opt;
+	struct s2s_key *cs_key;         /* private */
+	struct s2s_key *admin_key;      /* public */
+	uint8_t store_key[CS_STORE_KEY_LEN];   /* secret */
+	uint8_t seal_key[S2S_AEAD_KEY_LEN];    /* secret, derived (seal.c) */
+	struct sqlite3 *db;
+	void *stmt[32];                 /* prepared statements (store.c) */
+	struct cs_pair *pairs;
+	struct cs_conn *conns;
+	struct cs_stats stats;
+	struct s2s_package_limits limits;
+	int64_t next_stats_ms;
+	int64_t next_retention_ms;
+	bool stats_dirty;
+};
+
+/* Set up everything but callbacks: options, keys, store (tests use it). */
+enum s2s_err cs_create(const struct mosquitto_opt *opts, int count,
+		       struct s2s_cs **out, char *err, size_t err_len);
+void cs_destroy(struct s2s_cs *cs);
+
+/* Clocks: unix seconds and monotonic milliseconds. */
+int64_t cs_now_s(void);
+int64_t cs_mono_ms(void);
+
+/* Logging through mosquitto_log_printf, with a "s2s: " prefix. */
+void cs_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Event handlers (plugin.c), exposed for the unit tests. */
+int cs_on_basic_auth(int event, void *event_data, void *userdata);
+int cs_on_acl_check(int event, void *event_data, void *userdata);
+int cs_on_message(int event, void *event_data, void *userdata);
+int cs_on_control(int event, void *event_data, void *userdata);
+int cs_on_tick(int event, void *event_data, void *userdata);
+int cs_on_disconnect(int event, void *event_data, void *userdata);
+
+#endif /* S2S_BROKER_PLUGIN_H */

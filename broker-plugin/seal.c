@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * seal.c - authenticated encryption of the store's secrets at rest
+ * (device signature images, Rv, Shk, SkCS^T, chain keys).
+ *
+ * Key: a random 32-byte store key in a 0600 file beside the CS key
+ * ("<cs_key without .key>.store.key"); the working key is derived from it
+ * with HKDF-SHA-256 (info "s2s/v1/store/aes-256-gcm").
+ *
+ * Record: one format byte (1 = AES-256-GCM through s2s_aead_seal) ||
+ * nonce (12) || ciphertext || tag (16).  The authenticated data is the
+ * format byte and a string naming the row ("dev:<id>", "pair:<pair>",
+ * "chain:<pair>:<dir>:<T>:<next_seq>", ...), so sealed blobs cannot be
+ * moved between rows or rolled back within a chain.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+
+#include "plugin.h"
+#include "s2s/secmem.h"
+
+#define FMT_GCM 1
+#define AD_MAX 512
+
+enum s2s_err
+cs_seal_init(struct s2s_cs *cs)
+{
+	static const char info[] = "s2s/v1/store/aes-256-gcm";
+
+	return s2s_hkdf_sha256(cs->store_key, sizeof(cs->store_key), NULL, 0,
+			       (const uint8_t *)info, sizeof(info) - 1,
+			       cs->seal_key, S2S_AEAD_KEY_LEN);
+}
+
+static size_t
+make_ad(uint8_t buf[AD_MAX], const char *ad)
+{
+	size_t n = strlen(ad);
+
+	if (n > AD_MAX - 1)
+		n = AD_MAX - 1;
+	buf[0] = FMT_GCM;
+	memcpy(buf + 1, ad, n);
+	return n + 1;
+}
+
+enum s2s_err
+cs_seal(const struct s2s_cs *cs, const char *ad, const uint8_t *pt,
+	size_t n, uint8_t **out, size_t *out_len)
+{
+	uint8_t a[AD_MAX], *o;
+	size_t al = make_ad(a, ad);
+	enum s2s_err rc;
+
+	o = malloc(1 + n + S2S_AEAD_OVERHEAD);
+	if (!o)
+		return S2S_ERR_NOMEM;
+	o[0] = FMT_GCM;
+	rc = s2s_aead_seal(cs->seal_key, a, al, pt, n, o + 1);
+	if (rc != S2S_OK) {
+		free(o);
+		return rc;
+	}
+	*out = o;
+	*out_len = 1 + n + S2S_AEAD_OVERHEAD;
+	return S2S_OK;
+}
+
+enum s2s_err
+cs_unseal(const struct s2s_cs *cs, const char *ad, const uint8_t *in,
+	  size_t n, uint8_t **out, size_t *out_len)
+{
+	uint8_t a[AD_MAX], *o;
+	size_t al, m;
+	enum s2s_err rc;
+
+	if (!in || n < 1 + S2S_AEAD_OVERHEAD || in[0] != FMT_GCM)
+		return S2S_ERR_FORMAT;
+	al = make_ad(a, ad);
+	m = n - 1 - S2S_AEAD_OVERHEAD;
+	o = malloc(m ? m : 1);
+	if (!o)
+		return S2S_ERR_NOMEM;
+	rc = s2s_aead_open(cs->seal_key, a, al, in + 1, n - 1, o);
+	if (rc != S2S_OK) {
+		s2s_memzero(o, m);
+		free(o);
+		return rc;
+	}
+	*out = o;
+	*out_len = m;
+	return S2S_OK;
+}
+
+enum s2s_err
+cs_store_key_load(const char *path, uint8_t key[CS_STORE_KEY_LEN])
+{
+	struct stat st;
+	int fd;
+	ssize_t r;
+	enum s2s_err rc;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0) {
+		if (fstat(fd, &st) != 0 || (st.st_mode & 077) != 0) {
+			close(fd);
+			cs_log(MOSQ_LOG_ERR, "store key %s is accessible to "
+			       "group or others (chmod 600)", path);
+			return S2S_ERR_PERM;
+		}
+		r = read(fd, key, CS_STORE_KEY_LEN);
+		close(fd);
+		if (r != CS_STORE_KEY_LEN) {
+			cs_log(MOSQ_LOG_ERR, "store key %s: not a 32-byte key",
+			       path);
+			return S2S_ERR_FORMAT;
+		}
+		return S2S_OK;
+	}
+	if (errno != ENOENT) {
+		cs_log(MOSQ_LOG_ERR, "store key %s: %s", path, strerror(errno));
+		return S2S_ERR_IO;
+	}
+	rc = s2s_random(key, CS_STORE_KEY_LEN);
+	if (rc != S2S_OK)
+		return rc;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		cs_log(MOSQ_LOG_ERR, "store key %s: %s", path, strerror(errno));
+		return S2S_ERR_IO;
+	}
+	r = write(fd, key, CS_STORE_KEY_LEN);
+	if (r != CS_STORE_KEY_LEN || fsync(fd) != 0) {
+		close(fd);
+		unlink(path);
+		cs_log(MOSQ_LOG_ERR, "store key %s: write failed", path);
+		return S2S_ERR_IO;
+	}
+	close(fd);
+	cs_log(MOSQ_LOG_NOTICE, "created store key %s", path);
+	return S2S_OK;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * stats.c - counters, and their retained copies under $SYS/broker/s2s/:
+ *   devices, pairs, sessions (established), sessions/pending,
+ *   packages/accepted, packages/rejected (total) and
+ *   packages/rejected/<reason> (s2s_errname of the cause),
+ *   registrations/accepted, registrations/rejected,
+ *   negotiations/established, negotiations/rejected.
+ * Published from MOSQ_EVT_TICK at most every plugin_opt_stats_interval
+ * seconds, and only when something changed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <mosquitto.h>
+#include <mosquitto_broker.h>
+
+#include "plugin.h"
+
+void
+cs_stats_reject(struct s2s_cs *cs, enum s2s_err err)
+{
+	int i = -(int)err;
+
+	if (i <= 0 || i >= S2S_ERR_COUNT)
+		i = 0;      /* "ok" slot: reasons outside the enum */
+	cs->stats.rejected[i]++;
+	cs->stats_dirty = true;
+}
+
+static void
+pub(const char *leaf, long long v)
+{
+	char topic[128], val[32];
+	int n;
+
+	snprintf(topic, sizeof(topic), CS_SYS_PREFIX "%s", leaf);
+	n = snprintf(val, sizeof(val), "%lld", v);
+	mosquitto_broker_publish_copy(NULL, topic, n, val, 0, true, NULL);
+}
+
+void
+cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force)
+{
+	const struct cs_stats *s = &cs->stats;
+	uint64_t total = 0;
+	char leaf[96];
+
+	if (!force && (!cs->stats_dirty || now_ms < cs->next_stats_ms))
+		return;
+	cs->next_stats_ms = now_ms + 1000 * (int64_t)cs->opt.stats_interval;
+	cs->stats_dirty = false;
+	pub("devices", cs_store_device_count(cs));
+	pub("pairs", cs_pair_count(cs));
+	pub("sessions", cs_session_count(cs, true));
+	pub("sessions/pending", cs_session_count(cs, false) -
+	    cs_session_count(cs, true));
+	pub("packages/accepted", (long long)s->accepted);
+	for (int i = 0; i < S2S_ERR_COUNT; i++) {
+		total += s->rejected[i];
+		if (s->rejected[i] == 0 && !force)
+			continue;
+		if (i == 0 && s->rejected[0] == 0)
+			continue;
+		snprintf(leaf, sizeof(leaf), "packages/rejected/%s",
+			 i ? s2s_errname(-i) : "other");
+		pub(leaf, (long long)s->rejected[i]);
+	}
+	pub("packages/rejected", (long long)total);
+	pub("registrations/accepted", (long long)s->registered);
+	pub("registrations/rejected", (long long)s->register_rejected);
+	pub("negotiations/established", (long long)s->negotiated);
+	pub("negotiations/rejected", (long long)s->negotiation_rejected);
+}

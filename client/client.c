@@ -1,0 +1,1220 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * client.c - libs2s-client: lifecycle, connection, the blocking calls of
+ * s2s/client.h, the queue of callbacks, and the housekeeping thread that
+ * runs timeouts and self-recovery (which may block, so it cannot run on
+ * the network thread).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "client_private.h"
+#include "s2s/secmem.h"
+
+#ifndef S2S_VERSION
+#define S2S_VERSION "0.0.0"
+#endif
+
+/* Callbacks never run concurrently.  A callback may call an API function
+ * that flushes again: the nested flush runs on the same thread, which
+ * already holds cb_lock (cb_depth counts that). */
+static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Thread_local unsigned cb_depth;
+
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned live_clients;
+
+S2S_EXPORT const char *
+s2s_client_version(void)
+{
+	return S2S_VERSION;
+}
+
+static void
+seterr(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+int64_t
+client__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+deadline_after(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Wait on c->cond (lock held) until the deadline; false when it passed. */
+static bool
+wait_until(struct s2s_client *c, const struct timespec *ts)
+{
+	return pthread_cond_timedwait(&c->cond, &c->lock, ts) != ETIMEDOUT;
+}
+
+uint64_t
+client__new_req_id(void)
+{
+	uint64_t id = 0;
+
+	while (!id)
+		if (s2s_random(&id, sizeof(id)))
+			id = (uint64_t)client__now_ms() ^ 0x5a5a5a5a5a5aULL;
+	return id;
+}
+
+struct request *
+client__req_add(struct s2s_client *c, uint64_t id, int type)
+{
+	for (int i = 0; i < REQ_MAX; i++) {
+		if (!c->reqs[i].id) {
+			memset(&c->reqs[i], 0, sizeof(c->reqs[i]));
+			c->reqs[i].id = id;
+			c->reqs[i].type = type;
+			return &c->reqs[i];
+		}
+	}
+	return NULL;
+}
+
+struct request *
+client__req_find(struct s2s_client *c, uint64_t id)
+{
+	if (!id)
+		return NULL;
+	for (int i = 0; i < REQ_MAX; i++)
+		if (c->reqs[i].id == id)
+			return &c->reqs[i];
+	return NULL;
+}
+
+static void
+req_done(struct request *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+struct pair *
+client__find_pair(struct s2s_client *c, const char *peer)
+{
+	for (size_t i = 0; i < c->npairs; i++)
+		if (!strcmp(c->pairs[i]->st.peer, peer))
+			return c->pairs[i];
+	return NULL;
+}
+
+struct pair *
+client__add_pair(struct s2s_client *c, const char *peer)
+{
+	struct pair *p = client__find_pair(c, peer);
+
+	if (p)
+		return p;
+	if (!s2s_id_valid(peer) || !strcmp(peer, c->cfg.id))
+		return NULL;
+	if (c->npairs == c->cap_pairs) {
+		size_t cap = c->cap_pairs ? 2 * c->cap_pairs : 4;
+		struct pair **np = realloc(c->pairs, cap * sizeof(*np));
+
+		if (!np)
+			return NULL;
+		c->pairs = np;
+		c->cap_pairs = cap;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	snprintf(p->st.peer, sizeof(p->st.peer), "%s", peer);
+	if (s2s_pair_id(c->cfg.id, peer, p->st.pair_id)) {
+		free(p);
+		return NULL;
+	}
+	c->pairs[c->npairs++] = p;
+	return p;
+}
+
+static void
+pair_free(struct pair *p)
+{
+	message__clear_stash(p, true);
+	s2s_memzero(p, sizeof(*p));
+	free(p);
+}
+
+void
+client__pair_topic(const struct s2s_client *c, const struct pair *p,
+		   const char *sender, char *out, size_t len)
+{
+	snprintf(out, len, "%s/pair/%s/%s", c->cfg.topic_root, p->st.pair_id,
+		 sender);
+}
+
+void
+client__persist(struct s2s_client *c)
+{
+	struct s2s_state st;
+	const struct s2s_state_pair **v = NULL;
+	enum s2s_err e;
+
+	memset(&st, 0, sizeof(st));
+	st.registered = c->registered;
+	snprintf(st.cs_id, sizeof(st.cs_id), "%s", c->cs_id);
+	memcpy(st.cs_pub, c->cs_pub, sizeof(st.cs_pub));
+	if (c->npairs) {
+		v = calloc(c->npairs, sizeof(*v));
+		if (!v)
+			return;
+		for (size_t i = 0; i < c->npairs; i++)
+			v[i] = &c->pairs[i]->st;
+	}
+	e = s2s_state_save(c->cfg.state_dir, &st, v, c->npairs,
+			   c->cfg.state_fsync);
+	free(v);
+	if (e)
+		client__note_event(c, S2S_EVENT_DISCONNECTED, NULL,
+				   "cannot write the state file");
+}
+
+/* ---- Notes: callbacks made after the lock is released ------------------- */
+
+static struct note *
+note_new(struct s2s_client *c, int kind)
+{
+	struct note *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->kind = kind;
+	if (c->notes_tail)
+		c->notes_tail->next = n;
+	else
+		c->notes = n;
+	c->notes_tail = n;
+	return n;
+}
+
+void
+client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
+		   const char *detail)
+{
+	struct note *n;
+
+	if (!c->on_event)
+		return;
+	n = note_new(c, NOTE_EVENT);
+	if (!n)
+		return;
+	n->ev = ev;
+	snprintf(n->peer, sizeof(n->peer), "%s", peer ? peer : "");
+	snprintf(n->detail, sizeof(n->detail), "%s", detail ? detail : "");
+}
+
+void
+client__note_reject(struct s2s_client *c, const char *peer, uint64_t session,
+		    uint64_t seq, int err, bool outgoing, const char *reason)
+{
+	struct note *n;
+
+	if (!c->on_reject)
+		return;
+	n = note_new(c, NOTE_REJECT);
+	if (!n)
+		return;
+	snprintf(n->peer, sizeof(n->peer), "%s", peer ? peer : "");
+	snprintf(n->detail, sizeof(n->detail), "%s",
+		 reason ? reason : s2s_strerror(err));
+	n->rej.session = session;
+	n->rej.seq = seq;
+	n->rej.err = err;
+	n->rej.outgoing = outgoing;
+}
+
+void
+client__flush_notes(struct s2s_client *c)
+{
+	struct note *n;
+
+	if (!cb_depth++)
+		pthread_mutex_lock(&cb_lock);
+	for (;;) {
+		pthread_mutex_lock(&c->lock);
+		n = c->notes;
+		if (n) {
+			c->notes = n->next;
+			if (!c->notes)
+				c->notes_tail = NULL;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (!n)
+			break;
+		switch (n->kind) {
+		case NOTE_MESSAGE:
+			n->info.sender = n->peer;
+			n->info.receiver = c->cfg.id;
+			if (c->on_message)
+				c->on_message(c->on_message_ud, &n->info,
+					      n->msg, n->len);
+			break;
+		case NOTE_REJECT:
+			n->rej.peer = n->peer;
+			n->rej.reason = n->detail;
+			if (c->on_reject)
+				c->on_reject(c->on_reject_ud, &n->rej);
+			break;
+		case NOTE_EVENT:
+			if (c->on_event)
+				c->on_event(c->on_event_ud, n->ev,
+					    n->peer[0] ? n->peer : NULL,
+					    n->detail[0] ? n->detail : NULL);
+			break;
+		}
+		if (n->msg) {
+			s2s_memzero(n->msg, n->len);
+			free(n->msg);
+		}
+		free(n);
+	}
+	if (!--cb_depth)
+		pthread_mutex_unlock(&cb_lock);
+}
+
+/* ---- Transport callbacks (network thread) -------------------------------- */
+
+static void
+tr_password(void *ctx, char *out, size_t len)
+{
+	struct s2s_client *c = ctx;
+	char tok[S2S_TOKEN_MAX];
+	uint64_t exp = (uint64_t)time(NULL) + (uint64_t)c->cfg.token_ttl;
+
+	out[0] = '\0';
+	if (!c->use_token)
+		return;
+	if (s2s_token_make(c->key, c->cfg.id, exp, tok) == S2S_OK)
+		snprintf(out, len, "%s", tok);
+	s2s_memzero(tok, sizeof(tok));
+}
+
+static void
+subscribe_all(struct s2s_client *c)
+{
+	char topic[TOPIC_MAX];
+
+	s2s_transport_subscribe(c->tr, c->topic_inbox, 0);
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->npairs; i++) {
+		struct pair *p = c->pairs[i];
+
+		if (p->st.status != S2S_PAIR_DONE)
+			continue;
+		client__pair_topic(c, p, p->st.peer, topic, sizeof(topic));
+		s2s_transport_subscribe(c->tr, topic, 0);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void
+tr_connected(void *ctx, bool reconnect, bool session_present)
+{
+	struct s2s_client *c = ctx;
+
+	(void)session_present;
+	subscribe_all(c);
+	pthread_mutex_lock(&c->lock);
+	c->connected = true;
+	c->ever_connected = true;
+	if (c->use_token && c->cfg.fetch_on_connect) {
+		/* Catch up on what the broker could not keep for us. */
+		for (size_t i = 0; i < c->npairs; i++) {
+			struct pair *p = c->pairs[i];
+
+			if (p->st.established && !p->fetch_req)
+				control__fetch(c, p, p->st.rx.next_seq,
+					       p->st.rx.next_seq +
+					       S2S_MSG_FETCH_MAX - 1, true);
+		}
+	}
+	client__note_event(c, S2S_EVENT_CONNECTED, NULL,
+			   reconnect ? "reconnected" : "connected");
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+}
+
+static void
+tr_lost(void *ctx, const char *cause)
+{
+	struct s2s_client *c = ctx;
+
+	pthread_mutex_lock(&c->lock);
+	c->connected = false;
+	client__note_event(c, S2S_EVENT_DISCONNECTED, NULL, cause);
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+}
+
+static void
+tr_message(void *ctx, const char *topic, const uint8_t *payload, size_t len)
+{
+	struct s2s_client *c = ctx;
+	size_t rl = strlen(c->cfg.topic_root);
+
+	if (!strcmp(topic, c->topic_inbox)) {
+		control__inbox(c, payload, len);
+	} else if (!strncmp(topic, c->cfg.topic_root, rl) &&
+		   !strncmp(topic + rl, "/pair/", 6)) {
+		/* ROOT/pair/<pair>/<sender> */
+		const char *sender = strrchr(topic, '/') + 1;
+
+		message__receive(c, sender, payload, len, FROM_NET);
+	}
+	client__flush_notes(c);
+}
+
+static void
+tr_published(void *ctx, uint64_t tag, enum s2s_err rc, int reason)
+{
+	struct s2s_client *c = ctx;
+
+	message__published(c, tag, rc, reason);
+	client__flush_notes(c);
+}
+
+/* ---- Housekeeping thread --------------------------------------------------- */
+
+static void *
+keeper_main(void *arg)
+{
+	struct s2s_client *c = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stopping) {
+		char peer[S2S_MSG_ID_MAX + 1] = "";
+
+		deadline_after(&ts, 200);
+		wait_until(c, &ts);
+		if (c->stopping)
+			break;
+		message__tick(c);
+		for (size_t i = 0; i < c->npairs; i++) {
+			struct pair *p = c->pairs[i];
+
+			if (p->need_recover &&
+			    client__now_ms() >= p->recover_after &&
+			    p->neg == NEG_NONE && c->connected) {
+				p->need_recover = false;
+				p->recover_after = client__now_ms() +
+						   c->cfg.timeout_session;
+				snprintf(peer, sizeof(peer), "%s", p->st.peer);
+				break;
+			}
+		}
+		if (peer[0]) {
+			enum s2s_err e;
+
+			client__note_event(c, S2S_EVENT_RECOVERING, peer,
+					   "negotiating a new session");
+			pthread_mutex_unlock(&c->lock);
+			client__flush_notes(c);
+			e = s2s_client_ensure_session(c, peer, -1);
+			pthread_mutex_lock(&c->lock);
+			if (e) {
+				struct pair *p = client__find_pair(c, peer);
+
+				if (p)
+					p->need_recover = true;
+			}
+		}
+		pthread_mutex_unlock(&c->lock);
+		client__flush_notes(c);
+		pthread_mutex_lock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* ---- Lifecycle --------------------------------------------------------------- */
+
+static enum s2s_err
+make_dir(const char *path, char *err, size_t err_len)
+{
+	struct stat sb;
+
+	if (!stat(path, &sb)) {
+		if (!S_ISDIR(sb.st_mode)) {
+			seterr(err, err_len, "state_dir: %s is not a folder",
+			       path);
+			return S2S_ERR_CONFIG;
+		}
+		return S2S_OK;
+	}
+	if (mkdir(path, 0700)) {
+		seterr(err, err_len, "state_dir: cannot create %s: %s", path,
+		       strerror(errno));
+		return S2S_ERR_IO;
+	}
+	return S2S_OK;
+}
+
+static enum s2s_err
+load_state(struct s2s_client *c, char *err, size_t err_len)
+{
+	struct s2s_state st;
+	enum s2s_err e = s2s_state_load(c->cfg.state_dir, &st, err, err_len);
+
+	if (e == S2S_ERR_NOT_FOUND)
+		return S2S_OK;  /* a new device, or one that lost its state */
+	if (e)
+		return e;
+	c->registered = st.registered;
+	snprintf(c->cs_id, sizeof(c->cs_id), "%s", st.cs_id);
+	for (size_t i = 0; i < st.npairs && !e; i++) {
+		struct pair *p = client__add_pair(c, st.pairs[i].peer);
+
+		if (!p)
+			e = S2S_ERR_NOMEM;
+		else
+			p->st = st.pairs[i];
+	}
+	s2s_state_clear(&st);
+	return e;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_create(const char *config_path, struct s2s_client **out,
+		  char *err, size_t err_len)
+{
+	struct s2s_client *c;
+	struct s2s_transport_opts to;
+	struct s2s_transport_cbs tc;
+	char persist[4096];
+	char sub[512];
+	enum s2s_err e;
+
+	if (out)
+		*out = NULL;
+	if (!config_path || !out) {
+		seterr(err, err_len, "no configuration file given");
+		return S2S_ERR_INVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return S2S_ERR_NOMEM;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	c->use_token = true;
+
+	e = s2s_device_config_load(config_path, &c->cfg, err, err_len);
+	if (e)
+		goto fail;
+	e = s2s_key_load_private(c->cfg.key_file, &c->key);
+	if (e) {
+		seterr(err, err_len, "key: %s: %s%s", c->cfg.key_file,
+		       s2s_strerror(e),
+		       e == S2S_ERR_PERM ? " (chmod 600 it)" : "");
+		goto fail;
+	}
+	e = s2s_key_load_public(c->cfg.cs_key_file, &c->cs_key);
+	if (e) {
+		seterr(err, err_len, "cs_key: %s: %s", c->cfg.cs_key_file,
+		       s2s_strerror(e));
+		goto fail;
+	}
+	s2s_key_public(c->cs_key, c->cs_pub);
+	e = covers__load(c->cfg.covers, &c->covers, &c->ncovers, sub,
+			 sizeof(sub));
+	if (e) {
+		seterr(err, err_len, "%s", sub);
+		goto fail;
+	}
+	e = make_dir(c->cfg.state_dir, err, err_len);
+	if (e)
+		goto fail;
+	e = load_state(c, err, err_len);
+	if (e)
+		goto fail;
+
+	snprintf(c->topic_inbox, TOPIC_MAX, "%s/inbox/%s", c->cfg.topic_root,
+		 c->cfg.id);
+	snprintf(c->topic_req, TOPIC_MAX, "%s/req/%s", c->cfg.topic_root,
+		 c->cfg.id);
+	snprintf(c->topic_register, TOPIC_MAX, "%s/cs/register",
+		 c->cfg.topic_root);
+
+	snprintf(persist, sizeof(persist), "%s/mqtt", c->cfg.state_dir);
+	memset(&to, 0, sizeof(to));
+	to.uri = c->cfg.broker;
+	to.client_id = c->cfg.id;
+	to.persist_dir = persist;
+	to.keepalive = c->cfg.keepalive;
+	to.session_expiry = (uint32_t)c->cfg.session_expiry;
+	to.tls_ca_file = c->cfg.tls_ca_file;
+	to.tls_cert_file = c->cfg.tls_cert_file;
+	to.tls_key_file = c->cfg.tls_key_file;
+	to.tls_verify = c->cfg.tls_verify;
+	memset(&tc, 0, sizeof(tc));
+	tc.ctx = c;
+	tc.password = tr_password;
+	tc.connected = tr_connected;
+	tc.lost = tr_lost;
+	tc.message = tr_message;
+	tc.published = tr_published;
+	e = s2s_transport_create(&to, &tc, &c->tr);
+	if (e) {
+		seterr(err, err_len, "broker: cannot use '%s': %s",
+		       c->cfg.broker, s2s_strerror(e));
+		goto fail;
+	}
+	if (pthread_create(&c->keeper, NULL, keeper_main, c)) {
+		e = S2S_ERR_NOMEM;
+		goto fail;
+	}
+	c->keeper_running = true;
+	pthread_mutex_lock(&live_lock);
+	live_clients++;
+	pthread_mutex_unlock(&live_lock);
+	*out = c;
+	return S2S_OK;
+fail:
+	s2s_client_destroy(c);
+	return e;
+}
+
+S2S_EXPORT void
+s2s_client_destroy(struct s2s_client *c)
+{
+	bool last = false;
+
+	if (!c)
+		return;
+	if (c->keeper_running) {
+		pthread_mutex_lock(&c->lock);
+		c->stopping = true;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->keeper, NULL);
+		pthread_mutex_lock(&live_lock);
+		last = --live_clients == 0;
+		pthread_mutex_unlock(&live_lock);
+	}
+	if (c->tr) {
+		s2s_transport_disconnect(c->tr, 2000);
+		s2s_transport_destroy(c->tr);
+	}
+	/* Nothing calls back any more. */
+	while (c->notes) {
+		struct note *n = c->notes;
+
+		c->notes = n->next;
+		if (n->msg) {
+			s2s_memzero(n->msg, n->len);
+			free(n->msg);
+		}
+		free(n);
+	}
+	while (c->rq_head) {
+		struct queued *q = c->rq_head;
+
+		c->rq_head = q->next;
+		s2s_received_free(q->r);
+		free(q);
+	}
+	while (c->sendings) {
+		struct sending *s = c->sendings;
+
+		c->sendings = s->next;
+		free(s);
+	}
+	for (size_t i = 0; i < c->npairs; i++)
+		pair_free(c->pairs[i]);
+	free(c->pairs);
+	covers__free(c->covers, c->ncovers);
+	s2s_key_destroy(c->key);
+	s2s_key_destroy(c->cs_key);
+	s2s_device_config_free(&c->cfg);
+	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->send_lock);
+	pthread_cond_destroy(&c->cond);
+	s2s_memzero(c, sizeof(*c));
+	free(c);
+	if (last)
+		s2s_crypto_shutdown();
+}
+
+S2S_EXPORT const char *
+s2s_client_id(const struct s2s_client *c)
+{
+	return c->cfg.id;
+}
+
+S2S_EXPORT void
+s2s_client_on_message(struct s2s_client *c, s2s_message_cb *cb, void *ud)
+{
+	pthread_mutex_lock(&c->lock);
+	c->on_message = cb;
+	c->on_message_ud = ud;
+	pthread_mutex_unlock(&c->lock);
+}
+
+S2S_EXPORT void
+s2s_client_on_reject(struct s2s_client *c, s2s_reject_cb *cb, void *ud)
+{
+	pthread_mutex_lock(&c->lock);
+	c->on_reject = cb;
+	c->on_reject_ud = ud;
+	pthread_mutex_unlock(&c->lock);
+}
+
+S2S_EXPORT void
+s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb, void *ud)
+{
+	pthread_mutex_lock(&c->lock);
+	c->on_event = cb;
+	c->on_event_ud = ud;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- Connection ------------------------------------------------------------ */
+
+static int
+pick_timeout(int given, int configured)
+{
+	return given > 0 ? given : configured;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_connect(struct s2s_client *c, int timeout_ms)
+{
+	enum s2s_err e;
+
+	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_connect);
+	if (s2s_transport_connected(c->tr))
+		return S2S_OK;
+	c->use_token = true;
+	e = s2s_transport_connect(c->tr, false, timeout_ms);
+	if (e == S2S_ERR_DENIED && !c->registered) {
+		/* Not known to the CS yet: connect to register. */
+		c->use_token = false;
+		e = s2s_transport_connect(c->tr, false, timeout_ms);
+	}
+	if (e)
+		return e;
+	/* The inbox must be in place before the first request. */
+	return s2s_transport_subscribe(c->tr, c->topic_inbox, timeout_ms);
+}
+
+S2S_EXPORT bool
+s2s_client_connected(const struct s2s_client *c)
+{
+	return s2s_transport_connected(c->tr);
+}
+
+S2S_EXPORT void
+s2s_client_close(struct s2s_client *c, int timeout_ms)
+{
+	s2s_transport_disconnect(c->tr, timeout_ms);
+	pthread_mutex_lock(&c->lock);
+	c->connected = false;
+	pthread_mutex_unlock(&c->lock);
+}
+
+static enum s2s_err
+ensure_connected(struct s2s_client *c)
+{
+	if (s2s_transport_connected(c->tr))
+		return S2S_OK;
+	if (c->ever_connected) {
+		/* Paho reconnects on its own; give it the connect timeout. */
+		struct timespec ts;
+
+		deadline_after(&ts, c->cfg.timeout_connect);
+		pthread_mutex_lock(&c->lock);
+		while (!c->connected && wait_until(c, &ts))
+			;
+		pthread_mutex_unlock(&c->lock);
+		if (s2s_transport_connected(c->tr))
+			return S2S_OK;
+	}
+	return s2s_client_connect(c, -1);
+}
+
+enum s2s_err
+client__send_ctl(struct s2s_client *c, const char *topic,
+		 const struct s2s_msg *m)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	enum s2s_err e;
+
+	e = s2s_msg_encode(m, c->cs_key, c->key, &buf, &len);
+	if (e)
+		return e;
+	e = s2s_transport_publish(c->tr, topic, buf, len, 0);
+	s2s_memzero(buf, len);
+	free(buf);
+	return e;
+}
+
+/* ---- Phase 1 ---------------------------------------------------------------- */
+
+static enum s2s_err
+read_file(const char *path, uint8_t **out, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (!f)
+		return S2S_ERR_IO;
+	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 ||
+	    fseek(f, 0, SEEK_SET) || n > 16L * 1024 * 1024) {
+		fclose(f);
+		return S2S_ERR_IO;
+	}
+	*out = malloc(n ? (size_t)n : 1);
+	if (!*out) {
+		fclose(f);
+		return S2S_ERR_NOMEM;
+	}
+	if (fread(*out, 1, (size_t)n, f) != (size_t)n) {
+		fclose(f);
+		free(*out);
+		return S2S_ERR_IO;
+	}
+	fclose(f);
+	*len = (size_t)n;
+	return S2S_OK;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_register(struct s2s_client *c, int timeout_ms)
+{
+	struct s2s_msg m;
+	struct request *r;
+	struct timespec ts;
+	uint8_t *hs = NULL;
+	size_t hs_len = 0;
+	uint64_t id;
+	enum s2s_err e;
+	bool was_anon;
+
+	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_register);
+	if (!c->cfg.signature_file) {
+		snprintf(c->last_reason, sizeof(c->last_reason),
+			 "no \"signature\" image in the configuration");
+		return S2S_ERR_CONFIG;
+	}
+	e = read_file(c->cfg.signature_file, &hs, &hs_len);
+	if (e)
+		return e;
+	e = ensure_connected(c);
+	if (e)
+		goto out;
+	was_anon = !c->use_token;
+
+	id = client__new_req_id();
+	s2s_msg_init(&m, S2S_MSG_REGISTER, id);
+	s2s_key_public(c->key, m.pub);
+	snprintf(m.id, sizeof(m.id), "%s", c->cfg.id);
+	if (c->cfg.enrolment_code) {
+		m.code_bytes = (const uint8_t *)c->cfg.enrolment_code;
+		m.code_len = strlen(c->cfg.enrolment_code);
+	}
+	m.hs = hs;
+	m.hs_len = hs_len;
+
+	pthread_mutex_lock(&c->lock);
+	r = client__req_add(c, id, S2S_MSG_REGISTERED);
+	if (!r) {
+		pthread_mutex_unlock(&c->lock);
+		e = S2S_ERR_STATE;
+		goto out;
+	}
+	e = client__send_ctl(c, c->topic_register, &m);
+	m.hs = NULL;
+	m.code_bytes = NULL;
+	s2s_msg_clear(&m);
+	if (e) {
+		req_done(r);
+		pthread_mutex_unlock(&c->lock);
+		goto out;
+	}
+	deadline_after(&ts, timeout_ms);
+	while (!r->done && wait_until(c, &ts))
+		;
+	e = r->done ? r->err : S2S_ERR_TIMEOUT;
+	req_done(r);
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+
+	if (!e && was_anon) {
+		/* Registered: from now on, connect with a token. */
+		s2s_transport_disconnect(c->tr, 1000);
+		pthread_mutex_lock(&c->lock);
+		c->connected = false;
+		pthread_mutex_unlock(&c->lock);
+		e = s2s_client_connect(c, -1);
+	}
+out:
+	free(hs);
+	return e;
+}
+
+S2S_EXPORT bool
+s2s_client_registered(const struct s2s_client *c)
+{
+	return c->registered;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_pair(struct s2s_client *c, const char *peer, int profile,
+		int timeout_ms)
+{
+	struct pair *p;
+	struct timespec ts;
+	enum s2s_err e;
+
+	if (!peer || !s2s_id_valid(peer) || !strcmp(peer, c->cfg.id))
+		return S2S_ERR_INVAL;
+	if (profile < 0 || profile > 2)
+		return S2S_ERR_PROFILE;
+	if (!profile)
+		profile = c->cfg.profile;
+	if (timeout_ms < 0)
+		timeout_ms = c->cfg.timeout_pair;
+	e = ensure_connected(c);
+	if (e)
+		return e;
+	pthread_mutex_lock(&c->lock);
+	p = client__add_pair(c, peer);
+	if (!p) {
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_NOMEM;
+	}
+	e = control__pair_request(c, p, profile);
+	if (e || !timeout_ms) {
+		e = e ? e : p->st.status == S2S_PAIR_DONE ? S2S_OK
+							   : S2S_ERR_TIMEOUT;
+		pthread_mutex_unlock(&c->lock);
+		return e;
+	}
+	deadline_after(&ts, timeout_ms);
+	while (p->st.status != S2S_PAIR_DONE && wait_until(c, &ts))
+		if (p->pair_req == 0)   /* rejected */
+			break;
+	if (p->st.status == S2S_PAIR_DONE)
+		e = S2S_OK;
+	else if (p->pair_req == 0)
+		e = S2S_ERR_REJECTED;
+	else
+		e = S2S_ERR_TIMEOUT;
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+	return e;
+}
+
+S2S_EXPORT bool
+s2s_client_paired(const struct s2s_client *c, const char *peer)
+{
+	struct s2s_client *m = (struct s2s_client *)c;
+	struct pair *p;
+	bool r;
+
+	pthread_mutex_lock(&m->lock);
+	p = client__find_pair(m, peer);
+	r = p && p->st.status == S2S_PAIR_DONE;
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+/* ---- Phase 2 ---------------------------------------------------------------- */
+
+S2S_EXPORT enum s2s_err
+s2s_client_session(struct s2s_client *c, const char *peer, int timeout_ms)
+{
+	struct pair *p;
+	struct timespec ts;
+	enum s2s_err e;
+
+	if (!peer || !s2s_id_valid(peer))
+		return S2S_ERR_INVAL;
+	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_session);
+	e = ensure_connected(c);
+	if (e)
+		return e;
+	pthread_mutex_lock(&c->lock);
+	p = client__find_pair(c, peer);
+	if (!p || p->st.status != S2S_PAIR_DONE) {
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_STATE;
+	}
+	e = control__session_request(c, p);
+	if (e) {
+		pthread_mutex_unlock(&c->lock);
+		return e;
+	}
+	deadline_after(&ts, timeout_ms);
+	while (p->neg_result == 1 && wait_until(c, &ts))
+		;
+	if (p->neg_result == 1) {
+		/* Give up: a late step 1 or 5 is ignored from now on. */
+		p->neg = NEG_NONE;
+		p->neg_result = S2S_ERR_TIMEOUT;
+		s2s_memzero(p->neg_skcs, sizeof(p->neg_skcs));
+		s2s_memzero(p->neg_sk, sizeof(p->neg_sk));
+	}
+	e = p->neg_result;
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+	return e;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_wait_session(struct s2s_client *c, const char *peer,
+			int timeout_ms)
+{
+	struct pair *p;
+	struct timespec ts;
+	bool up;
+
+	deadline_after(&ts, timeout_ms > 0 ? timeout_ms : 0);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		p = client__find_pair(c, peer);
+		up = p && p->st.established && p->neg == NEG_NONE;
+		if (up || !wait_until(c, &ts))
+			break;
+	}
+	p = client__find_pair(c, peer);
+	up = p && p->st.established && p->neg == NEG_NONE;
+	pthread_mutex_unlock(&c->lock);
+	return up ? S2S_OK : S2S_ERR_TIMEOUT;
+}
+
+S2S_EXPORT bool
+s2s_client_has_session(const struct s2s_client *c, const char *peer,
+		       uint64_t *session)
+{
+	struct s2s_client *m = (struct s2s_client *)c;
+	struct pair *p;
+	bool r;
+
+	pthread_mutex_lock(&m->lock);
+	p = client__find_pair(m, peer);
+	r = p && p->st.established;
+	if (r && session)
+		*session = p->st.session;
+	pthread_mutex_unlock(&m->lock);
+	return r;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_ensure_session(struct s2s_client *c, const char *peer,
+			  int timeout_ms)
+{
+	enum s2s_err e;
+
+	if (s2s_client_has_session(c, peer, NULL))
+		return S2S_OK;
+	e = ensure_connected(c);
+	if (e)
+		return e;
+	if (!c->use_token) {
+		e = s2s_client_register(c, -1);
+		if (e)
+			return e;
+	}
+	if (!s2s_client_paired(c, peer)) {
+		e = s2s_client_pair(c, peer, 0, timeout_ms);
+		if (e)
+			return e;
+	}
+	/* The peer may have started one meanwhile. */
+	if (s2s_client_wait_session(c, peer, 0) == S2S_OK)
+		return S2S_OK;
+	return s2s_client_session(c, peer, timeout_ms);
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_end_session(struct s2s_client *c, const char *peer)
+{
+	struct s2s_msg m;
+	enum s2s_err e;
+
+	if (!peer || !s2s_id_valid(peer))
+		return S2S_ERR_INVAL;
+	s2s_msg_init(&m, S2S_MSG_END, client__new_req_id());
+	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	e = client__send_ctl(c, c->topic_req, &m);
+	s2s_msg_clear(&m);
+	return e;
+}
+
+/* ---- Phase 3 helpers ------------------------------------------------------- */
+
+S2S_EXPORT enum s2s_err
+s2s_client_flush(struct s2s_client *c, int timeout_ms)
+{
+	int64_t end = client__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	struct timespec ts = { 0, 5 * 1000000L };
+
+	while (s2s_transport_pending(c->tr)) {
+		if (client__now_ms() >= end)
+			return S2S_ERR_TIMEOUT;
+		nanosleep(&ts, NULL);
+	}
+	return S2S_OK;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_receive(struct s2s_client *c, int timeout_ms,
+		   struct s2s_received **out)
+{
+	struct timespec ts;
+	struct queued *q;
+
+	*out = NULL;
+	deadline_after(&ts, timeout_ms > 0 ? timeout_ms : 0);
+	pthread_mutex_lock(&c->lock);
+	while (!c->rq_head) {
+		if (timeout_ms < 0)
+			pthread_cond_wait(&c->cond, &c->lock);
+		else if (!wait_until(c, &ts))
+			break;
+	}
+	q = c->rq_head;
+	if (q) {
+		c->rq_head = q->next;
+		if (!c->rq_head)
+			c->rq_tail = NULL;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!q)
+		return S2S_ERR_TIMEOUT;
+	*out = q->r;
+	free(q);
+	return S2S_OK;
+}
+
+S2S_EXPORT void
+s2s_received_free(struct s2s_received *r)
+{
+	if (!r)
+		return;
+	if (r->msg) {
+		s2s_memzero(r->msg, r->len);
+		free(r->msg);
+	}
+	free(r);
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_fetch(struct s2s_client *c, const char *peer, uint64_t from_seq,
+		 uint64_t to_seq, int timeout_ms, unsigned *delivered)
+{
+	struct pair *p;
+	struct request *r;
+	struct timespec ts;
+	enum s2s_err e;
+
+	if (delivered)
+		*delivered = 0;
+	if (!peer || !from_seq)
+		return S2S_ERR_INVAL;
+	if (!to_seq)
+		to_seq = from_seq + S2S_MSG_FETCH_MAX - 1;
+	if (to_seq < from_seq)
+		return S2S_ERR_INVAL;
+	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_fetch);
+	e = ensure_connected(c);
+	if (e)
+		return e;
+	pthread_mutex_lock(&c->lock);
+	p = client__find_pair(c, peer);
+	if (!p || !p->st.established) {
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_SESSION;
+	}
+	e = control__fetch(c, p, from_seq, to_seq, true);
+	if (e) {
+		pthread_mutex_unlock(&c->lock);
+		return e;
+	}
+	r = client__req_add(c, p->fetch_req, S2S_MSG_FETCHED);
+	if (!r) {
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_STATE;
+	}
+	deadline_after(&ts, timeout_ms);
+	while (!r->done && wait_until(c, &ts))
+		;
+	e = r->done ? r->err : S2S_ERR_TIMEOUT;
+	if (delivered)
+		*delivered = r->delivered;
+	req_done(r);
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+	return e;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_seq(const struct s2s_client *c, const char *peer,
+	       uint64_t *send_next, uint64_t *recv_next)
+{
+	struct s2s_client *m = (struct s2s_client *)c;
+	struct pair *p;
+	enum s2s_err e = S2S_ERR_SESSION;
+
+	pthread_mutex_lock(&m->lock);
+	p = client__find_pair(m, peer);
+	if (p && p->st.established) {
+		if (send_next)
+			*send_next = p->st.tx.next_seq;
+		if (recv_next)
+			*recv_next = p->st.rx.next_seq;
+		e = S2S_OK;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return e;
+}
+
+S2S_EXPORT void
+s2s_client_last_reason(const struct s2s_client *c, char *buf, size_t len)
+{
+	struct s2s_client *m = (struct s2s_client *)c;
+
+	if (!len)
+		return;
+	pthread_mutex_lock(&m->lock);
+	snprintf(buf, len, "%s", m->last_reason);
+	pthread_mutex_unlock(&m->lock);
+}

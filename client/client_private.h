@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * client_private.h - the insides of struct s2s_client, shared by the files
+ * of the client library.  Sections follow the files:
+ *   client.c     lifecycle, connection, blocking calls, housekeeping
+ *   control.c    the inbox: registration, pairing, negotiation, fetch,
+ *                reject (the device side of docs/PROTOCOL-control.md)
+ *   message.c    phase 3: sealing and sending, receiving, gaps, dedupe
+ *   covers.c     the stego covers
+ *   state.c      the state file (state.h)
+ *
+ * Locking: c->lock protects everything below it in struct s2s_client and
+ * every struct pair.  It is never held while calling the application or
+ * while blocking on the network; c->cond is broadcast on every change a
+ * blocking call may wait for.  c->send_lock serialises senders so that a
+ * package can be sealed outside c->lock.
+ */
+#ifndef S2S_CLIENT_PRIVATE_H
+#define S2S_CLIENT_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "device_config.h"
+#include "s2s/client.h"
+#include "s2s/crypto.h"
+#include "s2s/image.h"
+#include "s2s/proto.h"
+#include "s2s/scheme.h"
+#include "state.h"
+#include "transport.h"
+
+#define TOPIC_MAX 512
+#define STASH_MAX 256           /* out-of-order packages kept per pair */
+#define FUTURE_MAX 32           /* packages of a session still negotiating */
+#define REQ_MAX 16
+
+enum neg_state {
+	NEG_NONE = 0,
+	NEG_WAIT_KEYS,      /* SDS: SESSION sent, waiting for step 1 */
+	NEG_WAIT_DONE,      /* SDS: step 2 sent, waiting for step 5 */
+	NEG_WAIT_FWD,       /* SDR: step 1 received, waiting for step 3 */
+};
+
+/* A package kept until its turn (gap) or its session (negotiating). */
+struct stashed {
+	uint64_t session, seq;
+	uint8_t *buf;
+	size_t len;
+	bool fetched;
+	struct stashed *next;
+};
+
+struct pair {
+	struct s2s_state_pair st;   /* the persistent part */
+	uint64_t pair_req;          /* latest PAIR request id */
+
+	/* Negotiation in progress (not persisted). */
+	enum neg_state neg;
+	uint64_t neg_req;           /* our SESSION request id */
+	uint64_t neg_T;
+	uint8_t neg_nonce[S2S_MSG_NONCE_LEN];
+	uint8_t neg_role, neg_profile;
+	uint8_t neg_skcs[S2S_SKCS_LEN];     /* secret */
+	uint8_t neg_sk[S2S_SK_MAX];         /* secret */
+	uint8_t neg_sk_len;
+	int neg_result;             /* 1 running; S2S_OK; an error */
+	int64_t neg_started;
+
+	/* Receiving. */
+	struct stashed *stash;      /* sorted by seq, this session */
+	unsigned nstash;
+	struct stashed *future;     /* for neg_T */
+	unsigned nfuture;
+	uint64_t fetch_req;         /* outstanding FETCH, 0 if none */
+	uint64_t fetch_from, fetch_to;
+	bool fetch_catchup;         /* a reconnect catch-up, not a gap */
+	int64_t fetch_sent;
+
+	/* Recovery (lost state, unrecoverable gap). */
+	bool need_recover;
+	int64_t recover_after;
+};
+
+/* A request waiting for its reply by request id. */
+struct request {
+	uint64_t id;
+	int type;                   /* the reply type expected */
+	bool done;
+	int err;
+	char peer[S2S_MSG_ID_MAX + 1];
+	unsigned delivered;         /* FETCH: new messages */
+};
+
+/* A sent package waiting for the broker's answer. */
+struct sending {
+	uint64_t tag;
+	char peer[S2S_MSG_ID_MAX + 1];
+	uint64_t session, seq;
+	bool raw;                   /* publish_raw: no chain behind it */
+	bool waited;                /* someone waits for done */
+	bool done;
+	int rc;
+	struct sending *next;
+};
+
+/* A verified message for s2s_client_receive(). */
+struct queued {
+	struct s2s_received *r;
+	struct queued *next;
+};
+
+/* A callback to make once c->lock is released. */
+struct note {
+	int kind;                   /* NOTE_* */
+	struct s2s_message_info info;
+	struct s2s_reject_info rej;
+	enum s2s_event ev;
+	char peer[S2S_MSG_ID_MAX + 1];
+	char peer2[S2S_MSG_ID_MAX + 1];
+	char detail[160];
+	uint8_t *msg;
+	size_t len;
+	struct note *next;
+};
+
+enum { NOTE_MESSAGE = 1, NOTE_REJECT, NOTE_EVENT };
+
+struct s2s_client {
+	struct s2s_device_config cfg;
+	struct s2s_key *key;            /* device key pair */
+	struct s2s_key *cs_key;         /* pinned CS public key */
+	uint8_t cs_pub[S2S_P256_PUB_LEN];
+	struct s2s_image *covers;
+	size_t ncovers;
+	struct s2s_transport *tr;
+	char topic_inbox[TOPIC_MAX];
+	char topic_req[TOPIC_MAX];
+	char topic_register[TOPIC_MAX];
+
+	s2s_message_cb *on_message;
+	void *on_message_ud;
+	s2s_reject_cb *on_reject;
+	void *on_reject_ud;
+	s2s_event_cb *on_event;
+	void *on_event_ud;
+
+	pthread_mutex_t send_lock;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool registered;
+	char cs_id[S2S_MSG_ID_MAX + 1];
+	bool use_token;                 /* connect with a token */
+	bool connected;
+	bool ever_connected;
+	struct pair **pairs;
+	size_t npairs, cap_pairs;
+	struct request reqs[REQ_MAX];
+	struct sending *sendings;
+	uint64_t next_tag;
+	size_t next_cover;
+	struct queued *rq_head, *rq_tail;
+	char last_reason[S2S_MSG_REASON_MAX + 1];
+	struct note *notes, *notes_tail;    /* to deliver after unlock */
+
+	pthread_t keeper;               /* housekeeping thread */
+	bool keeper_running;
+	bool stopping;
+};
+
+/* ---- client.c ------------------------------------------------------------- */
+
+int64_t client__now_ms(void);
+struct pair *client__find_pair(struct s2s_client *c, const char *peer);
+struct pair *client__add_pair(struct s2s_client *c, const char *peer);
+/* Lock held. */
+void client__persist(struct s2s_client *c);
+void client__note_event(struct s2s_client *c, enum s2s_event ev,
+			const char *peer, const char *detail);
+void client__note_reject(struct s2s_client *c, const char *peer,
+			 uint64_t session, uint64_t seq, int err,
+			 bool outgoing, const char *reason);
+/* Make the queued callbacks; lock NOT held. */
+void client__flush_notes(struct s2s_client *c);
+/* Publish a control message to the CS (lock may be held). */
+enum s2s_err client__send_ctl(struct s2s_client *c, const char *topic,
+			      const struct s2s_msg *m);
+uint64_t client__new_req_id(void);
+struct request *client__req_add(struct s2s_client *c, uint64_t id, int type);
+struct request *client__req_find(struct s2s_client *c, uint64_t id);
+void client__pair_topic(const struct s2s_client *c, const struct pair *p,
+			const char *sender, char *out, size_t len);
+
+/* ---- control.c ------------------------------------------------------------ */
+
+/* An inbox message (network thread; takes the lock). */
+void control__inbox(struct s2s_client *c, const uint8_t *buf, size_t len);
+/* Lock held: send FETCH for [from, to] of peer's direction. */
+enum s2s_err control__fetch(struct s2s_client *c, struct pair *p,
+			    uint64_t from, uint64_t to, bool catchup);
+/* Lock held: send SESSION for p. */
+enum s2s_err control__session_request(struct s2s_client *c, struct pair *p);
+/* Lock held: send PAIR. */
+enum s2s_err control__pair_request(struct s2s_client *c, struct pair *p,
+				   int profile);
+/* Lock held: drop p's session (wipe chains, clear stash). */
+void control__drop_session(struct s2s_client *c, struct pair *p,
+			   const char *why);
+
+/* ---- message.c ------------------------------------------------------------ */
+
+enum origin { FROM_NET, FROM_FETCH, FROM_INJECT };
+
+/*
+ * A package for this device from peer (network thread, or the caller of
+ * s2s_client_inject).  Takes the lock.  Returns the verdict.
+ */
+enum s2s_err message__receive(struct s2s_client *c, const char *peer,
+			      const uint8_t *buf, size_t len,
+			      enum origin from);
+/* Lock held: process p's FETCHED packages (then drain the stash). */
+unsigned message__fetched(struct s2s_client *c, struct pair *p,
+			  const struct s2s_msg *m);
+/* Lock held: the session of p is up; run its stashed future packages. */
+void message__session_up(struct s2s_client *c, struct pair *p);
+/* Lock held: free stash and future lists. */
+void message__clear_stash(struct pair *p, bool future_too);
+/* The broker answered a publish (network thread). */
+void message__published(struct s2s_client *c, uint64_t tag, enum s2s_err rc,
+			int reason);
+/* Lock held: fetch timeouts etc. (housekeeping). */
+void message__tick(struct s2s_client *c);
+
+/* ---- covers.c ------------------------------------------------------------- */
+
+/* Load the configured covers (folder, "builtin", or the default). */
+enum s2s_err covers__load(const char *spec, struct s2s_image **out,
+			  size_t *n, char *err, size_t err_len);
+/* The embedded synthetic 128x128 cover. */
+enum s2s_err covers__builtin(struct s2s_image *out);
+void covers__free(struct s2s_image *v, size_t n);
+
+#endif /* S2S_CLIENT_PRIVATE_H */

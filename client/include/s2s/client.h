@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * s2s/client.h - libs2s-client, the device side of s2s-mqtt.
+ *
+ * A device application links this library to talk to another device
+ * through an MQTT broker that runs the s2s plugin (the cloud server, CS),
+ * following Al Sibahee et al., "Lightweight Secure Message Delivery for
+ * E2E S2S Communication in the IoT-Cloud System" (IEEE Access 2020):
+ *
+ *   1. register once with the CS (device key + handwritten-signature
+ *      image),                                      s2s_client_register()
+ *   2. pair once with each peer,                    s2s_client_pair()
+ *   3. negotiate a session with a peer,             s2s_client_session()
+ *   4. send and receive messages, each authenticated by a tag hidden in a
+ *      stego image and checked by the CS and by the receiver.
+ *                                                   s2s_client_send(),
+ *                                                   s2s_client_on_message()
+ *
+ * Everything in this header is the API; nothing else is.  Error codes are
+ * the project's one enum s2s_err (s2s/error.h), print them with
+ * s2s_strerror().  New codes may appear in later versions.
+ *
+ * Configuration
+ * -------------
+ * A client is created from one JSON file read once (unknown keys and wrong
+ * types are errors naming the key).  Example:
+ *
+ *   {
+ *     "broker": "tcp://127.0.0.1:1883",
+ *     "id": "alice",
+ *     "key": "alice.key",              device private key (mode 0600)
+ *     "cs_key": "cs.pub",              the pinned CS public key
+ *     "signature": "alice-sig.png",    handwritten signature (to register)
+ *     "state_dir": "alice-state",      created 0700
+ *     "covers": "covers/",             8-bit gray PNG covers, or "builtin"
+ *     "profile": "hardened",           or "paper", or "default" (the CS's)
+ *     "png_level": 1,                  zlib level of stego images, 0..9
+ *     "tls": { "ca_file": "ca.pem", "cert_file": "c.pem",
+ *              "key_file": "c.key", "verify": true },
+ *     "timeouts": { "connect": 10, "register": 15, "pair": 30,
+ *                   "session": 30, "fetch": 10 }
+ *   }
+ *
+ * Further keys: "topic_root" ("s2s"), "enrolment_code", "keepalive" (30 s),
+ * "session_expiry" (86400 s, how long the broker keeps the MQTT session of
+ * an offline device), "token_ttl" (600 s), "state_fsync" (true),
+ * "fetch_on_connect" (true).  Relative paths are relative to the file.
+ *
+ * Threads
+ * -------
+ * Every function may be called from any application thread; a client is
+ * internally locked.  Network events are handled on a thread of the MQTT
+ * library (Eclipse Paho), called "the network thread" below; every
+ * callback runs there, never on the calling thread, and may run before the
+ * call that caused it returns.  A callback must return quickly and must not
+ * call the blocking functions of this header (they would wait for replies
+ * that the network thread itself delivers); s2s_client_send() without
+ * waiting, the getters and s2s_strerror() are fine.  s2s_client_destroy()
+ * must not be called from a callback.
+ *
+ * State
+ * -----
+ * The registration, pairs (with Shk), the current session of each pair
+ * (both key chains) and the sequence numbers are kept in state_dir, written
+ * atomically (file mode 0600) after every change.  A device restarted with
+ * its state carries on where it stopped; a device that lost its state
+ * registers again (idempotent with the same key), pairs again and
+ * negotiates a new session on its own when the peer's messages show it the
+ * old one is gone.
+ *
+ * Secrets (keys, chain keys, Shk) never leave the library; they are wiped
+ * when no longer needed.
+ */
+#ifndef S2S_CLIENT_H
+#define S2S_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(S2S_BUILDING_CLIENT) && (defined(__GNUC__) || defined(__clang__))
+#define S2S_EXPORT __attribute__((visibility("default")))
+#else
+#define S2S_EXPORT
+#endif
+
+/* The library version, "MAJOR.MINOR.MICRO". */
+S2S_EXPORT const char *s2s_client_version(void);
+
+/* A device: opaque; create with s2s_client_create(). */
+struct s2s_client;
+
+/*
+ * Create a client from the configuration file config_path: reads the
+ * configuration, the device key, the pinned CS key, the covers and the
+ * saved state.  Does not connect.  On failure *out is NULL and err (may be
+ * NULL) receives one line saying what is wrong: S2S_ERR_IO / S2S_ERR_CONFIG
+ * (configuration, naming the key), S2S_ERR_PERM (key file readable by
+ * others), S2S_ERR_FORMAT (a key file or the state file is corrupt; the
+ * message says which and what to do), S2S_ERR_IMAGE, S2S_ERR_NOMEM.
+ */
+S2S_EXPORT enum s2s_err s2s_client_create(const char *config_path,
+					  struct s2s_client **out,
+					  char *err, size_t err_len);
+
+/*
+ * Disconnect (waiting up to 2 s for messages still in flight), wipe every
+ * secret and free c.  NULL is a no-op.  Not from a callback.
+ */
+S2S_EXPORT void s2s_client_destroy(struct s2s_client *c);
+
+/* The device id (valid until destroy). */
+S2S_EXPORT const char *s2s_client_id(const struct s2s_client *c);
+
+/* ---- Callbacks ----------------------------------------------------------
+ * Set them before s2s_client_connect(); a callback set to NULL is off.
+ * The pointers passed to a callback are valid only during the call. */
+
+/* What the library knows about a verified message. */
+struct s2s_message_info {
+	const char *sender;         /* the peer's device id */
+	const char *receiver;       /* this device */
+	uint64_t session;           /* T */
+	uint64_t seq;               /* per direction, first message 1 */
+	int profile;                /* 1 paper, 2 hardened */
+	bool fetched;               /* recovered from the CS store */
+	uint32_t verify_us;         /* time spent parsing and verifying */
+};
+
+/*
+ * A verified message: msg/len is the plaintext the peer sent.  Called on
+ * the network thread, in sequence order per peer, exactly once per
+ * sequence number.  Without a message callback, messages are queued for
+ * s2s_client_receive().
+ */
+typedef void s2s_message_cb(void *ud, const struct s2s_message_info *info,
+			    const uint8_t *msg, size_t len);
+S2S_EXPORT void s2s_client_on_message(struct s2s_client *c,
+				      s2s_message_cb *cb, void *ud);
+
+/* A package that was refused, and why. */
+struct s2s_reject_info {
+	const char *peer;           /* the other device ("" if unknown) */
+	uint64_t session;           /* T of the package (0 if unknown) */
+	uint64_t seq;               /* its sequence number (0 if unknown) */
+	int err;                    /* enum s2s_err: S2S_ERR_AUTH (tag),
+				     * S2S_ERR_REPLAY (duplicate),
+				     * S2S_ERR_GAP (lost, not recoverable),
+				     * S2S_ERR_SESSION (old or unknown
+				     * session), S2S_ERR_FORMAT, ... */
+	bool outgoing;              /* true: a package this device sent was
+				     * refused by the CS (err is then
+				     * S2S_ERR_REJECTED) */
+	const char *reason;         /* human-readable detail */
+};
+
+/*
+ * Every refused package: received ones that fail a check (nothing is
+ * delivered for them, the key chain is untouched) and sent ones the CS
+ * refused.  Called on the network thread.
+ */
+typedef void s2s_reject_cb(void *ud, const struct s2s_reject_info *info);
+S2S_EXPORT void s2s_client_on_reject(struct s2s_client *c, s2s_reject_cb *cb,
+				     void *ud);
+
+enum s2s_event {
+	S2S_EVENT_CONNECTED = 1,    /* (re)connected to the broker */
+	S2S_EVENT_DISCONNECTED,     /* connection lost; retrying */
+	S2S_EVENT_PAIRED,           /* a pair is complete (peer set) */
+	S2S_EVENT_SESSION_UP,       /* a session with peer is established */
+	S2S_EVENT_SESSION_DOWN,     /* the session with peer ended */
+	S2S_EVENT_RECOVERING,       /* negotiating a new session on its own
+				     * (lost state, unrecoverable gap) */
+};
+
+/*
+ * State changes.  peer is NULL for (DIS)CONNECTED; detail is a short text
+ * (may be NULL).  Called on the network thread (or, for a session this
+ * device requested, possibly on the thread blocked in
+ * s2s_client_session()).
+ */
+typedef void s2s_event_cb(void *ud, enum s2s_event ev, const char *peer,
+			  const char *detail);
+S2S_EXPORT void s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb,
+				    void *ud);
+
+/* ---- Connection ---------------------------------------------------------- */
+
+/*
+ * Connect to the broker (MQTT 5, persistent session, automatic reconnect
+ * afterwards) with username = device id and password = a fresh connect
+ * token signed by the device key (a new one for every reconnect).  A device
+ * the CS does not know yet connects without a password and may only
+ * register.  Blocks up to timeout_ms (<= 0: the configured connect
+ * timeout).  S2S_ERR_TIMEOUT, S2S_ERR_DENIED (the broker refused the
+ * credentials: revoked device?), S2S_ERR_MQTT.  Connecting a connected
+ * client is a no-op.  The blocking operations below connect on their own.
+ */
+S2S_EXPORT enum s2s_err s2s_client_connect(struct s2s_client *c,
+					   int timeout_ms);
+
+/* true while connected to the broker. */
+S2S_EXPORT bool s2s_client_connected(const struct s2s_client *c);
+
+/*
+ * Disconnect, waiting up to timeout_ms for messages in flight (they stay
+ * in the MQTT session and Paho's store otherwise).  The client can connect
+ * again later.
+ */
+S2S_EXPORT void s2s_client_close(struct s2s_client *c, int timeout_ms);
+
+/* ---- Phase 1: registration and pairing ---------------------------------- */
+
+/*
+ * Register this device with the CS: sends its public key and, encrypted to
+ * the pinned CS key, its id, the enrolment code and the signature image of
+ * the configuration; waits for REGISTERED and checks that the CS answered
+ * with the pinned key.  Idempotent.  Blocks up to timeout_ms (<= 0: the
+ * configured timeout).  S2S_ERR_REJECTED / S2S_ERR_DENIED (see
+ * s2s_client_last_reason()), S2S_ERR_TIMEOUT, S2S_ERR_AUTH (the CS key is
+ * not the pinned one), S2S_ERR_CONFIG (no signature configured).
+ */
+S2S_EXPORT enum s2s_err s2s_client_register(struct s2s_client *c,
+					    int timeout_ms);
+
+/* true once this device has been registered (as far as it remembers). */
+S2S_EXPORT bool s2s_client_registered(const struct s2s_client *c);
+
+/*
+ * Ask the CS to pair with peer (profile: 0 the configured one, 1 paper,
+ * 2 hardened) and wait until the pair is complete, which needs the peer to
+ * ask too.  timeout_ms == 0: send the request and return at once
+ * (S2S_OK if already paired, S2S_ERR_TIMEOUT otherwise; completion is
+ * then told by S2S_EVENT_PAIRED); < 0: the configured timeout.
+ * Idempotent.  S2S_ERR_TIMEOUT (still pending; it completes later),
+ * S2S_ERR_REJECTED, S2S_ERR_PROFILE.
+ */
+S2S_EXPORT enum s2s_err s2s_client_pair(struct s2s_client *c,
+					const char *peer, int profile,
+					int timeout_ms);
+
+/* true if the pair with peer is complete. */
+S2S_EXPORT bool s2s_client_paired(const struct s2s_client *c,
+				  const char *peer);
+
+/* ---- Phase 2: session negotiation --------------------------------------- */
+
+/*
+ * Negotiate a new session with peer as the initiator (SDS) through the
+ * five steps of the scheme, checking every answer, and wait until it is
+ * established (the peer's library answers on its own).  A new session
+ * ends the pair's previous one.  timeout_ms < 0: the configured timeout.
+ * S2S_ERR_STATE (not paired), S2S_ERR_TIMEOUT, S2S_ERR_REJECTED (the CS
+ * or the peer refused; see s2s_client_last_reason()), S2S_ERR_AUTH (an
+ * answer failed its check).
+ */
+S2S_EXPORT enum s2s_err s2s_client_session(struct s2s_client *c,
+					   const char *peer, int timeout_ms);
+
+/*
+ * Make sure a session with peer exists: S2S_OK at once if one is
+ * established, otherwise pair (if needed) and negotiate.  For simple apps.
+ */
+S2S_EXPORT enum s2s_err s2s_client_ensure_session(struct s2s_client *c,
+						  const char *peer,
+						  int timeout_ms);
+
+/*
+ * Wait until a session with peer is established, whichever device asked
+ * for it.  S2S_ERR_TIMEOUT.
+ */
+S2S_EXPORT enum s2s_err s2s_client_wait_session(struct s2s_client *c,
+						const char *peer,
+						int timeout_ms);
+
+/* true if a session with peer is established; *session gets T (may be NULL). */
+S2S_EXPORT bool s2s_client_has_session(const struct s2s_client *c,
+				       const char *peer, uint64_t *session);
+
+/* Ask the CS to end the session with peer (no waiting). */
+S2S_EXPORT enum s2s_err s2s_client_end_session(struct s2s_client *c,
+					       const char *peer);
+
+/* ---- Phase 3: messages ------------------------------------------------- */
+
+/* Details of a sent message (for tools and measurements). */
+struct s2s_sent_info {
+	uint64_t session;
+	uint64_t seq;
+	uint32_t seal_us;           /* tag + stego + PNG + envelope */
+	size_t package_len;
+	int cover_index;            /* which configured cover was used */
+	uint8_t *package;           /* with S2S_SEND_KEEP_PACKAGE: a copy of
+				     * the package; free() it */
+};
+
+#define S2S_SEND_KEEP_PACKAGE 1u   /* fill info->package */
+#define S2S_SEND_WAIT_ACK 2u       /* wait for the CS's answer (PUBACK):
+				    * S2S_ERR_REJECTED if it refused */
+
+/*
+ * Seal msg for peer at the current position of this direction's key chain
+ * (a new tag and R^T hidden in a cover, a new sequence number) and publish
+ * it with QoS 1.  Without S2S_SEND_WAIT_ACK it returns once the package is
+ * handed to MQTT (buffered while disconnected).  info may be NULL.
+ * S2S_ERR_SESSION (no established session with peer), S2S_ERR_TOO_BIG,
+ * S2S_ERR_MQTT, S2S_ERR_REJECTED.
+ */
+S2S_EXPORT enum s2s_err s2s_client_send(struct s2s_client *c,
+					const char *peer, const uint8_t *msg,
+					size_t len, unsigned flags,
+					struct s2s_sent_info *info);
+
+/*
+ * Wait until every package sent so far has been answered by the broker,
+ * or timeout_ms.  S2S_ERR_TIMEOUT.
+ */
+S2S_EXPORT enum s2s_err s2s_client_flush(struct s2s_client *c,
+					 int timeout_ms);
+
+/* A message taken with s2s_client_receive(). */
+struct s2s_received {
+	struct s2s_message_info info;
+	uint8_t *msg;
+	size_t len;
+	char sender_buf[72];
+};
+
+/*
+ * Blocking receive for apps without a message callback: wait up to
+ * timeout_ms (< 0: for ever) for the next verified message.  *out is
+ * freed with s2s_received_free().  S2S_ERR_TIMEOUT.
+ */
+S2S_EXPORT enum s2s_err s2s_client_receive(struct s2s_client *c,
+					   int timeout_ms,
+					   struct s2s_received **out);
+S2S_EXPORT void s2s_received_free(struct s2s_received *r);
+
+/*
+ * Fetch the stored packages sender -> this device of the current session
+ * with peer in [from_seq, to_seq] (to_seq 0: up to from_seq + 63) from the
+ * CS and process them as if they had arrived: the new ones are verified
+ * in order and delivered (info->fetched set), known ones are skipped.
+ * The library does this on its own when it sees a gap; this call is for
+ * tools.  *delivered (may be NULL) counts the new messages.
+ */
+S2S_EXPORT enum s2s_err s2s_client_fetch(struct s2s_client *c,
+					 const char *peer, uint64_t from_seq,
+					 uint64_t to_seq, int timeout_ms,
+					 unsigned *delivered);
+
+/*
+ * The next sequence numbers of the session with peer: *send_next (this
+ * device's next package) and *recv_next (the peer's next expected).
+ * S2S_ERR_SESSION without a session.  Either pointer may be NULL.
+ */
+S2S_EXPORT enum s2s_err s2s_client_seq(const struct s2s_client *c,
+				       const char *peer, uint64_t *send_next,
+				       uint64_t *recv_next);
+
+/*
+ * The reason text of the last REJECT the CS sent to this device (or ""),
+ * copied into buf.
+ */
+S2S_EXPORT void s2s_client_last_reason(const struct s2s_client *c, char *buf,
+				       size_t len);
+
+/* ---- Diagnostics (tests, demos) ------------------------------------------ */
+
+/*
+ * Publish pkg as-is on this device's topic towards peer (no sealing, no
+ * chain change), wait up to timeout_ms for the broker's answer and return
+ * S2S_OK if the CS let it through, S2S_ERR_REJECTED if it refused it.
+ * Used to show that tampered, replayed and forged packages are refused.
+ */
+S2S_EXPORT enum s2s_err s2s_client_publish_raw(struct s2s_client *c,
+					       const char *peer,
+					       const uint8_t *pkg, size_t len,
+					       int timeout_ms);
+
+/*
+ * Run pkg through this device's receive path as if it had arrived from
+ * peer (the same checks; the reject callback reports a refusal).  Returns
+ * the verdict: S2S_OK (delivered), or the error that refused it.
+ */
+S2S_EXPORT enum s2s_err s2s_client_inject(struct s2s_client *c,
+					  const char *peer,
+					  const uint8_t *pkg, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* S2S_CLIENT_H */

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * state.c - the device state file (state.h): serialise, write atomically,
+ * read back with every length checked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "s2s/crypto.h"
+#include "s2s/secmem.h"
+#include "state.h"
+
+#define HDR_LEN 12
+#define STATE_MAX (16u << 20)
+
+static void
+seterr(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- Writer ---------------------------------------------------------------- */
+
+struct wbuf {
+	uint8_t *p;
+	size_t n, cap;
+	bool fail;
+};
+
+static void
+put(struct wbuf *b, const void *d, size_t n)
+{
+	if (b->fail)
+		return;
+	if (b->n + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		uint8_t *np;
+
+		while (cap < b->n + n)
+			cap *= 2;
+		np = malloc(cap);
+		if (!np) {
+			b->fail = true;
+			return;
+		}
+		if (b->p) {
+			memcpy(np, b->p, b->n);
+			s2s_memzero(b->p, b->cap);  /* holds secrets */
+			free(b->p);
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->n, d, n);
+	b->n += n;
+}
+
+static void
+put_u8(struct wbuf *b, unsigned v)
+{
+	uint8_t x = (uint8_t)v;
+
+	put(b, &x, 1);
+}
+
+static void
+put_be(struct wbuf *b, uint64_t v, int bytes)
+{
+	uint8_t x[8];
+
+	for (int i = 0; i < bytes; i++)
+		x[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+	put(b, x, (size_t)bytes);
+}
+
+static void
+put_str8(struct wbuf *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	put_u8(b, (unsigned)n);
+	put(b, s, n);
+}
+
+static void
+put_chain(struct wbuf *b, const struct s2s_chain *c)
+{
+	put_u8(b, c->profile);
+	put_be(b, c->session, 8);
+	put_be(b, c->next_seq, 8);
+	put(b, c->skcs, S2S_SKCS_LEN);
+	put_u8(b, c->sk_len);
+	put(b, c->sk, c->sk_len);
+	put_u8(b, c->shk_len);
+	put(b, c->shk, c->shk_len);
+	put(b, c->stego_key, S2S_STEGO_KEY_LEN);
+}
+
+static enum s2s_err
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return S2S_ERR_IO;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_state_save(const char *dir, const struct s2s_state *st,
+	       const struct s2s_state_pair *const *pairs, size_t n, bool sync)
+{
+	struct wbuf b = { 0 };
+	uint8_t sum[S2S_SHA256_LEN];
+	char path[4096], tmp[4096];
+	enum s2s_err e;
+	int fd;
+
+	if (n > 65535)
+		return S2S_ERR_TOO_BIG;
+	put(&b, "S2SS", 4);
+	put_u8(&b, S2S_STATE_VERSION);
+	put(&b, "\0\0\0", 3);
+	put_be(&b, 0, 4);   /* body length, patched below */
+	put_u8(&b, st->registered);
+	put_str8(&b, st->cs_id);
+	put(&b, st->cs_pub, S2S_P256_PUB_LEN);
+	put_be(&b, n, 2);
+	for (size_t i = 0; i < n; i++) {
+		const struct s2s_state_pair *p = pairs[i];
+
+		put_str8(&b, p->peer);
+		put_str8(&b, p->pair_id);
+		put_u8(&b, p->profile);
+		put_u8(&b, p->status);
+		put_u8(&b, p->shk_len);
+		put(&b, p->shk, p->shk_len);
+		put_u8(&b, p->established);
+		if (p->established) {
+			put_be(&b, p->session, 8);
+			put_u8(&b, p->role);
+			put_chain(&b, &p->tx);
+			put_chain(&b, &p->rx);
+		}
+	}
+	if (b.fail) {
+		e = S2S_ERR_NOMEM;
+		goto out;
+	}
+	{
+		size_t body = b.n - HDR_LEN;
+
+		b.p[8] = (uint8_t)(body >> 24);
+		b.p[9] = (uint8_t)(body >> 16);
+		b.p[10] = (uint8_t)(body >> 8);
+		b.p[11] = (uint8_t)body;
+	}
+	s2s_sha256(b.p, b.n, sum);
+	put(&b, sum, sizeof(sum));
+	if (b.fail) {
+		e = S2S_ERR_NOMEM;
+		goto out;
+	}
+
+	snprintf(path, sizeof(path), "%s/%s", dir, S2S_STATE_FILE);
+	snprintf(tmp, sizeof(tmp), "%s/%s.%ld.tmp", dir, S2S_STATE_FILE,
+		 (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0) {
+		e = S2S_ERR_IO;
+		goto out;
+	}
+	e = fchmod(fd, 0600) ? S2S_ERR_IO : S2S_OK;
+	if (!e)
+		e = write_all(fd, b.p, b.n);
+	if (!e && sync && fsync(fd))
+		e = S2S_ERR_IO;
+	if (close(fd) && !e)
+		e = S2S_ERR_IO;
+	if (!e && rename(tmp, path))
+		e = S2S_ERR_IO;
+	if (e) {
+		int saved = errno;
+
+		unlink(tmp);
+		errno = saved;
+		goto out;
+	}
+	if (sync) {
+		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (dfd >= 0) {
+			fsync(dfd);
+			close(dfd);
+		}
+	}
+out:
+	if (b.p) {
+		s2s_memzero(b.p, b.cap);
+		free(b.p);
+	}
+	return e;
+}
+
+/* ---- Reader ---------------------------------------------------------------- */
+
+struct rbuf {
+	const uint8_t *p;
+	size_t n, off;
+	bool fail;
+};
+
+static const uint8_t *
+take(struct rbuf *r, size_t n)
+{
+	const uint8_t *p;
+
+	if (r->fail || r->n - r->off < n) {
+		r->fail = true;
+		return NULL;
+	}
+	p = r->p + r->off;
+	r->off += n;
+	return p;
+}
+
+static uint64_t
+get_be(struct rbuf *r, int bytes)
+{
+	const uint8_t *p = take(r, (size_t)bytes);
+	uint64_t v = 0;
+
+	if (!p)
+		return 0;
+	for (int i = 0; i < bytes; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void
+get_bytes(struct rbuf *r, void *out, size_t n)
+{
+	const uint8_t *p = take(r, n);
+
+	if (p)
+		memcpy(out, p, n);
+}
+
+/* str8 into out[cap] as a C string; must be a valid id when check_id. */
+static void
+get_str8(struct rbuf *r, char *out, size_t cap)
+{
+	size_t n = (size_t)get_be(r, 1);
+	const uint8_t *p = take(r, n);
+
+	if (!p || n >= cap) {
+		r->fail = true;
+		return;
+	}
+	memcpy(out, p, n);
+	out[n] = '\0';
+	if (strlen(out) != n)
+		r->fail = true;
+}
+
+static void
+get_chain(struct rbuf *r, struct s2s_chain *c)
+{
+	c->profile = (enum s2s_profile)get_be(r, 1);
+	c->session = get_be(r, 8);
+	c->next_seq = get_be(r, 8);
+	get_bytes(r, c->skcs, S2S_SKCS_LEN);
+	c->sk_len = (uint8_t)get_be(r, 1);
+	if (c->sk_len > S2S_SK_MAX) {
+		r->fail = true;
+		return;
+	}
+	get_bytes(r, c->sk, c->sk_len);
+	c->shk_len = (uint8_t)get_be(r, 1);
+	if (c->shk_len > S2S_SHK_MAX) {
+		r->fail = true;
+		return;
+	}
+	get_bytes(r, c->shk, c->shk_len);
+	get_bytes(r, c->stego_key, S2S_STEGO_KEY_LEN);
+	if (c->profile != S2S_PROFILE_PAPER &&
+	    c->profile != S2S_PROFILE_HARDENED)
+		r->fail = true;
+	if (!c->next_seq)
+		r->fail = true;
+}
+
+static enum s2s_err
+parse_body(struct rbuf *r, struct s2s_state *st)
+{
+	size_t n;
+
+	st->registered = get_be(r, 1) != 0;
+	get_str8(r, st->cs_id, sizeof(st->cs_id));
+	get_bytes(r, st->cs_pub, S2S_P256_PUB_LEN);
+	n = (size_t)get_be(r, 2);
+	if (r->fail)
+		return S2S_ERR_FORMAT;
+	if (n) {
+		st->pairs = calloc(n, sizeof(*st->pairs));
+		if (!st->pairs)
+			return S2S_ERR_NOMEM;
+	}
+	st->npairs = n;
+	for (size_t i = 0; i < n && !r->fail; i++) {
+		struct s2s_state_pair *p = &st->pairs[i];
+
+		get_str8(r, p->peer, sizeof(p->peer));
+		get_str8(r, p->pair_id, sizeof(p->pair_id));
+		p->profile = (uint8_t)get_be(r, 1);
+		p->status = (uint8_t)get_be(r, 1);
+		p->shk_len = (uint8_t)get_be(r, 1);
+		if (p->shk_len > S2S_SHK_MAX || p->profile > 2 ||
+		    p->status > S2S_PAIR_DONE || !s2s_id_valid(p->peer)) {
+			r->fail = true;
+			break;
+		}
+		get_bytes(r, p->shk, p->shk_len);
+		p->established = get_be(r, 1) != 0;
+		if (p->established) {
+			p->session = get_be(r, 8);
+			p->role = (uint8_t)get_be(r, 1);
+			get_chain(r, &p->tx);
+			get_chain(r, &p->rx);
+			if (p->tx.session != p->session ||
+			    p->rx.session != p->session)
+				r->fail = true;
+		}
+	}
+	if (r->fail || r->off != r->n)
+		return S2S_ERR_FORMAT;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_state_load(const char *dir, struct s2s_state *st, char *err,
+	       size_t err_len)
+{
+	char path[4096];
+	uint8_t *buf = NULL;
+	uint8_t sum[S2S_SHA256_LEN];
+	struct stat sb;
+	struct rbuf r;
+	size_t len, body;
+	enum s2s_err e;
+	int fd;
+
+	memset(st, 0, sizeof(*st));
+	snprintf(path, sizeof(path), "%s/%s", dir, S2S_STATE_FILE);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return S2S_ERR_NOT_FOUND;
+		seterr(err, err_len, "%s: cannot open: %s", path,
+		       strerror(errno));
+		return S2S_ERR_IO;
+	}
+	if (fstat(fd, &sb) || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		seterr(err, err_len, "%s: not a regular file", path);
+		return S2S_ERR_IO;
+	}
+	if (sb.st_mode & 077) {
+		close(fd);
+		seterr(err, err_len,
+		       "%s: holds secrets but is accessible by group or "
+		       "others (mode %03o); chmod 600 it", path,
+		       (unsigned)(sb.st_mode & 0777));
+		return S2S_ERR_PERM;
+	}
+	if ((size_t)sb.st_size > STATE_MAX) {
+		close(fd);
+		seterr(err, err_len, "%s: too large to be a state file", path);
+		return S2S_ERR_FORMAT;
+	}
+	len = (size_t)sb.st_size;
+	buf = malloc(len ? len : 1);
+	if (!buf) {
+		close(fd);
+		return S2S_ERR_NOMEM;
+	}
+	for (size_t got = 0; got < len;) {
+		ssize_t n = read(fd, buf + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			free(buf);
+			seterr(err, err_len, "%s: read error", path);
+			return S2S_ERR_IO;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+
+	e = S2S_ERR_FORMAT;
+	if (len < HDR_LEN + S2S_SHA256_LEN || memcmp(buf, "S2SS", 4)) {
+		seterr(err, err_len,
+		       "%s: not a device state file, or damaged (bad header); "
+		       "move it away to start afresh (the device then "
+		       "negotiates new sessions)", path);
+		goto out;
+	}
+	if (buf[4] != S2S_STATE_VERSION) {
+		seterr(err, err_len,
+		       "%s: written by format version %u, this library reads "
+		       "version %u", path, buf[4], S2S_STATE_VERSION);
+		e = S2S_ERR_VERSION;
+		goto out;
+	}
+	body = (size_t)buf[8] << 24 | (size_t)buf[9] << 16 |
+	       (size_t)buf[10] << 8 | buf[11];
+	s2s_sha256(buf, len - S2S_SHA256_LEN, sum);
+	if (buf[5] || buf[6] || buf[7] ||
+	    body != len - HDR_LEN - S2S_SHA256_LEN ||
+	    memcmp(sum, buf + len - S2S_SHA256_LEN, sizeof(sum))) {
+		seterr(err, err_len,
+		       "%s: damaged (checksum mismatch); move it away to "
+		       "start afresh (the device then negotiates new "
+		       "sessions)", path);
+		goto out;
+	}
+	r.p = buf + HDR_LEN;
+	r.n = body;
+	r.off = 0;
+	r.fail = false;
+	e = parse_body(&r, st);
+	if (e == S2S_ERR_FORMAT)
+		seterr(err, err_len,
+		       "%s: damaged (inconsistent fields); move it away to "
+		       "start afresh", path);
+out:
+	s2s_memzero(buf, len);
+	free(buf);
+	if (e)
+		s2s_state_clear(st);
+	return e;
+}
+
+void
+s2s_state_clear(struct s2s_state *st)
+{
+	if (!st)
+		return;
+	if (st->pairs) {
+		s2s_memzero(st->pairs, st->npairs * sizeof(*st->pairs));
+		free(st->pairs);
+	}
+	s2s_memzero(st, sizeof(*st));
+}

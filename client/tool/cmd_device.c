@@ -1,0 +1,578 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * cmd_device.c - the device commands of the s2s tool, thin front ends over
+ * libs2s-client: register, pair, session, send, listen, fetch.
+ *
+ * Every command takes --config FILE (default: $S2S_CONFIG, else
+ * ./s2s-device.json) and --timeout SECONDS, and prints one line per result
+ * on stdout; listen --json prints one JSON object per line.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "s2s/client.h"
+#include "s2s/error.h"
+#include "tool.h"
+
+struct devopts {
+	const char *config;
+	int timeout_ms;             /* -1: the configured timeouts */
+	const char *pos[8];
+	int npos;
+	/* command-specific */
+	bool json, no_wait, wait_ack;
+	int profile;
+	long count;
+	uint64_t from, to;
+	const char *peers[16];
+	int npeers;
+};
+
+static const char common_help[] =
+	"  --config FILE     device configuration (default: $S2S_CONFIG or\n"
+	"                    ./s2s-device.json)\n"
+	"  --timeout SEC     how long to wait for the CS or the peer\n"
+	"  --help            this text\n";
+
+static bool
+parse_opts(const char *cmd, int argc, char **argv, struct devopts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->timeout_ms = -1;
+	o->count = -1;
+	o->config = getenv("S2S_CONFIG");
+	if (!o->config || !*o->config)
+		o->config = "s2s-device.json";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t u;
+
+		if (!strcmp(a, "--config") && v) {
+			o->config = v;
+			i++;
+		} else if (!strcmp(a, "--timeout") && v) {
+			double s = atof(v);
+
+			if (s <= 0) {
+				tool_fail(EXIT_USAGE, cmd, "bad --timeout '%s'", v);
+				return false;
+			}
+			o->timeout_ms = (int)(s * 1000);
+			i++;
+		} else if (!strcmp(a, "--json")) {
+			o->json = true;
+		} else if (!strcmp(a, "--no-wait")) {
+			o->no_wait = true;
+		} else if (!strcmp(a, "--wait")) {
+			o->wait_ack = true;
+		} else if (!strcmp(a, "--profile") && v) {
+			if (!strcmp(v, "paper"))
+				o->profile = 1;
+			else if (!strcmp(v, "hardened"))
+				o->profile = 2;
+			else if (!strcmp(v, "default"))
+				o->profile = 0;
+			else {
+				tool_fail(EXIT_USAGE, cmd, "bad --profile '%s'", v);
+				return false;
+			}
+			i++;
+		} else if (!strcmp(a, "--count") && v) {
+			if (!parse_u64(v, 100000000, &u)) {
+				tool_fail(EXIT_USAGE, cmd, "bad --count '%s'", v);
+				return false;
+			}
+			o->count = (long)u;
+			i++;
+		} else if (!strcmp(a, "--from") && v) {
+			if (!parse_u64(v, UINT64_MAX, &o->from) || !o->from) {
+				tool_fail(EXIT_USAGE, cmd, "bad --from '%s'", v);
+				return false;
+			}
+			i++;
+		} else if (!strcmp(a, "--to") && v) {
+			if (!parse_u64(v, UINT64_MAX, &o->to)) {
+				tool_fail(EXIT_USAGE, cmd, "bad --to '%s'", v);
+				return false;
+			}
+			i++;
+		} else if (!strcmp(a, "--peer") && v) {
+			if (o->npeers == 16) {
+				tool_fail(EXIT_USAGE, cmd, "too many --peer");
+				return false;
+			}
+			o->peers[o->npeers++] = v;
+			i++;
+		} else if (a[0] == '-' && a[1]) {
+			tool_fail(EXIT_USAGE, cmd, "unknown option '%s' (try "
+				  "--help)", a);
+			return false;
+		} else {
+			if (o->npos == 8) {
+				tool_fail(EXIT_USAGE, cmd, "too many arguments");
+				return false;
+			}
+			o->pos[o->npos++] = a;
+		}
+	}
+	return true;
+}
+
+static struct s2s_client *
+open_client(const char *cmd, const struct devopts *o)
+{
+	struct s2s_client *c;
+	char err[512];
+	enum s2s_err e = s2s_client_create(o->config, &c, err, sizeof(err));
+
+	if (e) {
+		tool_fail(1, cmd, "%s", err);
+		return NULL;
+	}
+	e = s2s_client_connect(c, o->timeout_ms);
+	if (e) {
+		tool_fail(1, cmd, "cannot connect to the broker: %s%s",
+			  s2s_strerror(e),
+			  e == S2S_ERR_DENIED ? " (revoked, or not registered "
+			  "with this key?)" : "");
+		s2s_client_destroy(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int
+fail_op(struct s2s_client *c, const char *cmd, const char *what,
+	enum s2s_err e)
+{
+	char why[300];
+
+	s2s_client_last_reason(c, why, sizeof(why));
+	tool_fail(1, cmd, "%s: %s%s%s", what, s2s_strerror(e),
+		  why[0] ? ": " : "", why);
+	s2s_client_destroy(c);
+	return 1;
+}
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- register ------------------------------------------------------------- */
+
+int
+cmd_register(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_client *c;
+	enum s2s_err e;
+	double t0;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s register [--config FILE] [--timeout SEC]\n"
+		       "Register this device with the CS (its key and its "
+		       "signature image).\nIdempotent.\n%s", common_help);
+		return 0;
+	}
+	if (!parse_opts("register", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos)
+		return tool_fail(EXIT_USAGE, "register", "no arguments expected");
+	c = open_client("register", &o);
+	if (!c)
+		return 1;
+	t0 = now_ms();
+	e = s2s_client_register(c, o.timeout_ms);
+	if (e)
+		return fail_op(c, "register", "registration failed", e);
+	printf("registered %s (%.1f ms)\n", s2s_client_id(c), now_ms() - t0);
+	s2s_client_destroy(c);
+	return 0;
+}
+
+/* ---- pair ------------------------------------------------------------------- */
+
+int
+cmd_pair(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_client *c;
+	enum s2s_err e;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s pair PEER [--profile paper|hardened|default]"
+		       " [--no-wait]\n"
+		       "Ask the CS to pair this device with PEER and wait until"
+		       " PEER asks too.\n"
+		       "  --no-wait         send the request and return\n%s",
+		       common_help);
+		return 0;
+	}
+	if (!parse_opts("pair", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos != 1)
+		return tool_fail(EXIT_USAGE, "pair", "usage: s2s pair PEER");
+	c = open_client("pair", &o);
+	if (!c)
+		return 1;
+	e = s2s_client_pair(c, o.pos[0], o.profile,
+			    o.no_wait ? 0 : o.timeout_ms);
+	if (e == S2S_ERR_TIMEOUT) {
+		printf("pending: waiting for %s to pair with %s\n", o.pos[0],
+		       s2s_client_id(c));
+		s2s_client_destroy(c);
+		return o.no_wait ? 0 : 1;
+	}
+	if (e)
+		return fail_op(c, "pair", "pairing failed", e);
+	printf("paired %s with %s\n", s2s_client_id(c), o.pos[0]);
+	s2s_client_destroy(c);
+	return 0;
+}
+
+/* ---- session ------------------------------------------------------------------ */
+
+int
+cmd_session(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_client *c;
+	enum s2s_err e;
+	uint64_t t;
+	double t0;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s session PEER [--config FILE]\n"
+		       "Negotiate a new session with PEER (phase 2, this device"
+		       " as SDS).\n%s", common_help);
+		return 0;
+	}
+	if (!parse_opts("session", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos != 1)
+		return tool_fail(EXIT_USAGE, "session",
+				 "usage: s2s session PEER");
+	c = open_client("session", &o);
+	if (!c)
+		return 1;
+	t0 = now_ms();
+	e = s2s_client_session(c, o.pos[0], o.timeout_ms);
+	if (e)
+		return fail_op(c, "session", "negotiation failed", e);
+	s2s_client_has_session(c, o.pos[0], &t);
+	printf("session %016llx established with %s (%.1f ms)\n",
+	       (unsigned long long)t, o.pos[0], now_ms() - t0);
+	s2s_client_destroy(c);
+	return 0;
+}
+
+/* ---- send ---------------------------------------------------------------------- */
+
+static void
+print_reject(void *ud, const struct s2s_reject_info *r)
+{
+	(void)ud;
+	fprintf(stderr, "s2s: %s package %llu %s %s: %s (%s)\n",
+		r->outgoing ? "sent" : "received",
+		(unsigned long long)r->seq, r->outgoing ? "to" : "from",
+		r->peer, s2s_errname(r->err), r->reason);
+}
+
+int
+cmd_send(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_client *c;
+	struct s2s_sent_info info;
+	enum s2s_err e;
+	char line[65536];
+	long n = 0, reps;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s send PEER MESSAGE [--count N] [--wait]\n"
+		       "       s2s send PEER -          one message per line of"
+		       " stdin\n"
+		       "Send messages to PEER (negotiating a session first if "
+		       "there is none).\n"
+		       "  --count N         send MESSAGE N times, suffixed "
+		       "\" #i\"\n"
+		       "  --wait            wait for the CS to accept each "
+		       "package\n%s", common_help);
+		return 0;
+	}
+	if (!parse_opts("send", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos != 2)
+		return tool_fail(EXIT_USAGE, "send",
+				 "usage: s2s send PEER MESSAGE|-");
+	c = open_client("send", &o);
+	if (!c)
+		return 1;
+	s2s_client_on_reject(c, print_reject, NULL);
+	e = s2s_client_ensure_session(c, o.pos[0], o.timeout_ms);
+	if (e)
+		return fail_op(c, "send", "no session", e);
+	reps = o.count < 0 ? 1 : o.count;
+	for (long i = 0;; i++) {
+		const char *msg;
+		char buf[65600];
+
+		if (!strcmp(o.pos[1], "-")) {
+			size_t l;
+
+			if (!fgets(line, sizeof(line), stdin))
+				break;
+			l = strlen(line);
+			if (l && line[l - 1] == '\n')
+				line[--l] = '\0';
+			msg = line;
+		} else {
+			if (i >= reps)
+				break;
+			if (o.count < 0)
+				msg = o.pos[1];
+			else {
+				snprintf(buf, sizeof(buf), "%s #%ld", o.pos[1],
+					 i + 1);
+				msg = buf;
+			}
+		}
+		e = s2s_client_send(c, o.pos[0], (const uint8_t *)msg,
+				    strlen(msg),
+				    o.wait_ack ? S2S_SEND_WAIT_ACK : 0, &info);
+		if (e)
+			return fail_op(c, "send", "send failed", e);
+		printf("sent %s seq %llu (%zu bytes, sealed in %.2f ms)\n",
+		       o.pos[0], (unsigned long long)info.seq,
+		       info.package_len, info.seal_us / 1000.0);
+		fflush(stdout);
+		n++;
+	}
+	e = s2s_client_flush(c, o.timeout_ms > 0 ? o.timeout_ms : 10000);
+	if (e)
+		return fail_op(c, "send", "not every package was delivered "
+			       "to the broker", e);
+	s2s_client_destroy(c);
+	return n ? 0 : 1;
+}
+
+/* ---- listen ------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t stop_listening;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_listening = 1;
+}
+
+static bool
+printable(const uint8_t *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i] < 0x20 || m[i] == 0x7f)
+			if (m[i] != '\t')
+				return false;
+	return true;
+}
+
+static void
+print_message(bool json, const struct s2s_message_info *i, const uint8_t *m,
+	      size_t n)
+{
+	if (json) {
+		struct s2s_json *o = s2s_json_new_object();
+		char *txt, *b;
+
+		s2s_json_add_string(o, "from", i->sender);
+		s2s_json_add_string(o, "to", i->receiver);
+		s2s_json_add_int(o, "seq", (int64_t)i->seq);
+		s2s_json_add_u64_string(o, "session", i->session);
+		s2s_json_add_string(o, "profile",
+				    i->profile == 1 ? "paper" : "hardened");
+		s2s_json_add_bool(o, "fetched", i->fetched);
+		s2s_json_add_int(o, "verify_us", i->verify_us);
+		b = malloc(n + 1);
+		if (b) {
+			memcpy(b, m, n);
+			b[n] = '\0';
+			if (printable(m, n) && strlen(b) == n) {
+				s2s_json_add_string(o, "msg", b);
+			} else {
+				static const char hx[] = "0123456789abcdef";
+				char *h = malloc(2 * n + 1);
+
+				for (size_t k = 0; h && k < n; k++) {
+					h[2 * k] = hx[m[k] >> 4];
+					h[2 * k + 1] = hx[m[k] & 15];
+				}
+				if (h) {
+					h[2 * n] = '\0';
+					s2s_json_add_string(o, "msg_hex", h);
+				}
+				free(h);
+			}
+			free(b);
+		}
+		txt = s2s_json_print(o, NULL);
+		if (txt)
+			printf("%s\n", txt);
+		free(txt);
+		s2s_json_free(o);
+	} else {
+		printf("%s -> %s #%llu%s: %.*s\n", i->sender, i->receiver,
+		       (unsigned long long)i->seq,
+		       i->fetched ? " (fetched)" : "", (int)n, (const char *)m);
+	}
+	fflush(stdout);
+}
+
+static void
+print_reject_json(void *ud, const struct s2s_reject_info *r)
+{
+	bool json = *(bool *)ud;
+
+	if (!json) {
+		print_reject(NULL, r);
+		return;
+	}
+	{
+		struct s2s_json *o = s2s_json_new_object();
+		char *txt;
+
+		s2s_json_add_string(o, "rejected", s2s_errname(r->err));
+		s2s_json_add_string(o, "peer", r->peer);
+		s2s_json_add_int(o, "seq", (int64_t)r->seq);
+		s2s_json_add_bool(o, "outgoing", r->outgoing);
+		s2s_json_add_string(o, "reason", r->reason);
+		txt = s2s_json_print(o, NULL);
+		if (txt)
+			fprintf(stderr, "%s\n", txt);
+		free(txt);
+		s2s_json_free(o);
+	}
+}
+
+int
+cmd_listen(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_client *c;
+	struct s2s_received *r;
+	long got = 0;
+	double end;
+	enum s2s_err e;
+	int status = 0;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s listen [--peer PEER]... [--json] [--count N]"
+		       " [--timeout SEC]\n"
+		       "Print every verified message (\"from -> to #seq: msg\","
+		       " or with --json one\nJSON object per line: from, to, "
+		       "seq, session, profile, fetched, msg or\nmsg_hex); "
+		       "refused packages go to stderr.\n"
+		       "  --peer PEER       pair with PEER first if needed\n"
+		       "  --count N         exit after N messages\n"
+		       "  --timeout SEC     exit after SEC seconds (default: "
+		       "run until a signal)\n%s", common_help);
+		return 0;
+	}
+	if (!parse_opts("listen", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos)
+		return tool_fail(EXIT_USAGE, "listen", "unexpected argument");
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	c = open_client("listen", &o);
+	if (!c)
+		return 1;
+	s2s_client_on_reject(c, print_reject_json, &o.json);
+	for (int i = 0; i < o.npeers; i++) {
+		if (s2s_client_paired(c, o.peers[i]))
+			continue;
+		e = s2s_client_pair(c, o.peers[i], o.profile, -1);
+		if (e)
+			return fail_op(c, "listen", "pairing failed", e);
+	}
+	if (!o.json) {
+		fprintf(stderr, "listening as %s\n", s2s_client_id(c));
+	}
+	end = o.timeout_ms > 0 ? now_ms() + o.timeout_ms : 0;
+	while (!stop_listening && (o.count < 0 || got < o.count)) {
+		int wait = 200;
+
+		if (end) {
+			double left = end - now_ms();
+
+			if (left <= 0) {
+				status = o.count >= 0 ? 1 : 0;
+				break;
+			}
+			if (left < wait)
+				wait = (int)left + 1;
+		}
+		if (s2s_client_receive(c, wait, &r))
+			continue;
+		print_message(o.json, &r->info, r->msg, r->len);
+		s2s_received_free(r);
+		got++;
+	}
+	s2s_client_destroy(c);
+	return status;
+}
+
+/* ---- fetch ------------------------------------------------------------------------ */
+
+int
+cmd_fetch(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_client *c;
+	struct s2s_received *r;
+	uint64_t next = 0;
+	unsigned n = 0;
+	enum s2s_err e;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s fetch PEER [--from SEQ] [--to SEQ] [--json]\n"
+		       "Fetch PEER's stored packages of the current session from"
+		       " the CS, verify\nthe new ones in order and print them "
+		       "(default: from the next expected).\n%s", common_help);
+		return 0;
+	}
+	if (!parse_opts("fetch", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos != 1)
+		return tool_fail(EXIT_USAGE, "fetch", "usage: s2s fetch PEER");
+	c = open_client("fetch", &o);
+	if (!c)
+		return 1;
+	if (s2s_client_seq(c, o.pos[0], NULL, &next))
+		return fail_op(c, "fetch", "no session with the peer",
+			       S2S_ERR_SESSION);
+	e = s2s_client_fetch(c, o.pos[0], o.from ? o.from : next, o.to,
+			     o.timeout_ms, &n);
+	if (e)
+		return fail_op(c, "fetch", "fetch failed", e);
+	while (!s2s_client_receive(c, 0, &r)) {
+		print_message(o.json, &r->info, r->msg, r->len);
+		s2s_received_free(r);
+	}
+	if (!o.json)
+		printf("fetched %u new message%s from %s\n", n,
+		       n == 1 ? "" : "s", o.pos[0]);
+	s2s_client_destroy(c);
+	return 0;
+}

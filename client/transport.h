@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * transport.h - the MQTT transport of the client library (private).
+ *
+ * transport_paho.c implements it on Eclipse Paho MQTTAsync (paho-mqtt3as,
+ * MQTT 5) and is the only file of the project that includes a Paho header.
+ * The rest of the library sees topics and byte strings.
+ *
+ * Threads: the callbacks run on Paho's network thread, possibly before the
+ * call that caused them returns.  The blocking calls (connect, subscribe
+ * with a timeout, publish_wait) must not be made from a callback.
+ */
+#ifndef S2S_CLIENT_TRANSPORT_H
+#define S2S_CLIENT_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "s2s/error.h"
+
+struct s2s_transport;
+
+struct s2s_transport_opts {
+	const char *uri;            /* tcp://host:port, ssl://... */
+	const char *client_id;      /* also the MQTT username */
+	const char *persist_dir;    /* Paho's store of in-flight messages;
+				     * NULL: memory only */
+	int keepalive;              /* seconds */
+	uint32_t session_expiry;    /* seconds */
+	const char *tls_ca_file;    /* NULLs: defaults */
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	bool tls_verify;
+};
+
+struct s2s_transport_cbs {
+	void *ctx;
+	/*
+	 * The password of the next CONNECT (called on the caller's thread for
+	 * connect, on the network thread before each automatic reconnect).
+	 * Write a NUL-terminated string; an empty one means no password.
+	 */
+	void (*password)(void *ctx, char *out, size_t out_len);
+	/* Connected (first time or again); session_present from CONNACK. */
+	void (*connected)(void *ctx, bool reconnect, bool session_present);
+	/* Connection lost; Paho retries on its own. */
+	void (*lost)(void *ctx, const char *cause);
+	/* A PUBLISH arrived. */
+	void (*message)(void *ctx, const char *topic, const uint8_t *payload,
+			size_t len);
+	/*
+	 * The broker answered a publish made with a non-zero tag: rc is
+	 * S2S_OK or S2S_ERR_REJECTED (reason code >= 0x80) or S2S_ERR_MQTT;
+	 * reason is the MQTT reason code.
+	 */
+	void (*published)(void *ctx, uint64_t tag, enum s2s_err rc,
+			  int reason);
+};
+
+enum s2s_err s2s_transport_create(const struct s2s_transport_opts *o,
+				  const struct s2s_transport_cbs *cbs,
+				  struct s2s_transport **out);
+
+/*
+ * Connect and wait for CONNACK up to timeout_ms.  S2S_ERR_DENIED for
+ * "not authorised" / "bad user name or password", S2S_ERR_TIMEOUT,
+ * S2S_ERR_MQTT.  clean: start a new MQTT session (clean start).
+ */
+enum s2s_err s2s_transport_connect(struct s2s_transport *t, bool clean,
+				   int timeout_ms);
+
+bool s2s_transport_connected(const struct s2s_transport *t);
+
+/*
+ * Subscribe with QoS 1 and no-local.  timeout_ms > 0 waits for SUBACK
+ * (S2S_ERR_DENIED if refused); 0 returns at once.
+ */
+enum s2s_err s2s_transport_subscribe(struct s2s_transport *t,
+				     const char *topic, int timeout_ms);
+
+/*
+ * Publish with QoS 1, not retained.  tag != 0 asks for the published()
+ * callback.  Buffered while disconnected.
+ */
+enum s2s_err s2s_transport_publish(struct s2s_transport *t, const char *topic,
+				   const uint8_t *payload, size_t len,
+				   uint64_t tag);
+
+/* Number of publishes not answered by the broker yet. */
+unsigned s2s_transport_pending(struct s2s_transport *t);
+
+/* Disconnect, waiting up to timeout_ms for in-flight messages. */
+void s2s_transport_disconnect(struct s2s_transport *t, int timeout_ms);
+
+/* NULL is a no-op.  Not from a callback. */
+void s2s_transport_destroy(struct s2s_transport *t);
+
+/* The Paho library version, for logs. */
+const char *s2s_transport_version(void);
+
+#endif /* S2S_CLIENT_TRANSPORT_H */
