@@ -16,6 +16,7 @@
 
 #include "s2s/crypto.h"
 #include "s2s/package.h"
+#include "s2s/proto.h"
 #include "s2s/secmem.h"
 #include "s2s/stego.h"
 
@@ -70,28 +71,6 @@ static bool
 profile_known(unsigned p)
 {
 	return p == S2S_PROFILE_PAPER || p == S2S_PROFILE_HARDENED;
-}
-
-/*
- * Device ids double as MQTT client ids and topic levels, so they are
- * printable ASCII without space and without the topic characters '/',
- * '+' and '#'.
- */
-static bool
-id_valid(const char *id, size_t len)
-{
-	size_t i;
-
-	if (len == 0 || len > S2S_ID_MAX)
-		return false;
-	for (i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)id[i];
-
-		if (ch < 0x21 || ch > 0x7e || ch == '/' || ch == '+' ||
-		    ch == '#')
-			return false;
-	}
-	return true;
 }
 
 static void
@@ -161,8 +140,8 @@ s2s_package_parse(const uint8_t *buf, size_t len,
 	if (len > total)
 		return S2S_ERR_INCONSISTENT;
 
-	if (!id_valid((const char *)buf + S2S_PACKAGE_FIXED, a) ||
-	    !id_valid((const char *)buf + S2S_PACKAGE_FIXED + a, b))
+	if (!s2s_id_valid_len((const char *)buf + S2S_PACKAGE_FIXED, a) ||
+	    !s2s_id_valid_len((const char *)buf + S2S_PACKAGE_FIXED + a, b))
 		return S2S_ERR_FORMAT;
 
 	out->version = buf[OFF_VERSION];
@@ -196,8 +175,8 @@ header_build(const struct s2s_package *p, size_t image_len, uint8_t *hdr,
 	if (!profile_known((unsigned)p->profile))
 		return S2S_ERR_PROFILE;
 	if (!p->sender || !p->receiver ||
-	    !id_valid(p->sender, p->sender_len) ||
-	    !id_valid(p->receiver, p->receiver_len))
+	    !s2s_id_valid_len(p->sender, p->sender_len) ||
+	    !s2s_id_valid_len(p->receiver, p->receiver_len))
 		return S2S_ERR_FORMAT;
 	if (p->seq == 0)
 		return S2S_ERR_INCONSISTENT;

@@ -263,21 +263,29 @@ r_end(struct rbuf *r)
 /* ---- Identities ---------------------------------------------------------- */
 
 bool
-s2s_id_valid(const char *id)
+s2s_id_valid_len(const char *id, size_t len)
 {
-	size_t n = 0;
+	if (len == 0 || len > S2S_MSG_ID_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = id[i];
 
-	for (; id[n]; n++) {
-		char c = id[n];
-
-		if (n >= S2S_MSG_ID_MAX)
-			return false;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
 		      c == '-'))
 			return false;
 	}
-	return n > 0;
+	return true;
+}
+
+bool
+s2s_id_valid(const char *id)
+{
+	size_t n = 0;
+
+	while (n <= S2S_MSG_ID_MAX && id[n])
+		n++;
+	return s2s_id_valid_len(id, n);
 }
 
 enum s2s_err

@@ -58,7 +58,7 @@ sample_package(struct s2s_package *p)
 	p->seq = 42;
 	p->sender = "sensor-01";
 	p->sender_len = 9;
-	p->receiver = "display~02";
+	p->receiver = "display.02";
 	p->receiver_len = 10;
 	p->msg = msg;
 	p->msg_len = sizeof(msg) - 1;
@@ -191,7 +191,7 @@ START_TEST(test_roundtrip)
 	ck_assert_mem_eq(buf + 8, "\x01\x23\x45\x67\x89\xab\xcd\xef", 8);
 	ck_assert_mem_eq(buf + 16, "\0\0\0\0\0\0\0\x2a", 8);
 	ck_assert_mem_eq(buf + 24, "\0\0\0\x10\0\0\0\x10", 8);
-	ck_assert_mem_eq(buf + 32, "sensor-01display~02", 19);
+	ck_assert_mem_eq(buf + 32, "sensor-01display.02", 19);
 
 	ck_assert_int_eq(s2s_package_parse(buf, len, NULL, &q), S2S_OK);
 	ck_assert_uint_eq(q.version, 1);
@@ -201,7 +201,7 @@ START_TEST(test_roundtrip)
 	ck_assert_uint_eq(q.sender_len, 9);
 	ck_assert_mem_eq(q.sender, "sensor-01", 9);
 	ck_assert_uint_eq(q.receiver_len, 10);
-	ck_assert_mem_eq(q.receiver, "display~02", 10);
+	ck_assert_mem_eq(q.receiver, "display.02", 10);
 	ck_assert_uint_eq(q.msg_len, p.msg_len);
 	ck_assert_mem_eq(q.msg, p.msg, p.msg_len);
 	ck_assert_uint_eq(q.image_len, p.image_len);
@@ -218,7 +218,7 @@ START_TEST(test_roundtrip)
 	{
 		char id[S2S_ID_MAX];
 
-		memset(id, '~', sizeof(id));
+		memset(id, 'z', sizeof(id));
 		p.sender = id;
 		p.sender_len = sizeof(id);
 		p.receiver = id;
@@ -268,6 +268,8 @@ static const struct parse_case parse_cases[] = {
 	{ "receiver DEL", 41, 0x7f, 0, 0, S2S_ERR_FORMAT },
 	{ "receiver NUL", 45, 0, 0, 0, S2S_ERR_FORMAT },
 	{ "receiver 8-bit", 50, 0xc3, 0, 0, S2S_ERR_FORMAT },
+	{ "receiver tilde", 42, '~', 0, 0, S2S_ERR_FORMAT },
+	{ "sender colon", 35, ':', 0, 0, S2S_ERR_FORMAT },
 	{ "trailing byte", SIZE_MAX, 0, 0, 1, S2S_ERR_INCONSISTENT },
 	{ "trailing bytes", SIZE_MAX, 0, 0, 100, S2S_ERR_INCONSISTENT },
 	{ "one byte short", SIZE_MAX, 0, 1, 0, S2S_ERR_TRUNCATED },

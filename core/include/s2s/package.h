@@ -78,8 +78,8 @@ struct s2s_package {
 /*
  * Parse and validate the envelope of buf (no crypto, no image decoding).
  * Distinct errors: S2S_ERR_TRUNCATED (shorter than declared),
- * S2S_ERR_FORMAT (bad magic, empty or over-long id, id with a byte outside
- * printable ASCII or '/', '+', '#', empty image), S2S_ERR_VERSION,
+ * S2S_ERR_FORMAT (bad magic, an id that fails s2s_id_valid_len: not 1..64
+ * bytes of [A-Za-z0-9_.-], empty image), S2S_ERR_VERSION,
  * S2S_ERR_PROFILE, S2S_ERR_TOO_BIG (message or image over limits),
  * S2S_ERR_INCONSISTENT (trailing bytes after the declared fields, seq 0,
  * declared lengths whose sum overflows size_t).  Every proper prefix of a

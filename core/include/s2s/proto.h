@@ -147,6 +147,9 @@ const char *s2s_msg_type_name(int type);
  */
 bool s2s_id_valid(const char *id);
 
+/* The same for len bytes that need not be NUL-terminated. */
+bool s2s_id_valid_len(const char *id, size_t len);
+
 /*
  * The pair id of two valid, different device ids: sorted, joined by '~'.
  * out has room for 2 * S2S_MSG_ID_MAX + 2 bytes.
