@@ -5,11 +5,15 @@
 #   make test-asan      the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-valgrind  the same under valgrind (CK_FORK=no)
 #   make bench          benchmark figures (medians)
+#   make fuzz           libFuzzer targets, FUZZ_SECONDS (60) each (clang, build-fuzz)
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = package image stego proto proto_sealed token device_config admin
 
-.PHONY: all deps build test test-asan test-valgrind bench demo clean
+.PHONY: all deps build test test-asan test-valgrind bench demo clean fuzz
 
 all: build
 
@@ -42,10 +46,20 @@ test-valgrind: build
 
 bench: build
 	$(BUILD)/client/s2s bench crypto
+	$(BUILD)/client/s2s bench stego
+	S2S_SRCDIR=$(CURDIR) S2S_PLUGIN=$(CURDIR)/$(BUILD)/broker-plugin/mosquitto_s2s.so \
+		$(BUILD)/tests/bench_gate
 
 demo: build
 	@echo "make demo: the end-to-end demo is not built yet (see the open issues)." >&2
 	@exit 1
 
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=enabled -Db_lundef=false
+
+fuzz: deps $(BUILD_FUZZ)/build.ninja
+	meson compile -C $(BUILD_FUZZ) $(addprefix tests/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -66,6 +66,29 @@ cs_conn_kind(struct s2s_cs *cs, const struct mosquitto *client)
 	return c ? c->kind : CS_CONN_OTHER;
 }
 
+enum cs_conn_kind
+cs_conn_kind_read(struct s2s_cs *cs, const struct mosquitto *client,
+		  const char *client_id, const char *username)
+{
+	struct cs_device_rec rec;
+	enum cs_conn_kind kind = cs_conn_kind(cs, client);
+
+	if (kind != CS_CONN_OTHER)
+		return kind;
+	/*
+	 * Not in the table: an offline persistent session of a device (its
+	 * entry went with its DISCONNECT) still receives what is queued for
+	 * it.  Only a device can have username == client id == a registered
+	 * id: BASIC_AUTH demands a token for that combination.
+	 */
+	if (client_id && username && strcmp(client_id, username) == 0 &&
+	    s2s_id_valid(client_id) &&
+	    cs_store_device_get(cs, client_id, &rec, NULL, NULL) == S2S_OK &&
+	    !rec.revoked)
+		return CS_CONN_DEVICE;
+	return CS_CONN_OTHER;
+}
+
 long
 cs_conn_count(struct s2s_cs *cs, enum cs_conn_kind kind)
 {

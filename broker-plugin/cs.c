@@ -236,6 +236,12 @@ cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 		why = "the device id differs from the MQTT client id";
 		goto reject;
 	}
+	if (strcmp(m.id, cs->opt.cs_id) == 0 ||
+	    strcmp(m.id, cs->opt.admin_user) == 0) {
+		rc = S2S_ERR_DENIED;
+		why = "this id is reserved";
+		goto reject;
+	}
 	rc = cs_store_device_get(cs, m.id, &rec, NULL, NULL);
 	if (rc == S2S_OK) {
 		known = true;

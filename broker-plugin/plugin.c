@@ -254,10 +254,23 @@ cs_on_acl_check(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_acl_check *ed = event_data;
 	struct s2s_cs *cs = userdata;
 
+	const char *id = mosquitto_client_id(ed->client);
+	enum cs_conn_kind kind;
+
 	(void)event;
-	return cs_acl_decide(cs, cs_conn_kind(cs, ed->client),
-			     mosquitto_client_id(ed->client), ed->access,
-			     ed->topic, ed->payload, ed->payloadlen);
+	/*
+	 * Wills: Mosquitto runs no MOSQ_EVT_MESSAGE for them, only this WRITE
+	 * check, and only after MOSQ_EVT_DISCONNECT removed the client from
+	 * the table; so a will on a protected topic is always refused (test
+	 * plugin_broker/test_will_and_offline).
+	 */
+	if (ed->access == MOSQ_ACL_READ)
+		kind = cs_conn_kind_read(cs, ed->client, id,
+					 mosquitto_client_username(ed->client));
+	else
+		kind = cs_conn_kind(cs, ed->client);
+	return cs_acl_decide(cs, kind, id, ed->access, ed->topic, ed->payload,
+			     ed->payloadlen);
 }
 
 int

@@ -321,6 +321,17 @@ int cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 		  const char *password);
 enum cs_conn_kind cs_conn_kind(struct s2s_cs *cs,
 			       const struct mosquitto *client);
+/*
+ * For READ checks: as cs_conn_kind, and an offline persistent session of
+ * a registered device (username == client id) counts as that device, so
+ * that what was queued for it is delivered when it comes back.  Never
+ * used for WRITE: a will is checked after the DISCONNECT event removed
+ * the device's entry, so wills on protected topics are refused.
+ */
+enum cs_conn_kind cs_conn_kind_read(struct s2s_cs *cs,
+				    const struct mosquitto *client,
+				    const char *client_id,
+				    const char *username);
 void cs_conn_forget(struct s2s_cs *cs, const struct mosquitto *client);
 void cs_conn_free_all(struct s2s_cs *cs);
 long cs_conn_count(struct s2s_cs *cs, enum cs_conn_kind kind);
@@ -394,6 +405,7 @@ struct s2s_cs {
 	uint8_t seal_key[S2S_AEAD_KEY_LEN];    /* secret, derived (seal.c) */
 	struct sqlite3 *db;
 	void *stmt[32];                 /* prepared statements (store.c) */
+	void *ckpt;                     /* checkpoint thread (store.c) */
 	struct cs_pair *pairs;
 	struct cs_conn *conns;
 	struct cs_stats stats;

@@ -13,10 +13,26 @@
  * Secrets are sealed (seal.c) with an ad naming their row; public data
  * (device public keys, packages as sent on the wire) is stored in clear.
  * 64-bit values (T, seq) are stored as the signed bit pattern.
+ *
+ * Checkpoints: copying the WAL back into the database is what costs an
+ * fsync, and SQLite's automatic checkpoint would run it inside a gate
+ * commit every 1000 pages (measured: 230 us per package on average instead
+ * of 80).  So the broker's connection never checkpoints; a small thread
+ * with its own connection runs PASSIVE checkpoints every second, or sooner
+ * when the WAL grows past 1000 pages (signalled from the WAL hook).
+ * PASSIVE checkpoints never block the writer.  Durability is unchanged:
+ * a commit is in the WAL (written, not fsynced: synchronous=NORMAL) before
+ * the gate lets the package through.
+ *
+ * The packages table has only the index fetch needs (pair, sender,
+ * session, seq): every index is pages written per package.
  */
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -57,8 +73,7 @@ static const char schema[] =
 	" id INTEGER PRIMARY KEY, pair TEXT NOT NULL, sender TEXT NOT NULL,"
 	" session INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL,"
 	" data BLOB NOT NULL, UNIQUE(pair, sender, session, seq));"
-	"CREATE INDEX IF NOT EXISTS packages_pair ON packages(pair, id);"
-	"CREATE INDEX IF NOT EXISTS packages_ts ON packages(ts);";
+	;
 
 /* Prepared statements, by index into cs->stmt. */
 enum {
@@ -182,6 +197,111 @@ count1(sqlite3_stmt *s)
 	return n;
 }
 
+/* ---- the checkpoint thread -------------------------------------------- */
+
+#define CKPT_PAGES 1000
+
+struct ckpt {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stop, kick;
+	sqlite3 *db;
+};
+
+static void *
+ckpt_main(void *arg)
+{
+	struct ckpt *k = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&k->lock);
+	while (!k->stop) {
+		if (!k->kick) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			(void)pthread_cond_timedwait(&k->cond, &k->lock, &ts);
+		}
+		if (k->stop)
+			break;
+		k->kick = false;
+		pthread_mutex_unlock(&k->lock);
+		(void)sqlite3_wal_checkpoint_v2(k->db, NULL,
+						SQLITE_CHECKPOINT_PASSIVE, NULL,
+						NULL);
+		pthread_mutex_lock(&k->lock);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct ckpt *k = arg;
+
+	(void)db;
+	(void)name;
+	if (pages >= CKPT_PAGES) {
+		pthread_mutex_lock(&k->lock);
+		k->kick = true;
+		pthread_cond_signal(&k->cond);
+		pthread_mutex_unlock(&k->lock);
+	}
+	return SQLITE_OK;
+}
+
+static void
+ckpt_stop(struct s2s_cs *cs)
+{
+	struct ckpt *k = cs->ckpt;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&k->lock);
+	k->stop = true;
+	pthread_cond_signal(&k->cond);
+	pthread_mutex_unlock(&k->lock);
+	pthread_join(k->thread, NULL);
+	sqlite3_close(k->db);
+	pthread_cond_destroy(&k->cond);
+	pthread_mutex_destroy(&k->lock);
+	if (cs->db)
+		sqlite3_wal_hook(cs->db, NULL, NULL);
+	free(k);
+	cs->ckpt = NULL;
+}
+
+static enum s2s_err
+ckpt_start(struct s2s_cs *cs)
+{
+	struct ckpt *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return S2S_ERR_NOMEM;
+	if (sqlite3_open_v2(cs->opt.store, &k->db, SQLITE_OPEN_READWRITE |
+			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		cs_log(MOSQ_LOG_ERR, "store: checkpoint connection: %s",
+		       k->db ? sqlite3_errmsg(k->db) : "out of memory");
+		sqlite3_close(k->db);
+		free(k);
+		return S2S_ERR_STORE;
+	}
+	sqlite3_busy_timeout(k->db, 1000);
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->cond, NULL);
+	if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
+		sqlite3_close(k->db);
+		pthread_cond_destroy(&k->cond);
+		pthread_mutex_destroy(&k->lock);
+		free(k);
+		return S2S_ERR_STORE;
+	}
+	cs->ckpt = k;
+	sqlite3_wal_hook(cs->db, wal_hook, k);
+	return S2S_OK;
+}
+
 enum s2s_err
 cs_store_open(struct s2s_cs *cs)
 {
@@ -199,6 +319,7 @@ cs_store_open(struct s2s_cs *cs)
 	sqlite3_busy_timeout(cs->db, 2000);
 	if (sqlite3_exec(cs->db, "PRAGMA journal_mode=WAL;"
 			 "PRAGMA synchronous=NORMAL;"
+			 "PRAGMA journal_size_limit=67108864;"
 			 "PRAGMA foreign_keys=ON;", NULL, NULL, &msg) !=
 	    SQLITE_OK ||
 	    sqlite3_exec(cs->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
@@ -230,12 +351,13 @@ cs_store_open(struct s2s_cs *cs)
 		    SQLITE_OK)
 			return db_err(cs, sql[i]);
 	}
-	return S2S_OK;
+	return ckpt_start(cs);
 }
 
 void
 cs_store_close(struct s2s_cs *cs)
 {
+	ckpt_stop(cs);
 	for (int i = 0; i < S_COUNT; i++) {
 		sqlite3_finalize(cs->stmt[i]);
 		cs->stmt[i] = NULL;

@@ -20,12 +20,6 @@
 #define S2S_VERSION "0.0.0"
 #endif
 
-/* Callbacks never run concurrently.  A callback may call an API function
- * that flushes again: the nested flush runs on the same thread, which
- * already holds cb_lock (cb_depth counts that). */
-static pthread_mutex_t cb_lock = PTHREAD_MUTEX_INITIALIZER;
-static _Thread_local unsigned cb_depth;
-
 static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned live_clients;
 
@@ -204,6 +198,47 @@ client__persist(struct s2s_client *c)
 
 /* ---- Notes: callbacks made after the lock is released ------------------- */
 
+static void
+run_note(struct s2s_client *c, struct note *n)
+{
+	switch (n->kind) {
+	case NOTE_MESSAGE:
+		n->info.sender = n->peer;
+		n->info.receiver = c->cfg.id;
+		if (c->on_message)
+			c->on_message(c->on_message_ud, &n->info, n->msg,
+				      n->len);
+		break;
+	case NOTE_REJECT:
+		n->rej.peer = n->peer;
+		n->rej.reason = n->detail;
+		if (c->on_reject)
+			c->on_reject(c->on_reject_ud, &n->rej);
+		break;
+	case NOTE_EVENT:
+		if (c->on_event)
+			c->on_event(c->on_event_ud, n->ev,
+				    n->peer[0] ? n->peer : NULL,
+				    n->detail[0] ? n->detail : NULL);
+		break;
+	case NOTE_PUBLISH:
+		if (n->topic)
+			s2s_transport_publish(c->tr, n->topic, n->msg, n->len,
+					      0);
+		break;
+	case NOTE_SUBSCRIBE:
+		if (n->topic)
+			s2s_transport_subscribe(c->tr, n->topic, 0);
+		break;
+	}
+	free(n->topic);
+	if (n->msg) {
+		s2s_memzero(n->msg, n->len);
+		free(n->msg);
+	}
+	free(n);
+}
+
 static struct note *
 note_new(struct s2s_client *c, int kind)
 {
@@ -256,53 +291,41 @@ client__note_reject(struct s2s_client *c, const char *peer, uint64_t session,
 	n->rej.outgoing = outgoing;
 }
 
+/*
+ * Make the queued calls, in order, with no lock of ours held: Paho holds
+ * its own lock while it calls us back, so a thread that waited here for a
+ * lock held by a thread inside Paho would deadlock.  One thread drains at
+ * a time (c->drain, taken with trylock only): the others leave their
+ * notes to it, and it looks again after letting go, so nothing is left
+ * behind.  Hence user callbacks of one client never run concurrently.
+ */
 void
 client__flush_notes(struct s2s_client *c)
 {
 	struct note *n;
+	bool more;
 
-	if (!cb_depth++)
-		pthread_mutex_lock(&cb_lock);
-	for (;;) {
+	do {
+		if (pthread_mutex_trylock(&c->drain))
+			return;     /* the drainer will see our notes */
+		for (;;) {
+			pthread_mutex_lock(&c->lock);
+			n = c->notes;
+			if (n) {
+				c->notes = n->next;
+				if (!c->notes)
+					c->notes_tail = NULL;
+			}
+			pthread_mutex_unlock(&c->lock);
+			if (!n)
+				break;
+			run_note(c, n);
+		}
+		pthread_mutex_unlock(&c->drain);
 		pthread_mutex_lock(&c->lock);
-		n = c->notes;
-		if (n) {
-			c->notes = n->next;
-			if (!c->notes)
-				c->notes_tail = NULL;
-		}
+		more = c->notes != NULL;
 		pthread_mutex_unlock(&c->lock);
-		if (!n)
-			break;
-		switch (n->kind) {
-		case NOTE_MESSAGE:
-			n->info.sender = n->peer;
-			n->info.receiver = c->cfg.id;
-			if (c->on_message)
-				c->on_message(c->on_message_ud, &n->info,
-					      n->msg, n->len);
-			break;
-		case NOTE_REJECT:
-			n->rej.peer = n->peer;
-			n->rej.reason = n->detail;
-			if (c->on_reject)
-				c->on_reject(c->on_reject_ud, &n->rej);
-			break;
-		case NOTE_EVENT:
-			if (c->on_event)
-				c->on_event(c->on_event_ud, n->ev,
-					    n->peer[0] ? n->peer : NULL,
-					    n->detail[0] ? n->detail : NULL);
-			break;
-		}
-		if (n->msg) {
-			s2s_memzero(n->msg, n->len);
-			free(n->msg);
-		}
-		free(n);
-	}
-	if (!--cb_depth)
-		pthread_mutex_unlock(&cb_lock);
+	} while (more);
 }
 
 /* ---- Transport callbacks (network thread) -------------------------------- */
@@ -327,15 +350,15 @@ subscribe_all(struct s2s_client *c)
 {
 	char topic[TOPIC_MAX];
 
-	s2s_transport_subscribe(c->tr, c->topic_inbox, 0);
 	pthread_mutex_lock(&c->lock);
+	client__subscribe(c, c->topic_inbox);
 	for (size_t i = 0; i < c->npairs; i++) {
 		struct pair *p = c->pairs[i];
 
 		if (p->st.status != S2S_PAIR_DONE)
 			continue;
 		client__pair_topic(c, p, p->st.peer, topic, sizeof(topic));
-		s2s_transport_subscribe(c->tr, topic, 0);
+		client__subscribe(c, topic);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -348,8 +371,10 @@ tr_connected(void *ctx, bool reconnect, bool session_present)
 	(void)session_present;
 	subscribe_all(c);
 	pthread_mutex_lock(&c->lock);
+	reconnect = c->ever_connected;
 	c->connected = true;
 	c->ever_connected = true;
+	c->retry_ms = 1000;
 	if (c->use_token && c->cfg.fetch_on_connect) {
 		/* Catch up on what the broker could not keep for us. */
 		for (size_t i = 0; i < c->npairs; i++) {
@@ -375,6 +400,7 @@ tr_lost(void *ctx, const char *cause)
 
 	pthread_mutex_lock(&c->lock);
 	c->connected = false;
+	c->next_retry = client__now_ms() + c->retry_ms;
 	client__note_event(c, S2S_EVENT_DISCONNECTED, NULL, cause);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
@@ -425,6 +451,23 @@ keeper_main(void *arg)
 		if (c->stopping)
 			break;
 		message__tick(c);
+		if (c->want_connected && !c->connected &&
+		    client__now_ms() >= c->next_retry &&
+		    !s2s_transport_connected(c->tr)) {
+			/* Reconnect, with a fresh token. */
+			enum s2s_err e;
+
+			pthread_mutex_unlock(&c->lock);
+			e = s2s_transport_connect(c->tr, false,
+						  c->cfg.timeout_connect);
+			pthread_mutex_lock(&c->lock);
+			if (e && !c->connected) {
+				c->retry_ms = c->retry_ms < 8000 ?
+					      2 * c->retry_ms : 16000;
+				c->next_retry = client__now_ms() + c->retry_ms;
+			}
+			continue;
+		}
 		for (size_t i = 0; i < c->npairs; i++) {
 			struct pair *p = c->pairs[i];
 
@@ -531,8 +574,10 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 		return S2S_ERR_NOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_mutex_init(&c->drain, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->use_token = true;
+	c->retry_ms = 1000;
 
 	e = s2s_device_config_load(config_path, &c->cfg, err, err_len);
 	if (e)
@@ -636,6 +681,7 @@ s2s_client_destroy(struct s2s_client *c)
 		struct note *n = c->notes;
 
 		c->notes = n->next;
+		free(n->topic);
 		if (n->msg) {
 			s2s_memzero(n->msg, n->len);
 			free(n->msg);
@@ -664,6 +710,7 @@ s2s_client_destroy(struct s2s_client *c)
 	s2s_device_config_free(&c->cfg);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
+	pthread_mutex_destroy(&c->drain);
 	pthread_cond_destroy(&c->cond);
 	s2s_memzero(c, sizeof(*c));
 	free(c);
@@ -729,6 +776,9 @@ s2s_client_connect(struct s2s_client *c, int timeout_ms)
 	}
 	if (e)
 		return e;
+	pthread_mutex_lock(&c->lock);
+	c->want_connected = true;
+	pthread_mutex_unlock(&c->lock);
 	/* The inbox must be in place before the first request. */
 	return s2s_transport_subscribe(c->tr, c->topic_inbox, timeout_ms);
 }
@@ -742,6 +792,9 @@ s2s_client_connected(const struct s2s_client *c)
 S2S_EXPORT void
 s2s_client_close(struct s2s_client *c, int timeout_ms)
 {
+	pthread_mutex_lock(&c->lock);
+	c->want_connected = false;
+	pthread_mutex_unlock(&c->lock);
 	s2s_transport_disconnect(c->tr, timeout_ms);
 	pthread_mutex_lock(&c->lock);
 	c->connected = false;
@@ -774,15 +827,38 @@ client__send_ctl(struct s2s_client *c, const char *topic,
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
+	struct note *n;
 	enum s2s_err e;
 
 	e = s2s_msg_encode(m, c->cs_key, c->key, &buf, &len);
 	if (e)
 		return e;
-	e = s2s_transport_publish(c->tr, topic, buf, len, 0);
-	s2s_memzero(buf, len);
-	free(buf);
-	return e;
+	n = note_new(c, NOTE_PUBLISH);
+	if (!n || !(n->topic = strdup(topic))) {
+		free(buf);
+		return S2S_ERR_NOMEM;
+	}
+	n->msg = buf;
+	n->len = len;
+	return S2S_OK;
+}
+
+void
+client__subscribe(struct s2s_client *c, const char *topic)
+{
+	struct note *n = note_new(c, NOTE_SUBSCRIBE);
+
+	if (n)
+		n->topic = strdup(topic);
+}
+
+/* Lock held: let the queued network calls go out, then take it again. */
+static void
+relock_flushed(struct s2s_client *c)
+{
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+	pthread_mutex_lock(&c->lock);
 }
 
 /* ---- Phase 1 ---------------------------------------------------------------- */
@@ -836,7 +912,11 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	e = read_file(c->cfg.signature_file, &hs, &hs_len);
 	if (e)
 		return e;
+	if (getenv("S2S_DEBUG"))
+		fprintf(stderr, "DBG %lld register start\n", (long long)client__now_ms());
 	e = ensure_connected(c);
+	if (getenv("S2S_DEBUG"))
+		fprintf(stderr, "DBG %lld connected\n", (long long)client__now_ms());
 	if (e)
 		goto out;
 	was_anon = !c->use_token;
@@ -868,6 +948,7 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 		pthread_mutex_unlock(&c->lock);
 		goto out;
 	}
+	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
 	while (!r->done && wait_until(c, &ts))
 		;
@@ -875,14 +956,17 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	req_done(r);
 	pthread_mutex_unlock(&c->lock);
 	client__flush_notes(c);
+	if (getenv("S2S_DEBUG"))
+		fprintf(stderr, "DBG %lld registered\n", (long long)client__now_ms());
 
 	if (!e && was_anon) {
 		/* Registered: from now on, connect with a token. */
-		s2s_transport_disconnect(c->tr, 1000);
-		pthread_mutex_lock(&c->lock);
-		c->connected = false;
-		pthread_mutex_unlock(&c->lock);
+		s2s_client_close(c, 1000);
+		if (getenv("S2S_DEBUG"))
+			fprintf(stderr, "DBG %lld closed\n", (long long)client__now_ms());
 		e = s2s_client_connect(c, -1);
+		if (getenv("S2S_DEBUG"))
+			fprintf(stderr, "DBG %lld reconnected\n", (long long)client__now_ms());
 	}
 out:
 	free(hs);
@@ -925,8 +1009,10 @@ s2s_client_pair(struct s2s_client *c, const char *peer, int profile,
 		e = e ? e : p->st.status == S2S_PAIR_DONE ? S2S_OK
 							   : S2S_ERR_TIMEOUT;
 		pthread_mutex_unlock(&c->lock);
+		client__flush_notes(c);
 		return e;
 	}
+	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
 	while (p->st.status != S2S_PAIR_DONE && wait_until(c, &ts))
 		if (p->pair_req == 0)   /* rejected */
@@ -982,6 +1068,7 @@ s2s_client_session(struct s2s_client *c, const char *peer, int timeout_ms)
 		pthread_mutex_unlock(&c->lock);
 		return e;
 	}
+	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
 	while (p->neg_result == 1 && wait_until(c, &ts))
 		;
@@ -1074,8 +1161,11 @@ s2s_client_end_session(struct s2s_client *c, const char *peer)
 		return S2S_ERR_INVAL;
 	s2s_msg_init(&m, S2S_MSG_END, client__new_req_id());
 	snprintf(m.peer, sizeof(m.peer), "%s", peer);
+	pthread_mutex_lock(&c->lock);
 	e = client__send_ctl(c, c->topic_req, &m);
+	pthread_mutex_unlock(&c->lock);
 	s2s_msg_clear(&m);
+	client__flush_notes(c);
 	return e;
 }
 
@@ -1172,8 +1262,10 @@ s2s_client_fetch(struct s2s_client *c, const char *peer, uint64_t from_seq,
 	r = client__req_add(c, p->fetch_req, S2S_MSG_FETCHED);
 	if (!r) {
 		pthread_mutex_unlock(&c->lock);
+		client__flush_notes(c);
 		return S2S_ERR_STATE;
 	}
+	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
 	while (!r->done && wait_until(c, &ts))
 		;

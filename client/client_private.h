@@ -11,9 +11,11 @@
  *
  * Locking: c->lock protects everything below it in struct s2s_client and
  * every struct pair.  It is never held while calling the application or
- * while blocking on the network; c->cond is broadcast on every change a
- * blocking call may wait for.  c->send_lock serialises senders so that a
- * package can be sealed outside c->lock.
+ * Paho (Paho calls back with its own lock held, and the callbacks take
+ * c->lock): work for either is queued as a note and run by
+ * client__flush_notes() once c->lock is released.  c->cond is broadcast
+ * on every change a blocking call may wait for.  c->send_lock serialises
+ * senders so that a package can be sealed outside c->lock.
  */
 #ifndef S2S_CLIENT_PRIVATE_H
 #define S2S_CLIENT_PRIVATE_H
@@ -120,12 +122,17 @@ struct note {
 	char peer[S2S_MSG_ID_MAX + 1];
 	char peer2[S2S_MSG_ID_MAX + 1];
 	char detail[160];
+	char *topic;                /* PUBLISH, SUBSCRIBE */
 	uint8_t *msg;
 	size_t len;
 	struct note *next;
 };
 
-enum { NOTE_MESSAGE = 1, NOTE_REJECT, NOTE_EVENT };
+/* NOTE_PUBLISH / NOTE_SUBSCRIBE: network calls queued under c->lock and
+ * made after it is released (Paho calls back with its own lock held, and
+ * the callbacks take c->lock: never call Paho with c->lock held). */
+enum { NOTE_MESSAGE = 1, NOTE_REJECT, NOTE_EVENT, NOTE_PUBLISH,
+       NOTE_SUBSCRIBE };
 
 struct s2s_client {
 	struct s2s_device_config cfg;
@@ -147,6 +154,7 @@ struct s2s_client {
 	void *on_event_ud;
 
 	pthread_mutex_t send_lock;
+	pthread_mutex_t drain;          /* who runs the notes (trylock) */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool registered;
@@ -154,6 +162,9 @@ struct s2s_client {
 	bool use_token;                 /* connect with a token */
 	bool connected;
 	bool ever_connected;
+	bool want_connected;            /* reconnect when the link drops */
+	int64_t next_retry;
+	int retry_ms;
 	struct pair **pairs;
 	size_t npairs, cap_pairs;
 	struct request reqs[REQ_MAX];
@@ -183,9 +194,14 @@ void client__note_reject(struct s2s_client *c, const char *peer,
 			 bool outgoing, const char *reason);
 /* Make the queued callbacks; lock NOT held. */
 void client__flush_notes(struct s2s_client *c);
-/* Publish a control message to the CS (lock may be held). */
+/*
+ * Lock held: encode a control message and queue it for publishing when
+ * the lock is released (client__flush_notes).
+ */
 enum s2s_err client__send_ctl(struct s2s_client *c, const char *topic,
 			      const struct s2s_msg *m);
+/* Lock held: queue a subscription (QoS 1, no-local). */
+void client__subscribe(struct s2s_client *c, const char *topic);
 uint64_t client__new_req_id(void);
 struct request *client__req_add(struct s2s_client *c, uint64_t id, int type);
 struct request *client__req_find(struct s2s_client *c, uint64_t id);

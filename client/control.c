@@ -192,7 +192,7 @@ on_paired(struct s2s_client *c, const struct s2s_msg *m)
 	}
 	client__persist(c);
 	client__pair_topic(c, p, p->st.peer, topic, sizeof(topic));
-	s2s_transport_subscribe(c->tr, topic, 0);
+	client__subscribe(c, topic);
 	pthread_cond_broadcast(&c->cond);
 }
 

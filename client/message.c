@@ -594,6 +594,19 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 	us = elapsed_us(&t0);
 	if (e)
 		goto out;
+	if (flags & S2S_SEND_SEAL_ONLY) {
+		/* The chain copy is dropped: nothing advanced. */
+		if (info) {
+			info->session = session;
+			info->seq = old.next_seq;
+			info->seal_us = us;
+			info->package_len = pkg_len;
+			info->cover_index = (int)idx;
+			info->package = pkg;
+			pkg = NULL;
+		}
+		goto out;
+	}
 
 	pthread_mutex_lock(&c->lock);
 	if (!p->st.established || p->st.session != session ||

@@ -23,7 +23,8 @@ struct s2s_transport;
 
 struct s2s_transport_opts {
 	const char *uri;            /* tcp://host:port, ssl://... */
-	const char *client_id;      /* also the MQTT username */
+	const char *client_id;
+	const char *username;       /* NULL: the client id */
 	const char *persist_dir;    /* Paho's store of in-flight messages;
 				     * NULL: memory only */
 	int keepalive;              /* seconds */
@@ -37,14 +38,14 @@ struct s2s_transport_opts {
 struct s2s_transport_cbs {
 	void *ctx;
 	/*
-	 * The password of the next CONNECT (called on the caller's thread for
-	 * connect, on the network thread before each automatic reconnect).
-	 * Write a NUL-terminated string; an empty one means no password.
+	 * The password of the next CONNECT (called on the thread that calls
+	 * s2s_transport_connect).  Write a NUL-terminated string; an empty
+	 * one means no password and no user name.
 	 */
 	void (*password)(void *ctx, char *out, size_t out_len);
 	/* Connected (first time or again); session_present from CONNACK. */
 	void (*connected)(void *ctx, bool reconnect, bool session_present);
-	/* Connection lost; Paho retries on its own. */
+	/* Connection lost; reconnecting is the caller's job. */
 	void (*lost)(void *ctx, const char *cause);
 	/* A PUBLISH arrived. */
 	void (*message)(void *ctx, const char *topic, const uint8_t *payload,

@@ -9,9 +9,10 @@
  * createWithOptions and the *_initializer5 structs; callbacks run on one
  * Paho thread and may run before the call that caused them returns, so
  * every piece of state they touch is set up first; messageArrived frees
- * the message and the topic and returns 1; before each automatic
- * reconnect Paho asks for new credentials (updateConnectOptions), which
- * must be allocated with MQTTAsync_malloc.
+ * the message and the topic and returns 1.  Paho's own automatic
+ * reconnect is off: it would reuse the first token and keep retrying a
+ * refused connect; the client library reconnects instead (client.c,
+ * housekeeping thread), each time with a fresh token.
  */
 #include <MQTTAsync.h>
 
@@ -49,7 +50,7 @@ struct s2s_transport {
 	MQTTAsync h;
 	struct s2s_transport_opts o;
 	struct s2s_transport_cbs cb;
-	char *uri, *id, *persist, *ca, *cert, *key;
+	char *uri, *id, *user, *persist, *ca, *cert, *key;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -175,45 +176,6 @@ on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 	return 1;
 }
 
-/* Fresh credentials before every automatic reconnect (a new token). */
-static int
-on_update_connect(void *ctx, MQTTAsync_connectData *d)
-{
-	struct s2s_transport *t = ctx;
-	char pw[PASSWORD_MAX];
-	size_t n;
-	char *copy;
-
-	pw[0] = '\0';
-	if (t->cb.password)
-		t->cb.password(t->cb.ctx, pw, sizeof(pw));
-	n = strlen(pw);
-	if (!n) {
-		/* Enrolling: no user name either (the CS defers anonymous
-		 * clients to allow_anonymous, which needs no user name). */
-		d->username = NULL;
-		d->binarypwd.data = NULL;
-		d->binarypwd.len = 0;
-		return 1;
-	}
-	if (!d->username || strcmp(d->username, t->id)) {
-		char *u = MQTTAsync_malloc(strlen(t->id) + 1);
-
-		if (!u)
-			return 0;
-		strcpy(u, t->id);
-		d->username = u;
-	}
-	copy = MQTTAsync_malloc(n + 1);
-	if (!copy)
-		return 0;
-	memcpy(copy, pw, n + 1);
-	memset(pw, 0, sizeof(pw));
-	d->binarypwd.data = copy;
-	d->binarypwd.len = (int)n;
-	return 1;
-}
-
 static void
 conn_ok(void *ctx, MQTTAsync_successData5 *r)
 {
@@ -234,6 +196,7 @@ connack_error(int reason, int code)
 	/* v5 reason codes 0x86 bad user name or password, 0x87 not
 	 * authorised, 0x8a banned; v3 codes 4 and 5 the same. */
 	if (reason == 0x86 || reason == 0x87 || reason == 0x8a ||
+	    code == 0x86 || code == 0x87 || code == 0x8a ||
 	    code == 4 || code == 5)
 		return S2S_ERR_DENIED;
 	return S2S_ERR_MQTT;
@@ -245,6 +208,10 @@ conn_fail(void *ctx, MQTTAsync_failureData5 *r)
 	struct waiter *w = ctx;
 	struct s2s_transport *t = w->t;
 
+	if (getenv("S2S_DEBUG"))
+		fprintf(stderr, "s2s transport: connect failed: reason %d "
+			"code %d %s\n", r ? (int)r->reasonCode : -1,
+			r ? r->code : 0, r && r->message ? r->message : "");
 	pthread_mutex_lock(&t->lock);
 	w->reason = r ? (int)r->reasonCode : 0;
 	w->rc = connack_error(w->reason, r ? r->code : 0);
@@ -350,11 +317,12 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 		return S2S_ERR_NOMEM;
 	t->uri = strdup(o->uri);
 	t->id = strdup(o->client_id);
+	t->user = strdup(o->username ? o->username : o->client_id);
 	t->persist = dup_or_null(o->persist_dir);
 	t->ca = dup_or_null(o->tls_ca_file);
 	t->cert = dup_or_null(o->tls_cert_file);
 	t->key = dup_or_null(o->tls_key_file);
-	if (!t->uri || !t->id || (o->persist_dir && !t->persist) ||
+	if (!t->uri || !t->id || !t->user || (o->persist_dir && !t->persist) ||
 	    (o->tls_ca_file && !t->ca) || (o->tls_cert_file && !t->cert) ||
 	    (o->tls_key_file && !t->key)) {
 		s2s_transport_destroy(t);
@@ -383,8 +351,7 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 	}
 	if (MQTTAsync_setCallbacks(t->h, t, on_lost, on_message, NULL) ||
 	    MQTTAsync_setConnected(t->h, t, on_connected) ||
-	    MQTTAsync_setDisconnected(t->h, t, on_disconnected) ||
-	    MQTTAsync_setUpdateConnectOptions(t->h, t, on_update_connect)) {
+	    MQTTAsync_setDisconnected(t->h, t, on_disconnected)) {
 		s2s_transport_destroy(t);
 		return S2S_ERR_MQTT;
 	}
@@ -435,13 +402,13 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 	co.cleanstart = clean ? 1 : 0;
 	co.connectProperties = &props;
 	if (pw[0]) {
-		co.username = t->id;
+		co.username = t->user;
 		co.binarypwd.data = pw;
 		co.binarypwd.len = (int)strlen(pw);
 	}
-	co.automaticReconnect = 1;
-	co.minRetryInterval = 1;
-	co.maxRetryInterval = 16;
+	/* Reconnecting is the caller's job (a fresh token each time, and
+	 * a refused first connect must not be retried behind its back). */
+	co.automaticReconnect = 0;
 	co.connectTimeout = timeout_ms > 1000 ? (timeout_ms + 999) / 1000 : 1;
 	co.onSuccess5 = conn_ok;
 	co.onFailure5 = conn_fail;
@@ -455,8 +422,10 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 		co.ssl = &ssl;
 	}
 
-	pthread_mutex_lock(&t->lock);
+	/* Never call Paho with t->lock held: its thread holds Paho's own
+	 * lock when it calls back, and the callbacks take t->lock. */
 	rc = MQTTAsync_connect(t->h, &co);
+	pthread_mutex_lock(&t->lock);
 	if (rc != MQTTASYNC_SUCCESS) {
 		pthread_mutex_unlock(&t->lock);
 		free(w);
@@ -473,6 +442,14 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 	e = w->rc;
 	pthread_mutex_unlock(&t->lock);
 	free(w);
+	if (getenv("S2S_DEBUG")) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		fprintf(stderr, "DBG %lld transport connected rc %d\n",
+			(long long)(now.tv_sec * 1000 + now.tv_nsec / 1000000),
+			e);
+	}
 	/* Paho would keep retrying a refused first connect on its own; the
 	 * caller decides what to do instead. */
 	if (e)
@@ -509,8 +486,8 @@ s2s_transport_subscribe(struct s2s_transport *t, const char *topic,
 	ro.onSuccess5 = sub_ok;
 	ro.onFailure5 = sub_fail;
 	ro.context = w;
-	pthread_mutex_lock(&t->lock);
 	rc = MQTTAsync_subscribe(t->h, topic, 1, &ro);
+	pthread_mutex_lock(&t->lock);
 	if (rc != MQTTASYNC_SUCCESS) {
 		pthread_mutex_unlock(&t->lock);
 		free(w);
@@ -589,24 +566,55 @@ s2s_transport_pending(struct s2s_transport *t)
 	return n;
 }
 
+static void
+disc_done(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct waiter *w = ctx;
+	struct s2s_transport *t = w->t;
+
+	(void)r;
+	pthread_mutex_lock(&t->lock);
+	w->rc = S2S_OK;
+	w->done = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+}
+
+static void
+disc_fail(void *ctx, MQTTAsync_failureData5 *r)
+{
+	(void)r;
+	disc_done(ctx, NULL);
+}
+
 void
 s2s_transport_disconnect(struct s2s_transport *t, int timeout_ms)
 {
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
-	struct timespec ts = { 0, 10 * 1000000L };
+	struct waiter *w;
+	int rc;
 
 	if (!t || !t->h)
 		return;
+	w = waiter_new(t);
+	if (!w)
+		return;
 	d.timeout = timeout_ms > 0 ? timeout_ms : 0;
-	if (MQTTAsync_disconnect(t->h, &d) == MQTTASYNC_SUCCESS) {
-		/* Paho's disconnect is asynchronous; give it time to go. */
-		for (int i = 0; i < (timeout_ms + 200) / 10 &&
-		     MQTTAsync_isConnected(t->h); i++)
-			nanosleep(&ts, NULL);
-	}
+	d.onSuccess5 = disc_done;
+	d.onFailure5 = disc_fail;
+	d.context = w;
+	rc = MQTTAsync_disconnect(t->h, &d);
 	pthread_mutex_lock(&t->lock);
+	if (rc == MQTTASYNC_SUCCESS) {
+		/* Paho's disconnect is asynchronous: wait for its answer. */
+		if (!wait_done(t, w, (timeout_ms > 0 ? timeout_ms : 0) + 1000)) {
+			waiter_orphan(t, w);
+			w = NULL;
+		}
+	}
 	t->connected = false;
 	pthread_mutex_unlock(&t->lock);
+	free(w);
 }
 
 void
@@ -636,6 +644,7 @@ s2s_transport_destroy(struct s2s_transport *t)
 	pthread_cond_destroy(&t->cond);
 	free(t->uri);
 	free(t->id);
+	free(t->user);
 	free(t->persist);
 	free(t->ca);
 	free(t->cert);

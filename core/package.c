@@ -85,6 +85,12 @@ limits_resolve(const struct s2s_package_limits *in,
 		out->max_msg = S2S_PACKAGE_DEFAULT_MAX_MSG;
 	if (out->max_image == 0)
 		out->max_image = S2S_PACKAGE_DEFAULT_MAX_IMAGE;
+	/*
+	 * A stego cover is small; without this a 256 KiB PNG could make every
+	 * open allocate the image decoder's 16 MiB default.
+	 */
+	if (out->image.max_pixels == 0)
+		out->image.max_pixels = S2S_PACKAGE_DEFAULT_MAX_PIXELS;
 }
 
 enum s2s_err

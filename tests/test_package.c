@@ -1090,6 +1090,22 @@ START_TEST(test_open_errors)
 	p.image_len = png_len;
 	ck_assert_int_eq(open_modified(prof, 13, &p), S2S_ERR_FORMAT);
 	free(png);
+	s2s_image_free(&small);
+
+	/*
+	 * Decompression bomb: a flat 2048 x 2048 PNG is a few KiB on the
+	 * wire but 4 MiB decoded; the default pixel limit refuses it from
+	 * its header.
+	 */
+	ck_assert_int_eq(s2s_image_alloc(&small, 2048, 2048, 100), S2S_OK);
+	ck_assert_int_eq(s2s_image_encode_png(&small, 9, &png, &png_len),
+			 S2S_OK);
+	ck_assert_uint_lt(png_len, S2S_PACKAGE_DEFAULT_MAX_IMAGE);
+	p = s.p;
+	p.image = png;
+	p.image_len = png_len;
+	ck_assert_int_eq(open_modified(prof, 13, &p), S2S_ERR_TOO_BIG);
+	free(png);
 
 	/* Arguments. */
 	ck_assert_int_eq(s2s_package_open(NULL, &s.p, NULL, NULL),

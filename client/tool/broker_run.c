@@ -2,6 +2,7 @@
 /*
  * broker_run.c - a private Mosquitto with the s2s plugin (broker_run.h).
  */
+#define _XOPEN_SOURCE 700   /* nftw */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -21,6 +21,14 @@ static const struct command commands[] = {
 	{ "bio", cmd_bio, "bio-keys: Rv from two signatures, synthetic signatures" },
 	{ "stego", cmd_stego, "hide, extract and analyse payloads in cover images" },
 	{ "bench", cmd_bench, "print benchmark figures (median microseconds)" },
+	{ "register", cmd_register, "register this device with the CS (phase 1)" },
+	{ "pair", cmd_pair, "pair this device with a peer (phase 1)" },
+	{ "session", cmd_session, "negotiate a session with a peer (phase 2)" },
+	{ "send", cmd_send, "send messages to a peer (phase 3)" },
+	{ "listen", cmd_listen, "print every verified message (--json: JSON lines)" },
+	{ "fetch", cmd_fetch, "fetch a peer's stored packages from the CS" },
+	{ "ctl", cmd_ctl, "the CS admin API (devices, pairs, sessions, statistics)" },
+	{ "demo", cmd_demo, "the whole scheme end to end through a private broker" },
 };
 
 static void

@@ -22,6 +22,14 @@ int cmd_keygen(int argc, char **argv);
 int cmd_bio(int argc, char **argv);
 int cmd_stego(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_register(int argc, char **argv);   /* cmd_device.c */
+int cmd_pair(int argc, char **argv);
+int cmd_session(int argc, char **argv);
+int cmd_send(int argc, char **argv);
+int cmd_listen(int argc, char **argv);
+int cmd_fetch(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);        /* cmd_ctl.c */
+int cmd_demo(int argc, char **argv);       /* cmd_demo.c */
 
 /* Print "s2s <cmd>: <formatted message>\n" on stderr; returns status. */
 int tool_fail(int status, const char *cmd, const char *fmt, ...)

@@ -303,6 +303,10 @@ struct s2s_sent_info {
 #define S2S_SEND_KEEP_PACKAGE 1u   /* fill info->package */
 #define S2S_SEND_WAIT_ACK 2u       /* wait for the CS's answer (PUBACK):
 				    * S2S_ERR_REJECTED if it refused */
+#define S2S_SEND_SEAL_ONLY 4u      /* diagnostics: seal at the current
+				    * chain position into info->package but
+				    * neither publish it nor advance the
+				    * chain (for tamper demonstrations) */
 
 /*
  * Seal msg for peer at the current position of this direction's key chain
@@ -392,6 +396,25 @@ S2S_EXPORT enum s2s_err s2s_client_publish_raw(struct s2s_client *c,
 S2S_EXPORT enum s2s_err s2s_client_inject(struct s2s_client *c,
 					  const char *peer,
 					  const uint8_t *pkg, size_t len);
+
+/* ---- Administration ---------------------------------------------------- */
+
+/*
+ * One round trip of the CS admin API ($CONTROL/s2s/v1, JSON; see
+ * docs/OPERATIONS.md): connect to broker as admin_user (NULL:
+ * "s2s-admin") with a token signed by the admin private key in
+ * admin_key_file, publish request (a JSON text), wait up to timeout_ms for
+ * the reply on $CONTROL/s2s/v1/response and return it in *response
+ * (malloc()ed, NUL-terminated; free() it).  ca_file may be NULL (TLS
+ * brokers: the CA to trust).  Blocking; from an application thread.
+ * S2S_ERR_DENIED (bad admin credentials), S2S_ERR_TIMEOUT, S2S_ERR_MQTT.
+ */
+S2S_EXPORT enum s2s_err s2s_admin_call(const char *broker,
+				       const char *admin_key_file,
+				       const char *admin_user,
+				       const char *ca_file,
+				       const char *request, int timeout_ms,
+				       char **response);
 
 #ifdef __cplusplus
 }

@@ -51,11 +51,13 @@ extern "C" {
 struct s2s_package_limits {
 	size_t max_msg;     /* default 256 KiB */
 	size_t max_image;   /* default 256 KiB */
-	struct s2s_image_limits image;  /* for decoding the stego image */
+	struct s2s_image_limits image;  /* stego image; max_pixels default 1 Mi */
 };
 
 #define S2S_PACKAGE_DEFAULT_MAX_MSG (256u * 1024u)
 #define S2S_PACKAGE_DEFAULT_MAX_IMAGE (256u * 1024u)
+/* Default pixel limit for the stego image (1024 x 1024). */
+#define S2S_PACKAGE_DEFAULT_MAX_PIXELS (1024u * 1024u)
 
 /* A parsed package: every pointer points into the parsed buffer. */
 struct s2s_package {
