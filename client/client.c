@@ -576,7 +576,6 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_mutex_init(&c->drain, NULL);
 	pthread_cond_init(&c->cond, NULL);
-	c->use_token = true;
 	c->retry_ms = 1000;
 
 	e = s2s_device_config_load(config_path, &c->cfg, err, err_len);
@@ -767,12 +766,16 @@ s2s_client_connect(struct s2s_client *c, int timeout_ms)
 	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_connect);
 	if (s2s_transport_connected(c->tr))
 		return S2S_OK;
-	c->use_token = true;
+	/* A registered device (as far as it remembers) uses a token; a new
+	 * one connects anonymously to register.  If that guess is wrong
+	 * (state lost; revoked and re-enrolled), try the other way. */
+	c->use_token = c->registered;
 	e = s2s_transport_connect(c->tr, false, timeout_ms);
-	if (e == S2S_ERR_DENIED && !c->registered) {
-		/* Not known to the CS yet: connect to register. */
-		c->use_token = false;
+	if (e == S2S_ERR_DENIED) {
+		c->use_token = !c->use_token;
 		e = s2s_transport_connect(c->tr, false, timeout_ms);
+		if (e == S2S_ERR_DENIED)
+			c->use_token = true;
 	}
 	if (e)
 		return e;
@@ -912,11 +915,7 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	e = read_file(c->cfg.signature_file, &hs, &hs_len);
 	if (e)
 		return e;
-	if (getenv("S2S_DEBUG"))
-		fprintf(stderr, "DBG %lld register start\n", (long long)client__now_ms());
 	e = ensure_connected(c);
-	if (getenv("S2S_DEBUG"))
-		fprintf(stderr, "DBG %lld connected\n", (long long)client__now_ms());
 	if (e)
 		goto out;
 	was_anon = !c->use_token;
@@ -956,17 +955,11 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	req_done(r);
 	pthread_mutex_unlock(&c->lock);
 	client__flush_notes(c);
-	if (getenv("S2S_DEBUG"))
-		fprintf(stderr, "DBG %lld registered\n", (long long)client__now_ms());
 
 	if (!e && was_anon) {
 		/* Registered: from now on, connect with a token. */
 		s2s_client_close(c, 1000);
-		if (getenv("S2S_DEBUG"))
-			fprintf(stderr, "DBG %lld closed\n", (long long)client__now_ms());
 		e = s2s_client_connect(c, -1);
-		if (getenv("S2S_DEBUG"))
-			fprintf(stderr, "DBG %lld reconnected\n", (long long)client__now_ms());
 	}
 out:
 	free(hs);

@@ -148,6 +148,7 @@ on_registered(struct s2s_client *c, const struct s2s_msg *m)
 	c->registered = true;
 	snprintf(c->cs_id, sizeof(c->cs_id), "%s", m->id_cs);
 	client__persist(c);
+	client__note_event(c, S2S_EVENT_REGISTERED, NULL, c->cs_id);
 	if (r && r->type == S2S_MSG_REGISTERED) {
 		r->err = S2S_OK;
 		r->done = true;

@@ -442,14 +442,6 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 	e = w->rc;
 	pthread_mutex_unlock(&t->lock);
 	free(w);
-	if (getenv("S2S_DEBUG")) {
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		fprintf(stderr, "DBG %lld transport connected rc %d\n",
-			(long long)(now.tv_sec * 1000 + now.tv_nsec / 1000000),
-			e);
-	}
 	/* Paho would keep retrying a refused first connect on its own; the
 	 * caller decides what to do instead. */
 	if (e)

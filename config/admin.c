@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "admin.h"
+#include "s2s/proto.h"
 #include "s2s/secmem.h"
 
 static const struct {
@@ -66,15 +67,28 @@ parse_one(const struct s2s_json *o, struct s2s_admin_cmd *c)
 		return;
 	}
 	c->kind = commands[i].kind;
-	if (commands[i].id &&
-	    s2s_json_get_string(o, "id", false, NULL, c->id, sizeof(c->id),
-				c->error, sizeof(c->error)) != S2S_OK)
-		return;
-	if (commands[i].pair &&
-	    s2s_json_get_string(o, "pair", false, NULL, c->pair,
-				sizeof(c->pair), c->error, sizeof(c->error)) !=
-	    S2S_OK)
-		return;
+	if (commands[i].id) {
+		if (s2s_json_get_string(o, "id", false, NULL, c->id,
+					sizeof(c->id), c->error,
+					sizeof(c->error)) != S2S_OK)
+			return;
+		if (!s2s_id_valid(c->id)) {
+			snprintf(c->error, sizeof(c->error),
+				 "id: not a device id (1-64 of A-Z a-z 0-9 _ . -)");
+			return;
+		}
+	}
+	if (commands[i].pair) {
+		if (s2s_json_get_string(o, "pair", false, NULL, c->pair,
+					sizeof(c->pair), c->error,
+					sizeof(c->error)) != S2S_OK)
+			return;
+		if (!s2s_pair_id_valid(c->pair)) {
+			snprintf(c->error, sizeof(c->error),
+				 "pair: not a pair id (\"<id>~<id>\", sorted)");
+			return;
+		}
+	}
 	if (c->kind == S2S_ADMIN_ADD_ENROLMENT_CODE) {
 		if (s2s_json_get_string(o, "code", true, "", c->code,
 					sizeof(c->code), c->error,

@@ -20,6 +20,9 @@
 #define CJ(x) ((const cJSON *)(x))
 #define BROKEN_KEY "\x01broken"
 
+static enum s2s_err say(char *err, size_t n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 static enum s2s_err
 say(char *err, size_t n, const char *fmt, ...)
 {
@@ -127,7 +130,12 @@ s2s_json_get_int(const struct s2s_json *obj, const char *key, bool optional,
 	if (!cJSON_IsNumber(v))
 		return say(err, err_len, "%s: expected an integer", key);
 	d = v->valuedouble;
-	if (d != (double)(int64_t)d || d < (double)min || d > (double)max)
+	/*
+	 * Range first (NaN fails every comparison): casting a double outside
+	 * int64_t is undefined.  2^63 is exact as a double; INT64_MAX is not.
+	 */
+	if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0) ||
+	    d != (double)(int64_t)d || (int64_t)d < min || (int64_t)d > max)
 		return say(err, err_len, "%s: expected an integer in %" PRId64
 			   "..%" PRId64, key, min, max);
 	*out = (int64_t)d;

@@ -73,6 +73,10 @@ profile_known(unsigned p)
 	return p == S2S_PROFILE_PAPER || p == S2S_PROFILE_HARDENED;
 }
 
+static const uint8_t png_magic[8] = {
+	0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+};
+
 static void
 limits_resolve(const struct s2s_package_limits *in,
 	       struct s2s_package_limits *out)
@@ -475,6 +479,10 @@ s2s_package_open_cached(struct s2s_chain *c,
 	if (p->msg_len > lim.max_msg || p->image_len > lim.max_image)
 		return S2S_ERR_TOO_BIG;
 
+	/* The wire format carries PNG only (the decoder would take PGM). */
+	if (p->image_len < sizeof(png_magic) ||
+	    memcmp(p->image, png_magic, sizeof(png_magic)))
+		return S2S_ERR_IMAGE;
 	err = s2s_image_decode(p->image, p->image_len, &lim.image, &img);
 	/* The envelope was complete, so a PNG cut short is a bad image. */
 	if (err == S2S_ERR_TRUNCATED || err == S2S_ERR_FORMAT)

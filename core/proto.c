@@ -303,8 +303,8 @@ s2s_pair_id(const char *a, const char *b, char out[2 * S2S_MSG_ID_MAX + 2])
 	return S2S_OK;
 }
 
-static bool
-pair_valid(const char *pair)
+bool
+s2s_pair_id_valid(const char *pair)
 {
 	char a[S2S_MSG_ID_MAX + 1], b[S2S_MSG_ID_MAX + 1];
 	const char *sep = strchr(pair, '~');
@@ -492,7 +492,7 @@ ids_valid_for_encode(const struct s2s_msg *m)
 	case S2S_MSG_ENDED:
 		return s2s_id_valid(m->peer);
 	case S2S_MSG_PAIRED:
-		return s2s_id_valid(m->peer) && pair_valid(m->pair);
+		return s2s_id_valid(m->peer) && s2s_pair_id_valid(m->pair);
 	case S2S_MSG_FETCH:
 		return s2s_id_valid(m->peer) && s2s_id_valid(m->sender);
 	case S2S_MSG_NEG_KEYS:
@@ -750,7 +750,7 @@ dec_paired(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv)
 	r_end(r);
 	if (r->err)
 		return r->err;
-	if (!pair_valid(m->pair) || m->status > 1)
+	if (!s2s_pair_id_valid(m->pair) || m->status > 1)
 		return S2S_ERR_FORMAT;
 	if (m->status == 1)
 		return ct_len ? S2S_ERR_FORMAT : S2S_OK;
@@ -987,6 +987,9 @@ s2s_token_check(const struct s2s_key *pub, const char *id, const char *token,
 	enum s2s_err err;
 
 	if (token_len < plen || memcmp(token, TOKEN_PREFIX, plen))
+		return S2S_ERR_FORMAT;
+	/* One spelling per token: no leading zeros. */
+	if (i + 1 < token_len && token[i] == '0' && token[i + 1] != ':')
 		return S2S_ERR_FORMAT;
 	for (; i < token_len && token[i] >= '0' && token[i] <= '9'; i++) {
 		if (++digits > 19)

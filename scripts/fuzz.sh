@@ -23,7 +23,7 @@ for t in "$@"; do
 	arts="$out/artifacts/$t"
 	log="$out/$t.log"
 	mkdir -p "$corpus" "$arts"
-	echo "== fuzz_$t: ${seconds}s" >&2
+	echo "== fuzz_$t: ${seconds}s"
 	"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$arts/" \
 		"$corpus" "$src/tests/fuzz/corpus/$t" >"$log" 2>&1
@@ -37,8 +37,9 @@ for t in "$@"; do
 	n=$(find "$arts" -type f | wc -l)
 	if [ "$rc" -ne 0 ] || [ "$n" -ne 0 ]; then
 		found=1
-		echo "   FINDING (exit $rc): $(grep -m1 -E 'ERROR: |runtime error|invariant failed|ERROR: libFuzzer' "$log")" >&2
-		find "$arts" -type f | sed 's/^/   artifact: /' >&2
+		printf '   FINDING (exit %s): %s\n' "$rc" "$(grep -m1 -E \
+			'ERROR: |runtime error|invariant failed' "$log")"
+		find "$arts" -type f | sed 's/^/   artifact: /'
 	fi
 	summary="$summary$(printf '%-15s %12s %9s %7s %7s %6s %8s' "$t" \
 		"${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" \

@@ -1081,6 +1081,12 @@ START_TEST(test_open_errors)
 	p.image_len = 17;
 	ck_assert_int_eq(open_modified(prof, 13, &p), S2S_ERR_IMAGE);
 
+	/* A PGM decodes as an image but is not what the wire format carries. */
+	p = s.p;
+	p.image = (const uint8_t *)"P5 1 1 255\n\x80";
+	p.image_len = 12;
+	ck_assert_int_eq(open_modified(prof, 13, &p), S2S_ERR_IMAGE);
+
 	/* A valid PNG too small to carry the payload. */
 	ck_assert_int_eq(s2s_image_alloc(&small, 32, 32, 100), S2S_OK);
 	ck_assert_int_eq(s2s_image_encode_png(&small, 1, &png, &png_len),

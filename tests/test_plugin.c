@@ -801,6 +801,42 @@ START_TEST(test_register_code)
 }
 END_TEST
 
+/* Empty and absurd payloads on every entry point: answered, never fatal. */
+START_TEST(test_empty_payloads)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev a;
+	struct cs_topic t;
+	static const uint8_t junk[] = { 'S', '2', 'S', 'C', 1, 2, 0, 0 };
+
+	td_init(&a, "alice", 1);
+	cs_on_register(cs, "alice", NULL, 0);
+	expect_reject(&a, S2S_ERR_TRUNCATED);
+	cs_on_register(cs, NULL, junk, sizeof(junk));
+	cs_on_register(cs, "bad/id", junk, sizeof(junk));
+	cs_on_request(cs, "alice", NULL, 0);
+	expect_reject(&a, S2S_ERR_TRUNCATED);
+	cs_on_request(cs, "alice", junk, sizeof(junk));
+	expect_reject(&a, S2S_ERR_TRUNCATED);
+	cs_control(cs, "ctl", NULL, 0);
+	ck_assert_ptr_nonnull(stub_pub_last(CS_CONTROL_RESPONSE));
+	cs_topic_parse("s2s", "s2s/pair/alice~bob/alice", &t);
+	ck_assert_int_eq(cs_gate(cs, "alice", &t, NULL, 0), S2S_ERR_TRUNCATED);
+	ck_assert_int_eq(cs_gate(cs, NULL, &t, junk, sizeof(junk)),
+			 S2S_ERR_FORMAT);
+	ck_assert_int_eq(cs_acl_decide(cs, CS_CONN_OTHER, NULL, MOSQ_ACL_READ,
+				       "s2s/inbox/alice", NULL, 0),
+			 MOSQ_ERR_ACL_DENIED);
+	ck_assert_int_eq(cs_acl_decide(cs, CS_CONN_OTHER, "alice",
+				       MOSQ_ACL_READ, "s2s/inbox/alice", NULL,
+				       0), MOSQ_ERR_ACL_DENIED);
+	ck_assert_int_eq(cs_acl_decide(cs, CS_CONN_OTHER, "x", MOSQ_ACL_WRITE,
+				       NULL, NULL, 0), MOSQ_ERR_ACL_DENIED);
+	td_free(&a);
+	cs_destroy(cs);
+}
+END_TEST
+
 /* =========================================================================
  * Pairing and negotiation
  * ========================================================================= */
@@ -1448,6 +1484,18 @@ START_TEST(test_control)
 	s2s_json_free(j);
 	cs_control(cs, "ctl", (const uint8_t *)"not json", 8);
 	ck_assert_ptr_nonnull(stub_pub_last(CS_CONTROL_RESPONSE));
+	/* Out-of-range numbers are errors, not undefined casts. */
+	{
+		static const char q[] = "{\"commands\":[{\"command\":"
+			"\"addEnrolmentCode\",\"id\":\"a\",\"validity\":1e300}]}";
+		const struct stub_pub *r;
+
+		cs_control(cs, "ctl", (const uint8_t *)q, sizeof(q) - 1);
+		r = stub_pub_last(CS_CONTROL_RESPONSE);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_ptr_nonnull(strstr((const char *)r->payload,
+					     "\"error\":\"validity: expected"));
+	}
 	td_free(&a);
 	td_free(&b);
 	cs_destroy(cs);
@@ -1482,6 +1530,7 @@ make_suite(void)
 	tcase_add_test(tc, test_register_open);
 	tcase_add_test(tc, test_register_rejects);
 	tcase_add_test(tc, test_register_code);
+	tcase_add_test(tc, test_empty_payloads);
 	tcase_add_loop_test(tc, test_negotiation_profiles, 0, 3);
 	tcase_add_test(tc, test_pair_rejects);
 	tcase_add_loop_test(tc, test_neg_sds_auth, 0, 3);

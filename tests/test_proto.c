@@ -448,6 +448,15 @@ START_TEST(test_token)
 	tok[5] = tok[5] == '1' ? '2' : '1';
 	ck_assert_int_ne(s2s_token_check(sd_key, "alice", tok, strlen(tok), 0, UINT64_MAX),
 			 S2S_OK);
+	/* One spelling per token: a leading zero in the expiry is refused. */
+	{
+		char padded[S2S_TOKEN_MAX + 1];
+
+		ck_assert_int_eq(s2s_token_make(sd_key, "alice", now + 300, tok), S2S_OK);
+		snprintf(padded, sizeof(padded), "s2s1:0%s", tok + 5);
+		ck_assert_int_eq(s2s_token_check(sd_key, "alice", padded, strlen(padded),
+						 now, 3600), S2S_ERR_FORMAT);
+	}
 	/* Not a token at all. */
 	ck_assert_int_eq(s2s_token_check(sd_key, "alice", "hunter2", 7, now, 3600),
 			 S2S_ERR_FORMAT);

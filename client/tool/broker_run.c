@@ -241,7 +241,7 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		       " is not built; run 'make' first, or set S2S_PLUGIN");
 		return false;
 	}
-	snprintf(b->dir, sizeof(b->dir), "%s/s2s-broker-XXXXXX",
+	snprintf(b->dir, sizeof(b->dir), "%s/s2s-run-XXXXXX",
 		 tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(b->dir)) {
 		seterr(err, err_len, "cannot create a temporary folder: %s",
@@ -323,6 +323,7 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		"log_type error\nlog_type warning\nlog_type notice\n"
 		"log_type information\n"
 		"max_queued_messages 10000\n"
+		"set_tcp_nodelay true\n"
 		"plugin %s\n"
 		"plugin_opt_store %s/s2s.db\n"
 		"plugin_opt_cs_key %s.key\n"

@@ -33,7 +33,7 @@ struct broker_run {
 const char *broker_plugin_path(void);
 
 /*
- * Create the folder (under $TMPDIR or /tmp) and the keys, write the
+ * Create the folder ($TMPDIR or /tmp, "s2s-run-XXXXXX") and the keys, write the
  * configuration (profile "hardened" or "paper", extra: more
  * mosquitto.conf lines or NULL) and start the broker; wait until it
  * accepts connections.  false with a message in err on failure (the

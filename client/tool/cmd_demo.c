@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,13 +57,16 @@ struct side {
 	double *seal_ms;
 	double psnr_sum;
 	unsigned psnr_n;
-	double reg_ms;
+	double reg_ms;          /* REGISTER -> REGISTERED */
+	double reg_total_ms;    /* with the reconnect that follows */
+	double reg_event;       /* when REGISTERED arrived */
+	unsigned delivered;     /* received when delivery ended */
 	uint8_t *first_pkg;
 	size_t first_len;
 };
 
 struct demo {
-	bool json, quiet;
+	bool json, quiet, no_fsync;
 	int n;
 	const char *profile;
 	char out[1024];
@@ -78,6 +82,18 @@ struct demo {
 	bool after_ok;
 	char stats[2048];
 };
+
+/* Interrupted (Ctrl-C, timeout): stop the broker before going. */
+static volatile pid_t broker_pid;
+
+static void
+on_signal(int sig)
+{
+	if (broker_pid > 0)
+		kill(broker_pid, SIGTERM);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static double
 now_ms(void)
@@ -171,6 +187,20 @@ on_reject(void *ud, const struct s2s_reject_info *r)
 	pthread_mutex_unlock(&s->lock);
 }
 
+static void
+on_event(void *ud, enum s2s_event ev, const char *peer, const char *detail)
+{
+	struct side *s = ud;
+
+	(void)peer;
+	(void)detail;
+	if (ev == S2S_EVENT_REGISTERED) {
+		pthread_mutex_lock(&s->lock);
+		s->reg_event = now_ms();
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
 /* ---- Setup -------------------------------------------------------------------- */
 
 static bool
@@ -193,6 +223,7 @@ write_config(struct demo *d, const char *id, const char *path,
 	s2s_json_add_string(o, "covers", covers);
 	s2s_json_add_string(o, "profile", d->profile);
 	s2s_json_add_int(o, "png_level", 1);
+	s2s_json_add_bool(o, "state_fsync", !d->no_fsync);
 	t = s2s_json_add_object(o, "timeouts");
 	s2s_json_add_int(t, "connect", 10);
 	s2s_json_add_int(t, "register", 20);
@@ -254,6 +285,7 @@ make_device(struct demo *d, struct side *s, uint32_t user, char *err,
 		return false;
 	s2s_client_on_message(s->c, on_message, s);
 	s2s_client_on_reject(s->c, on_reject, s);
+	s2s_client_on_event(s->c, on_event, s);
 	return true;
 }
 
@@ -471,6 +503,8 @@ print_table(struct demo *d, double reg, double neg, double sds, double sdr,
 	printf("  %-34s %14s   %s\n", "phase", "this run", "paper (Table 6)");
 	printf("  %-34s %11.2f ms   %.3f s\n", "registration (per device)", reg,
 	       PAPER_REG_S);
+	printf("  %-34s %11.2f ms   -\n", "  then reconnect with a token",
+	       (a->reg_total_ms - a->reg_ms + b->reg_total_ms - b->reg_ms) / 2);
 	printf("  %-34s %11.2f ms   %.3f s\n", "negotiation (5 steps)", neg,
 	       PAPER_NEG_S);
 	printf("  %-34s %11.3f ms   %.1f ms\n",
@@ -480,10 +514,12 @@ print_table(struct demo *d, double reg, double neg, double sds, double sdr,
 	printf("  %-34s %11.3f ms   %.1f ms\n", "delivery, SDS + SDR", sds + sdr,
 	       PAPER_SDS_MS + PAPER_SDR_MS);
 	printf("  %-34s %11.3f ms   -\n", "end to end via broker (median)", lat);
+	printf("  %-34s %11.0f ms   -\n", "all 2 x N messages, both at once",
+	       d->delivery_ms);
 	printf("  %-34s %11.2f dB   %.2f dB (Table 4)\n",
 	       "stego PSNR (128x128 cover, mean)", psnr, PAPER_PSNR);
 	printf("\n  messages: alice -> bob %u/%d, bob -> alice %u/%d verified, "
-	       "in order: %s\n", b->received, d->n, a->received, d->n,
+	       "in order: %s\n", b->delivered, d->n, a->delivered, d->n,
 	       a->bad_order + b->bad_order ? "NO" : "yes");
 	printf("  attacks (CS gate / receiver):\n");
 	for (int i = 0; i < 3; i++)
@@ -512,6 +548,8 @@ print_json(struct demo *d, double reg_a, double reg_b, double neg,
 	s2s_json_add_int(x, "registration_alice", (int64_t)(reg_a * 1000));
 	s2s_json_add_int(x, "registration_bob", (int64_t)(reg_b * 1000));
 	s2s_json_add_int(x, "pairing", (int64_t)(d->pair_ms * 1000));
+	s2s_json_add_int(x, "reconnect_after_registration",
+			 (int64_t)((d->a.reg_total_ms - d->a.reg_ms) * 1000));
 	s2s_json_add_int(x, "negotiation", (int64_t)(neg * 1000));
 	s2s_json_add_int(x, "delivery_sds_median", (int64_t)(sds * 1000));
 	s2s_json_add_int(x, "delivery_sdr_median", (int64_t)(sdr * 1000));
@@ -541,8 +579,8 @@ print_json(struct demo *d, double reg_a, double reg_b, double neg,
 	s2s_json_add_string(p, "delivery_ms", "43.3");
 	s2s_json_add_string(p, "psnr_db", "76.43");
 	x = s2s_json_add_object(o, "received");
-	s2s_json_add_int(x, "alice_to_bob", d->b2.received);
-	s2s_json_add_int(x, "bob_to_alice", d->a.received);
+	s2s_json_add_int(x, "alice_to_bob", d->b2.delivered);
+	s2s_json_add_int(x, "bob_to_alice", d->a.delivered);
 	s2s_json_add_bool(x, "in_order", !(d->a.bad_order + d->b2.bad_order));
 	arr = s2s_json_add_array(o, "attacks");
 	for (int i = 0; i < 3; i++) {
@@ -580,6 +618,10 @@ usage(FILE *f)
 		"DIR\n(default ./s2s-demo).\n"
 		"  --json            print the results as one JSON object\n"
 		"  --quiet           no progress lines\n"
+		"  --no-fsync        write the device state atomically but "
+		"without fsync\n"
+		"                    (faster; not durable across power loss)"
+		"\n"
 		"  --config FILE     ignored (the demo makes its own)\n");
 }
 
@@ -612,6 +654,8 @@ cmd_demo(int argc, char **argv)
 			d->json = true;
 		else if (!strcmp(argv[i], "--quiet"))
 			d->quiet = true;
+		else if (!strcmp(argv[i], "--no-fsync"))
+			d->no_fsync = true;
 		else if (!strcmp(argv[i], "--out") && v)
 			out = argv[++i];
 		else if (!strcmp(argv[i], "--config") && v)
@@ -662,6 +706,10 @@ cmd_demo(int argc, char **argv)
 		tool_fail(1, "demo", "%s", err);
 		goto out;
 	}
+	broker_pid = d->b.pid;
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	progress(d, "      broker on %s, files in %s", d->b.uri, d->b.dir);
 
 	progress(d, "[2/7] creating devices alice and bob (keys, synthetic "
@@ -678,14 +726,17 @@ cmd_demo(int argc, char **argv)
 		goto out;
 	}
 
-	progress(d, "[3/7] phase 1: registration");
+	progress(d, "[3/7] phase 1: registration (then a reconnect with a "
+		 "token)");
 	t0 = now_ms();
 	e = s2s_client_register(d->a.c, -1);
-	d->a.reg_ms = now_ms() - t0;
+	d->a.reg_total_ms = now_ms() - t0;
+	d->a.reg_ms = d->a.reg_event - t0;
 	if (!e) {
 		t0 = now_ms();
 		e = s2s_client_register(d->b2.c, -1);
-		d->b2.reg_ms = now_ms() - t0;
+		d->b2.reg_total_ms = now_ms() - t0;
+		d->b2.reg_ms = d->b2.reg_event - t0;
 	}
 	if (e) {
 		s2s_client_last_reason(d->a.c, err, 256);
@@ -742,8 +793,10 @@ cmd_demo(int argc, char **argv)
 		received(&d->b2) < (unsigned)d->n) && now_ms() < end)
 		usleep(5000);
 	d->delivery_ms = now_ms() - t0;
-	progress(d, "      received %u + %u in %.0f ms", received(&d->b2),
-		 received(&d->a), d->delivery_ms);
+	d->a.delivered = received(&d->a);
+	d->b2.delivered = received(&d->b2);
+	progress(d, "      received %u + %u in %.0f ms", d->b2.delivered,
+		 d->a.delivered, d->delivery_ms);
 
 	progress(d, "[6/7] attacks: tampered, replayed, forged packages");
 	if (!attacks(d, err, sizeof(err))) {
@@ -753,7 +806,6 @@ cmd_demo(int argc, char **argv)
 	{
 		char *resp = NULL;
 
-		if (getenv("S2S_DEBUG")) fprintf(stderr, "DBG admin start %.0f\n", now_ms());
 		if (!s2s_admin_call(d->b.uri, d->b.admin_key, NULL, NULL,
 				    "{\"commands\":[{\"command\":"
 				    "\"getStatistics\"}]}", 5000, &resp) &&
@@ -802,13 +854,14 @@ cmd_demo(int argc, char **argv)
 	s2s_client_destroy(d->b2.c);
 	d->a.c = d->b2.c = NULL;
 	broker_stop(&d->b);
+	broker_pid = 0;
 	if (d->json)
 		print_json(d, d->a.reg_ms, d->b2.reg_ms, neg, sds, sdr, lat,
 			   psnr);
 	else
 		print_table(d, reg, neg, sds, sdr, lat, psnr);
-	status = d->b2.received >= (unsigned)d->n &&
-		 d->a.received >= (unsigned)d->n && d->after_ok &&
+	status = d->b2.delivered >= (unsigned)d->n &&
+		 d->a.delivered >= (unsigned)d->n && d->after_ok &&
 		 d->attack[0].refused_cs && d->attack[1].refused_cs &&
 		 d->attack[2].refused_cs && d->attack[0].refused_rx &&
 		 d->attack[1].refused_rx && d->attack[2].refused_rx ? 0 : 1;

@@ -177,6 +177,7 @@ enum s2s_event {
 	S2S_EVENT_SESSION_DOWN,     /* the session with peer ended */
 	S2S_EVENT_RECOVERING,       /* negotiating a new session on its own
 				     * (lost state, unrecoverable gap) */
+	S2S_EVENT_REGISTERED,       /* the CS answered REGISTERED */
 };
 
 /*
@@ -196,8 +197,10 @@ S2S_EXPORT void s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb,
  * Connect to the broker (MQTT 5, persistent session, automatic reconnect
  * afterwards) with username = device id and password = a fresh connect
  * token signed by the device key (a new one for every reconnect).  A device
- * the CS does not know yet connects without a password and may only
- * register.  Blocks up to timeout_ms (<= 0: the configured connect
+ * the CS does not know yet connects without user name and password and may
+ * only register; s2s_client_register() then reconnects with a token.
+ * (Paho notices a new connection only at its next 1 s poll when other
+ * connections of the process are open, so a reconnect costs 1-2 s.)  Blocks up to timeout_ms (<= 0: the configured connect
  * timeout).  S2S_ERR_TIMEOUT, S2S_ERR_DENIED (the broker refused the
  * credentials: revoked device?), S2S_ERR_MQTT.  Connecting a connected
  * client is a no-op.  The blocking operations below connect on their own.

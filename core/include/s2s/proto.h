@@ -157,6 +157,9 @@ bool s2s_id_valid_len(const char *id, size_t len);
 enum s2s_err s2s_pair_id(const char *a, const char *b,
 			 char out[2 * S2S_MSG_ID_MAX + 2]);
 
+/* true if pair is what s2s_pair_id() makes of two valid, different ids. */
+bool s2s_pair_id_valid(const char *pair);
+
 /*
  * Read only the common header: S2S_ERR_FORMAT (magic, reserved bytes,
  * unknown type), S2S_ERR_VERSION, S2S_ERR_TRUNCATED.

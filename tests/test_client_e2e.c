@@ -1,0 +1,571 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_client_e2e.c - the device library end to end through a real
+ * Mosquitto with the s2s plugin (client/tool/broker_run.c starts it), with
+ * two real device processes (the s2s tool and tests/e2e_device):
+ *
+ *   profiles     both profiles, both directions at the same time
+ *   restart      the receiver stopped and restarted mid-stream: every
+ *                message exactly once
+ *   drop_fetch   messages lost between broker and receiver (its MQTT
+ *                session expired while it was away) come back from the
+ *                CS store through FETCH, in order, ratchet replayed
+ *   duplicates   a replayed package is refused by the CS and by the
+ *                receiver; a tampered one too; the chains survive
+ *   revoked      a device removed by the admin is cut off
+ *
+ * Skipped (exit 77) when mosquitto or the plugin is missing.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker_run.h"
+#include "check_main.h"
+#include "s2s/bio.h"
+#include "s2s/client.h"
+#include "s2s/crypto.h"
+#include "s2s/image.h"
+#include "s2s/package.h"
+
+static struct broker_run B;
+
+static const char *
+tool(void)
+{
+	return tests_env("S2S_TOOL", "client/s2s");
+}
+
+static const char *
+device_prog(void)
+{
+	static char p[1024];
+
+	snprintf(p, sizeof(p), "%s/tests/e2e_device",
+		 tests_env("S2S_BUILDDIR", "."));
+	return p;
+}
+
+/* A failed check ends the test process with exit(): stop the broker. */
+static void
+at_exit(void)
+{
+	broker_cleanup(&B);
+}
+
+static void
+start_broker(const char *profile)
+{
+	char err[2048];
+
+	ck_assert_msg(broker_start(&B, profile, NULL, err, sizeof(err)), "%s",
+		      err);
+	atexit(at_exit);
+}
+
+static void
+teardown(void)
+{
+	broker_cleanup(&B);
+}
+
+/* Make a device: key, synthetic signature, configuration (extra: more
+ * JSON members, starting with a comma). */
+static void
+make_device(const char *name, uint32_t user, const char *extra, char *cfg,
+	    size_t cfg_len)
+{
+	char dir[512], key[600], sig[600];
+	struct s2s_key *k = NULL;
+	struct s2s_image img = { 0 };
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/%s", B.dir, name);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(key, sizeof(key), "%s/%s", dir, name);
+	ck_assert_int_eq(s2s_key_generate(&k), S2S_OK);
+	ck_assert_int_eq(s2s_key_save(k, key), S2S_OK);
+	s2s_key_destroy(k);
+	snprintf(sig, sizeof(sig), "%s/sig.png", dir);
+	ck_assert_int_eq(s2s_bio_siggen(user, 1, &img), S2S_OK);
+	ck_assert_int_eq(s2s_image_write_file(&img, sig, 6), S2S_OK);
+	s2s_image_free(&img);
+	snprintf(cfg, cfg_len, "%s/device.json", dir);
+	f = fopen(cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f,
+		"{\"broker\":\"%s\",\"id\":\"%s\",\"key\":\"%s.key\","
+		"\"cs_key\":\"%s\",\"signature\":\"%s\",\"state_dir\":"
+		"\"state\",\"covers\":\"builtin\",\"state_fsync\":false,"
+		"\"timeouts\":{\"connect\":10,\"pair\":20,\"session\":20,"
+		"\"fetch\":5}%s}\n",
+		B.uri, name, key, B.cs_pub, sig, extra ? extra : "");
+	fclose(f);
+}
+
+/* Run argv to completion; stdout+stderr into out (may be NULL). */
+static int
+run(char *const argv[], char *out, size_t out_len, int timeout_s)
+{
+	char path[600];
+	pid_t pid;
+	int st, fd;
+	time_t end = time(NULL) + timeout_s;
+
+	snprintf(path, sizeof(path), "%s/run.out", B.dir);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (time(NULL) > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -1;
+		}
+		usleep(10000);
+	}
+	if (out) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(out, 1, out_len - 1, f) : 0;
+
+		out[n] = '\0';
+		if (f)
+			fclose(f);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Start argv in the background, output to file. */
+static pid_t
+spawn(char *const argv[], const char *file)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int
+reap(pid_t pid, int timeout_s)
+{
+	time_t end = time(NULL) + timeout_s;
+	int st;
+
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (time(NULL) > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -1;
+		}
+		usleep(10000);
+	}
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Count "RECV <seq> ..." lines of file: seen[seq]++, *fetched counts. */
+static unsigned
+read_recv(const char *file, unsigned seen[], unsigned max, unsigned *fetched,
+	  unsigned *rejects)
+{
+	FILE *f = fopen(file, "r");
+	char line[512];
+	unsigned n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long seq;
+		int fe;
+
+		if (sscanf(line, "RECV %llu %d", &seq, &fe) == 2) {
+			if (seq < max)
+				seen[seq]++;
+			if (fe && fetched)
+				(*fetched)++;
+			n++;
+		} else if (!strncmp(line, "REJECT", 6) && rejects) {
+			(*rejects)++;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+static void
+cat_file(const char *file)
+{
+	char buf[4096];
+	FILE *f = fopen(file, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	buf[n] = '\0';
+	if (f)
+		fclose(f);
+	fprintf(stderr, "---- %s\n%s\n", file, buf);
+}
+
+/* Register both devices and pair them, with the s2s tool. */
+static void
+enrol_pair(const char *ca, const char *cb)
+{
+	char out[4096];
+	char *reg_a[] = { (char *)tool(), "register", "--config", (char *)ca,
+			  NULL };
+	char *reg_b[] = { (char *)tool(), "register", "--config", (char *)cb,
+			  NULL };
+	char *pair_a[] = { (char *)tool(), "pair", "bob", "--no-wait",
+			   "--config", (char *)ca, NULL };
+	char *pair_b[] = { (char *)tool(), "pair", "alice", "--config",
+			   (char *)cb, NULL };
+
+	ck_assert_msg(run(reg_a, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_msg(run(reg_b, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_msg(run(pair_a, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_msg(run(pair_b, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "paired bob with alice"));
+}
+
+/* ---- Both profiles, both directions at once ---------------------------- */
+
+START_TEST(test_profiles)
+{
+	const char *profile = _i ? "paper" : "hardened";
+	char ca[700], cb[700], fa[700], fb[700];
+	unsigned seen_a[64] = { 0 }, seen_b[64] = { 0 }, rej = 0;
+	pid_t pa, pb;
+	int sa, sb;
+
+	start_broker(profile);
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	enrol_pair(ca, cb);
+	snprintf(fa, sizeof(fa), "%s/alice.out", B.dir);
+	snprintf(fb, sizeof(fb), "%s/bob.out", B.dir);
+	{
+		char *av[] = { (char *)device_prog(), ca, "bob", "--initiate",
+			       "--send", "30", "--expect", "30", "--timeout",
+			       "60", "--tag", "from-alice", NULL };
+		char *bv[] = { (char *)device_prog(), cb, "alice", "--send",
+			       "30", "--expect", "30", "--timeout", "60",
+			       "--tag", "from-bob", NULL };
+
+		pb = spawn(bv, fb);
+		pa = spawn(av, fa);
+	}
+	sa = reap(pa, 90);
+	sb = reap(pb, 90);
+	if (sa || sb) {
+		cat_file(fa);
+		cat_file(fb);
+	}
+	ck_assert_int_eq(sa, 0);
+	ck_assert_int_eq(sb, 0);
+	ck_assert_uint_eq(read_recv(fa, seen_a, 64, NULL, &rej), 30);
+	ck_assert_uint_eq(read_recv(fb, seen_b, 64, NULL, &rej), 30);
+	for (int s = 1; s <= 30; s++) {
+		ck_assert_uint_eq(seen_a[s], 1);
+		ck_assert_uint_eq(seen_b[s], 1);
+	}
+	ck_assert_uint_eq(rej, 0);
+}
+END_TEST
+
+/* ---- Receiver restarted mid-stream --------------------------------------- */
+
+START_TEST(test_restart)
+{
+	char ca[700], cb[700], fa[700], fb1[700], fb2[700];
+	unsigned seen[64] = { 0 }, n1, n2;
+	char expect2[16];
+	pid_t pa, pb;
+	int st;
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	enrol_pair(ca, cb);
+	snprintf(fa, sizeof(fa), "%s/alice.out", B.dir);
+	snprintf(fb1, sizeof(fb1), "%s/bob1.out", B.dir);
+	snprintf(fb2, sizeof(fb2), "%s/bob2.out", B.dir);
+	{
+		char *bv[] = { (char *)device_prog(), cb, "alice", "--expect",
+			       "40", "--timeout", "60", NULL };
+		char *av[] = { (char *)device_prog(), ca, "bob", "--initiate",
+			       "--send", "40", "--interval", "60",
+			       "--timeout", "60", NULL };
+
+		pb = spawn(bv, fb1);
+		pa = spawn(av, fa);
+		/* Stop bob once he has a few messages. */
+		for (int i = 0; i < 3000; i++) {
+			memset(seen, 0, sizeof(seen));
+			if (read_recv(fb1, seen, 64, NULL, NULL) >= 8)
+				break;
+			usleep(10000);
+		}
+		kill(pb, SIGTERM);
+		st = reap(pb, 30);
+		ck_assert_int_eq(st, 3);
+	}
+	memset(seen, 0, sizeof(seen));
+	n1 = read_recv(fb1, seen, 64, NULL, NULL);
+	ck_assert_uint_ge(n1, 8);
+	ck_assert_uint_lt(n1, 40);
+	usleep(500000);     /* alice goes on meanwhile */
+	snprintf(expect2, sizeof(expect2), "%u", 40 - n1);
+	{
+		char *bv[] = { (char *)device_prog(), cb, "alice", "--expect",
+			       expect2, "--timeout", "60", NULL };
+
+		pb = spawn(bv, fb2);
+	}
+	st = reap(pb, 90);
+	if (st)
+		cat_file(fb2);
+	ck_assert_int_eq(st, 0);
+	ck_assert_int_eq(reap(pa, 60), 0);
+	n2 = read_recv(fb2, seen, 64, NULL, NULL);
+	ck_assert_uint_eq(n1 + n2, 40);
+	for (int s = 1; s <= 40; s++)
+		ck_assert_msg(seen[s] == 1, "seq %d seen %u times", s, seen[s]);
+}
+END_TEST
+
+/* ---- Dropped between broker and receiver, recovered by FETCH --------- */
+
+START_TEST(test_drop_fetch)
+{
+	char ca[700], cb[700], f[700];
+	unsigned seen[64] = { 0 }, fetched = 0, n;
+	pid_t pa, pb;
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	/* No MQTT session kept for bob while he is away, and no catch-up at
+	 * connect: only the gap can bring the lost packages back. */
+	make_device("bob", 2, ",\"session_expiry\":0,\"fetch_on_connect\":false",
+		    cb, sizeof(cb));
+	enrol_pair(ca, cb);
+	{
+		char *bv[] = { (char *)device_prog(), cb, "alice", "--expect",
+			       "5", "--timeout", "60", NULL };
+		char *av[] = { (char *)device_prog(), ca, "bob", "--initiate",
+			       "--send", "5", "--timeout", "60", NULL };
+
+		snprintf(f, sizeof(f), "%s/bob1.out", B.dir);
+		pb = spawn(bv, f);
+		pa = spawn(av, "/dev/null");
+		ck_assert_int_eq(reap(pa, 60), 0);
+		ck_assert_int_eq(reap(pb, 60), 0);
+	}
+	/* Bob is away: these 10 never reach him through the broker. */
+	{
+		char *av[] = { (char *)device_prog(), ca, "bob", "--send", "10",
+			       "--timeout", "60", "--tag", "away", NULL };
+
+		pa = spawn(av, "/dev/null");
+		ck_assert_int_eq(reap(pa, 60), 0);
+	}
+	snprintf(f, sizeof(f), "%s/bob2.out", B.dir);
+	{
+		char *bv[] = { (char *)device_prog(), cb, "alice", "--expect",
+			       "15", "--timeout", "60", NULL };
+		char *av[] = { (char *)device_prog(), ca, "bob", "--send", "5",
+			       "--timeout", "60", "--tag", "back", NULL };
+
+		pb = spawn(bv, f);
+		usleep(1500000);    /* bob connected and subscribed */
+		pa = spawn(av, "/dev/null");
+		ck_assert_int_eq(reap(pa, 60), 0);
+		if (reap(pb, 60) != 0) {
+			cat_file(f);
+			ck_abort_msg("bob did not get 15 messages");
+		}
+	}
+	n = read_recv(f, seen, 64, &fetched, NULL);
+	ck_assert_uint_eq(n, 15);
+	for (int s = 6; s <= 20; s++)
+		ck_assert_msg(seen[s] == 1, "seq %d seen %u times", s, seen[s]);
+	ck_assert_uint_eq(fetched, 10);
+}
+END_TEST
+
+/* ---- Duplicates and tampering, in one process -------------------------- */
+
+static void
+rx_count(void *ud, const struct s2s_message_info *i, const uint8_t *m,
+	 size_t n)
+{
+	(void)i;
+	(void)m;
+	(void)n;
+	__atomic_add_fetch((unsigned *)ud, 1, __ATOMIC_SEQ_CST);
+}
+
+START_TEST(test_duplicates)
+{
+	char ca[700], cb[700], err[512];
+	struct s2s_client *a, *b;
+	struct s2s_sent_info info;
+	struct s2s_package pk;
+	unsigned got = 0;
+	uint64_t next;
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == 0, "%s",
+		      err);
+	s2s_client_on_message(b, rx_count, &got);
+	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
+	ck_assert(s2s_client_registered(a));
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
+	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 10000), S2S_OK);
+
+	ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)"one", 3,
+					 S2S_SEND_KEEP_PACKAGE |
+					 S2S_SEND_WAIT_ACK, &info), S2S_OK);
+	ck_assert_uint_eq(info.seq, 1);
+	for (int i = 0; i < 500 && !__atomic_load_n(&got, __ATOMIC_SEQ_CST);
+	     i++)
+		usleep(10000);
+	ck_assert_uint_eq(got, 1);
+
+	/* The same package again: the CS refuses it, so would bob. */
+	ck_assert_int_eq(s2s_client_publish_raw(a, "bob", info.package,
+						info.package_len, 5000),
+			 S2S_ERR_REJECTED);
+	ck_assert_int_eq(s2s_client_inject(b, "alice", info.package,
+					   info.package_len), S2S_ERR_REPLAY);
+
+	/* A tampered fresh package: refused by both, chains untouched. */
+	free(info.package);
+	ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)"two", 3,
+					 S2S_SEND_SEAL_ONLY, &info), S2S_OK);
+	ck_assert_uint_eq(info.seq, 2);
+	ck_assert_int_eq(s2s_package_parse(info.package, info.package_len,
+					   NULL, &pk), S2S_OK);
+	info.package[pk.msg - info.package] ^= 1;
+	ck_assert_int_eq(s2s_client_publish_raw(a, "bob", info.package,
+						info.package_len, 5000),
+			 S2S_ERR_REJECTED);
+	ck_assert_int_eq(s2s_client_inject(b, "alice", info.package,
+					   info.package_len), S2S_ERR_AUTH);
+	free(info.package);
+	ck_assert_int_eq(s2s_client_seq(b, "alice", NULL, &next), S2S_OK);
+	ck_assert_uint_eq(next, 2);
+
+	ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)"two", 3,
+					 S2S_SEND_WAIT_ACK, NULL), S2S_OK);
+	for (int i = 0; i < 500 && __atomic_load_n(&got, __ATOMIC_SEQ_CST) < 2;
+	     i++)
+		usleep(10000);
+	ck_assert_uint_eq(got, 2);
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+}
+END_TEST
+
+/* ---- A revoked device is cut off ------------------------------------------ */
+
+START_TEST(test_revoked)
+{
+	char ca[700], cb[700], out[8192];
+	pid_t pa, pb;
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	enrol_pair(ca, cb);
+	{
+		char *bv[] = { (char *)device_prog(), cb, "alice", "--expect",
+			       "3", "--timeout", "60", NULL };
+		char *av[] = { (char *)device_prog(), ca, "bob", "--initiate",
+			       "--send", "3", "--timeout", "60", NULL };
+
+		pb = spawn(bv, "/dev/null");
+		pa = spawn(av, "/dev/null");
+		ck_assert_int_eq(reap(pa, 60), 0);
+		ck_assert_int_eq(reap(pb, 60), 0);
+	}
+	{
+		char *ctl[] = { (char *)tool(), "ctl", "--broker", B.uri,
+				"--admin-key", B.admin_key, "removeDevice",
+				"id=alice", NULL };
+
+		ck_assert_msg(run(ctl, out, sizeof(out), 30) == 0, "%s", out);
+	}
+	{
+		char *send[] = { (char *)tool(), "send", "bob", "hello",
+				 "--config", ca, "--timeout", "5", NULL };
+
+		ck_assert_int_eq(run(send, out, sizeof(out), 60), 1);
+		ck_assert_msg(strstr(out, "denied") || strstr(out, "not allowed"),
+			      "%s", out);
+	}
+}
+END_TEST
+
+static Suite *
+make_suite(void)
+{
+	Suite *s = suite_create("client_e2e");
+	TCase *tc = tcase_create("e2e");
+
+	tcase_set_timeout(tc, 240);
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_add_loop_test(tc, test_profiles, 0, 2);
+	tcase_add_test(tc, test_restart);
+	tcase_add_test(tc, test_drop_fetch);
+	tcase_add_test(tc, test_duplicates);
+	tcase_add_test(tc, test_revoked);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (!broker_plugin_path() || access("/usr/sbin/mosquitto", X_OK)) {
+		fprintf(stderr, "client_e2e: no mosquitto or no plugin: skip\n");
+		return 77;
+	}
+	sr = srunner_create(make_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	s2s_crypto_shutdown();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
