@@ -4,7 +4,8 @@
 #   make test           build and run every test
 #   make test-asan      the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make test-valgrind  the same under valgrind (CK_FORK=no)
-#   make bench          benchmark figures (medians)
+#   make bench          benchmark figures (medians); the report of issue 7
+#                       in $(BUILD)/bench/report.md and report.json
 #   make fuzz           libFuzzer targets, FUZZ_SECONDS (60) each (clang, build-fuzz)
 
 BUILD      ?= build
@@ -48,7 +49,10 @@ bench: build
 	$(BUILD)/client/s2s bench crypto
 	$(BUILD)/client/s2s bench stego
 	S2S_SRCDIR=$(CURDIR) S2S_PLUGIN=$(CURDIR)/$(BUILD)/broker-plugin/mosquitto_s2s.so \
-		$(BUILD)/tests/bench_gate
+		$(BUILD)/tests/bench_gate -n 1000 -r 3
+	S2S_PLUGIN=$(CURDIR)/$(BUILD)/broker-plugin/mosquitto_s2s.so \
+		S2S_TOOL=$(CURDIR)/$(BUILD)/client/s2s \
+		$(BUILD)/tests/bench_report -o $(BUILD)/bench
 
 # One command from a fresh clone: builds what is missing, then runs the
 # whole scheme through a private broker (see `s2s demo --help`).

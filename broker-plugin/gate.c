@@ -81,13 +81,3 @@ cs_gate(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 		cs_feed_accepted(cs, p, &pkg);
 	return S2S_OK;
 }
-
-void
-cs_feed_accepted(struct s2s_cs *cs, const struct cs_pair *p,
-		 const struct s2s_package *pkg)
-{
-	/* Issue 6: publish a JSON record on ROOT/verified/<pair>. */
-	(void)cs;
-	(void)p;
-	(void)pkg;
-}

@@ -88,6 +88,20 @@ ends_with(const char *s, const char *suffix)
 	return a > b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* "any", or non-empty user names separated by single commas. */
+static bool
+readers_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || v[0] == ',' || v[n - 1] == ',' || strstr(v, ",,"))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+			return false;
+	return true;
+}
+
 static char *
 dup_or_null(const char *s)
 {
@@ -177,6 +191,13 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 			if (!parse_bool(v, &o->feed, "on", "off"))
 				return fail(err, n, "plugin_opt_feed '%s': "
 					    "expected on or off", v);
+		} else if (strcmp(k, "feed_readers") == 0) {
+			if (!readers_valid(v))
+				return fail(err, n, "plugin_opt_feed_readers "
+					    "'%s': expected any, or user names"
+					    " separated by commas (no spaces)",
+					    v);
+			str = &o->feed_readers;
 		} else if (strcmp(k, "negotiation_timeout") == 0) {
 			if (!parse_u64(v, 1, 3600, &u))
 				return fail(err, n, "plugin_opt_negotiation_timeout"
@@ -236,6 +257,7 @@ cs_options_free(struct cs_options *o)
 	free(o->store);
 	free(o->cs_key);
 	free(o->admin_key);
+	free(o->feed_readers);
 	free(o->topic_root);
 	memset(o, 0, sizeof(*o));
 }

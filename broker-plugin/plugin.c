@@ -205,12 +205,12 @@ cs_create(const struct mosquitto_opt *opts, int count, struct s2s_cs **out,
 	cs->limits.max_image = cs->opt.max_package;
 	cs->limits.image.max_width = 4096;
 	cs->limits.image.max_height = 4096;
-	cs->limits.image.max_pixels = 4096u * 4096u;
+	/* The core's default, 1024 x 1024 (a cover that size carries 1 KB).
+	 * 4096 x 4096 let a 16 KB PNG bomb hold the single-threaded broker
+	 * for 0.4-0.5 s (decode + stego selection of 16 Mi pixels); at this
+	 * limit it costs tens of ms (tests/test_attacks.c, issue 7). */
+	cs->limits.image.max_pixels = S2S_PACKAGE_DEFAULT_MAX_PIXELS;
 	cs->limits.image.max_bytes = cs->opt.max_package;
-	if (cs->opt.feed)
-		cs_log(MOSQ_LOG_WARNING, "plugin_opt_feed on: the verified "
-		       "feed is not implemented yet (issue 6); nothing is "
-		       "published");
 	*out = cs;
 	return S2S_OK;
 }
@@ -269,6 +269,10 @@ cs_on_acl_check(int event, void *event_data, void *userdata)
 					 mosquitto_client_username(ed->client));
 	else
 		kind = cs_conn_kind(cs, ed->client);
+	/* Feed readers beyond the pair's members (feed.c). */
+	if (cs_feed_acl(cs, kind, mosquitto_client_username(ed->client),
+			ed->access, ed->topic))
+		return MOSQ_ERR_SUCCESS;
 	return cs_acl_decide(cs, kind, id, ed->access, ed->topic, ed->payload,
 			     ed->payloadlen);
 }

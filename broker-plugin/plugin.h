@@ -65,7 +65,8 @@ struct cs_options {
 	enum s2s_profile profile;   /* for new pairs */
 	bool enroll_open;
 	enum cs_foreign foreign;
-	bool feed;                  /* issue 6: ROOT/verified/<pair> */
+	bool feed;                  /* ROOT/verified/<pair> (feed.c) */
+	char *feed_readers;         /* "any", or user1,user2; NULL: members */
 	unsigned negotiation_timeout;   /* seconds */
 	uint64_t token_max_age;         /* seconds */
 	uint64_t retention_packages;    /* per pair, 0 = unlimited */
@@ -362,9 +363,26 @@ enum s2s_err cs_gate(struct s2s_cs *cs, const char *client_id,
 		     const struct cs_topic *t, const uint8_t *buf,
 		     size_t len);
 
-/* Issue 6 hook: called after a package was accepted (no-op for now). */
+/* =========================================================================
+ * The verified feed (feed.c)
+ * ========================================================================= */
+
+/* Publish the JSON record of an accepted package on ROOT/verified/<pair>. */
 void cs_feed_accepted(struct s2s_cs *cs, const struct cs_pair *p,
 		      const struct s2s_package *pkg);
+/* The JSON record (malloc()ed; NULL when out of memory), for the tests. */
+char *cs_feed_json(const struct cs_pair *p, const struct s2s_package *pkg,
+		   int64_t ts, size_t *len);
+/* May a client of this kind and user name read the feed (feed on)? */
+bool cs_feed_reader(const struct s2s_cs *cs, enum cs_conn_kind kind,
+		    const char *username);
+/*
+ * true: allow this READ or SUBSCRIBE of ROOT/verified/<pair> (or of the
+ * filters ROOT/verified/+ and ROOT/verified/#) by a feed reader; false:
+ * let acl.c decide (pair members read their own pair's feed there).
+ */
+bool cs_feed_acl(struct s2s_cs *cs, enum cs_conn_kind kind,
+		 const char *username, int access, const char *topic);
 
 /* =========================================================================
  * Admin API (control.c)

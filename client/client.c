@@ -66,11 +66,18 @@ deadline_after(struct timespec *ts, int ms)
 	}
 }
 
-/* Wait on c->cond (lock held) until the deadline; false when it passed. */
+/*
+ * Wait on c->cond (lock held) until the deadline; false when it passed or
+ * the client is being destroyed (so the housekeeping thread, which may be
+ * in a blocking call, lets go quickly).
+ */
 static bool
 wait_until(struct s2s_client *c, const struct timespec *ts)
 {
-	return pthread_cond_timedwait(&c->cond, &c->lock, ts) != ETIMEDOUT;
+	if (c->stopping)
+		return false;
+	return pthread_cond_timedwait(&c->cond, &c->lock, ts) != ETIMEDOUT &&
+	       !c->stopping;
 }
 
 uint64_t
@@ -436,6 +443,22 @@ tr_published(void *ctx, uint64_t tag, enum s2s_err rc, int reason)
 
 /* ---- Housekeeping thread --------------------------------------------------- */
 
+static enum s2s_err
+recover_session(struct s2s_client *c, const char *peer, uint64_t broken)
+{
+	uint64_t now = 0;
+
+	/*
+	 * A session that is still established here but known broken must be
+	 * replaced: ensure_session() would find it and do nothing.  One the
+	 * peer (or an earlier try) negotiated since is fine as it is.
+	 */
+	if (broken && s2s_client_has_session(c, peer, &now) && now == broken &&
+	    s2s_client_paired(c, peer))
+		return s2s_client_session(c, peer, -1);
+	return s2s_client_ensure_session(c, peer, -1);
+}
+
 static void *
 keeper_main(void *arg)
 {
@@ -445,6 +468,7 @@ keeper_main(void *arg)
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		char peer[S2S_MSG_ID_MAX + 1] = "";
+		uint64_t broken = 0;
 
 		deadline_after(&ts, 200);
 		wait_until(c, &ts);
@@ -477,6 +501,7 @@ keeper_main(void *arg)
 				p->need_recover = false;
 				p->recover_after = client__now_ms() +
 						   c->cfg.timeout_session;
+				broken = p->broken_session;
 				snprintf(peer, sizeof(peer), "%s", p->st.peer);
 				break;
 			}
@@ -488,13 +513,18 @@ keeper_main(void *arg)
 					   "negotiating a new session");
 			pthread_mutex_unlock(&c->lock);
 			client__flush_notes(c);
-			e = s2s_client_ensure_session(c, peer, -1);
+			e = recover_session(c, peer, broken);
 			pthread_mutex_lock(&c->lock);
 			if (e) {
 				struct pair *p = client__find_pair(c, peer);
 
 				if (p)
 					p->need_recover = true;
+			} else {
+				struct pair *p = client__find_pair(c, peer);
+
+				if (p && p->broken_session == broken)
+					p->broken_session = 0;
 			}
 		}
 		pthread_mutex_unlock(&c->lock);

@@ -83,6 +83,12 @@ struct pair {
 	/* Recovery (lost state, unrecoverable gap). */
 	bool need_recover;
 	int64_t recover_after;
+	/*
+	 * A session known to be broken although still established here
+	 * (the CS refused our packages, or a gap cannot be filled): recovery
+	 * must replace it, not keep it.  0 = none.
+	 */
+	uint64_t broken_session;
 };
 
 /* A request waiting for its reply by request id. */

@@ -19,6 +19,9 @@
 #ifndef S2S_COVERS_DIR
 #define S2S_COVERS_DIR ""
 #endif
+#ifndef S2S_COVERS_INSTALL_DIR
+#define S2S_COVERS_INSTALL_DIR ""
+#endif
 
 static void
 seterr(char *err, size_t len, const char *fmt, ...)
@@ -162,9 +165,23 @@ covers__load(const char *spec, struct s2s_image **out, size_t *n, char *err,
 		/* The default: the project's covers if installed/built. */
 		const char *env = getenv("S2S_COVERS_DIR");
 
-		spec = env && *env ? env : S2S_COVERS_DIR;
-		if (!*spec || stat(spec, &sb) || !S_ISDIR(sb.st_mode))
-			spec = "builtin";
+		/* The build tree's copy first, then the installed one. */
+		static const char *const dirs[] = {
+			S2S_COVERS_DIR, S2S_COVERS_INSTALL_DIR,
+		};
+
+		spec = "builtin";
+		if (env && *env) {
+			spec = env;
+		} else {
+			for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+				if (*dirs[i] && !stat(dirs[i], &sb) &&
+				    S_ISDIR(sb.st_mode)) {
+					spec = dirs[i];
+					break;
+				}
+			}
+		}
 	}
 	if (strcmp(spec, "builtin"))
 		return load_dir(spec, out, n, err, err_len);

@@ -243,6 +243,8 @@ gap_unrecoverable(struct s2s_client *c, struct pair *p)
 	p->nstash = 0;
 	p->need_recover = true;
 	p->recover_after = 0;
+	if (p->st.established)
+		p->broken_session = p->st.session;
 	pthread_cond_broadcast(&c->cond);
 }
 
@@ -505,6 +507,8 @@ message__published(struct s2s_client *c, uint64_t tag, enum s2s_err rc,
 			    p->st.session == s->session) {
 				p->need_recover = true;
 				p->recover_after = 0;
+				p->broken_session = s->session;
+				pthread_cond_broadcast(&c->cond);
 			}
 		}
 	}

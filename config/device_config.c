@@ -85,13 +85,14 @@ get_int(struct ctx *x, const cJSON *item, const char *name, long min,
 		return S2S_ERR_CONFIG;
 	}
 	v = item->valuedouble;
-	if (v != (double)(long)v) {
-		seterr(x->err, x->err_len, "%s: expected an integer", name);
+	/* Range first: casting an out-of-range double to long is undefined. */
+	if (!(v >= (double)min && v <= (double)max)) {
+		seterr(x->err, x->err_len, "%s: %g is out of range %ld..%ld",
+		       name, v, min, max);
 		return S2S_ERR_CONFIG;
 	}
-	if (v < (double)min || v > (double)max) {
-		seterr(x->err, x->err_len, "%s: %ld is out of range %ld..%ld",
-		       name, (long)v, min, max);
+	if (v != (double)(long)v) {
+		seterr(x->err, x->err_len, "%s: expected an integer", name);
 		return S2S_ERR_CONFIG;
 	}
 	*out = (long)v;
@@ -308,7 +309,8 @@ parse_member(struct ctx *x, const cJSON *it, struct s2s_device_config *c)
 	}
 	if (!strcmp(k, "png_level")) {
 		e = get_int(x, it, k, 0, 9, &v);
-		c->png_level = (int)v;
+		if (!e)
+			c->png_level = (int)v;
 		return e;
 	}
 	if (!strcmp(k, "topic_root")) {
@@ -324,7 +326,8 @@ parse_member(struct ctx *x, const cJSON *it, struct s2s_device_config *c)
 		return get_string(x, it, k, false, &c->enrolment_code);
 	if (!strcmp(k, "keepalive")) {
 		e = get_int(x, it, k, 5, 3600, &v);
-		c->keepalive = (int)v;
+		if (!e)
+			c->keepalive = (int)v;
 		return e;
 	}
 	if (!strcmp(k, "session_expiry"))
@@ -373,6 +376,7 @@ s2s_device_config_parse(const char *json, size_t len, const char *base_dir,
 			   (long)(at - json) : -1;
 
 		seterr(err, err_len, "not valid JSON (near byte %ld)", off);
+		s2s_device_config_free(cfg);
 		return S2S_ERR_CONFIG;
 	}
 	if (!cJSON_IsObject(root)) {

@@ -6,7 +6,8 @@ set -eu
 
 PKGS="build-essential pkg-config meson ninja-build check libsubunit-dev
 libwolfssl-dev libpaho-mqtt-dev libcjson-dev libsqlite3-dev libpng-dev
-mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev valgrind python3"
+mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev valgrind python3
+openssl docker-compose"
 
 missing=""
 for p in $PKGS; do

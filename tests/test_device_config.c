@@ -108,6 +108,11 @@ static const struct {
 	  "\"png_level\":1.5}", "png_level: expected an integer" },
 	{ "{\"id\":\"a\",\"key\":\"k\",\"cs_key\":\"c\",\"state_dir\":\"s\","
 	  "\"png_level\":10}", "png_level: 10 is out of range" },
+	/* Found by fuzzing: a huge number must not be cast before the check. */
+	{ "{\"id\":\"a\",\"key\":\"k\",\"cs_key\":\"c\",\"state_dir\":\"s\","
+	  "\"png_level\":1e300}", "png_level: 1e+300 is out of range" },
+	{ "{\"id\":\"a\",\"key\":\"k\",\"cs_key\":\"c\",\"state_dir\":\"s\","
+	  "\"keepalive\":-1e300}", "keepalive: -1e+300 is out of range" },
 	{ "{\"id\":\"a\",\"key\":\"k\",\"cs_key\":\"c\",\"state_dir\":\"s\","
 	  "\"state_fsync\":1}", "state_fsync: expected true or false" },
 	{ "{\"id\":\"a\",\"key\":\"k\",\"cs_key\":\"c\",\"state_dir\":\"s\","

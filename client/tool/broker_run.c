@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -169,10 +170,93 @@ broker_log_tail(const struct broker_run *b, char *buf, size_t len)
 	}
 }
 
+static volatile sig_atomic_t guardian_stop;
+
+static void
+guardian_on_term(int sig)
+{
+	(void)sig;
+	guardian_stop = 1;
+}
+
+static int
+guardian_rm(const char *path, const struct stat *sb, int flag,
+	    struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/*
+ * The broker's keeper, a child of the caller: it starts mosquitto and
+ * stops it when told (SIGTERM) or when the caller is gone however it died
+ * (the pipe's write end, held only by the caller, reads EOF) -- then it
+ * also removes the folder.  It exits with the broker's status if the
+ * broker dies first.  So no broker outlives a crashed test or demo.
+ */
+static void __attribute__((noreturn))
+guardian(struct broker_run *b, const char *mosq, int tie)
+{
+	struct sigaction sa;
+	pid_t broker;
+	int st = 0;
+	bool orphan = false;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = guardian_on_term;
+	sigaction(SIGTERM, &sa, NULL);
+	setpgid(0, 0);
+	broker = fork();
+	if (broker < 0)
+		_exit(126);
+	if (broker == 0) {
+		int fd = open("/dev/null", O_RDWR);
+
+		close(tie);
+		if (fd >= 0) {
+			dup2(fd, 0);
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(mosq, "mosquitto", "-c", b->conf, (char *)NULL);
+		_exit(127);
+	}
+	while (!guardian_stop) {
+		struct pollfd pfd = { tie, POLLIN, 0 };
+		char c;
+
+		if (waitpid(broker, &st, WNOHANG) == broker)
+			_exit(WIFEXITED(st) ? WEXITSTATUS(st) : 125);
+		if (poll(&pfd, 1, 100) > 0 && read(tie, &c, 1) <= 0) {
+			orphan = true;
+			break;
+		}
+	}
+	kill(broker, SIGTERM);
+	for (int i = 0; i < 60; i++) {
+		struct timespec ts = { 0, 50 * 1000000L };
+
+		if (waitpid(broker, &st, WNOHANG) == broker)
+			break;
+		nanosleep(&ts, NULL);
+		if (i == 59) {
+			kill(broker, SIGKILL);
+			waitpid(broker, &st, 0);
+		}
+	}
+	if (orphan)
+		nftw(b->dir, guardian_rm, 16, FTW_DEPTH | FTW_PHYS);
+	_exit(0);
+}
+
 static bool
 spawn(struct broker_run *b, char *err, size_t err_len)
 {
 	const char *mosq = mosquitto_path();
+	int tie[2];
 	pid_t pid;
 
 	if (!mosq) {
@@ -180,23 +264,24 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 		       "mosquitto, or set S2S_MOSQUITTO)");
 		return false;
 	}
+	if (pipe(tie)) {
+		seterr(err, err_len, "pipe: %s", strerror(errno));
+		return false;
+	}
+	fcntl(tie[1], F_SETFD, FD_CLOEXEC);
 	pid = fork();
 	if (pid < 0) {
 		seterr(err, err_len, "fork: %s", strerror(errno));
+		close(tie[0]);
+		close(tie[1]);
 		return false;
 	}
 	if (pid == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		setpgid(0, 0);
-		execl(mosq, "mosquitto", "-c", b->conf, (char *)NULL);
-		_exit(127);
+		close(tie[1]);
+		guardian(b, mosq, tie[0]);
 	}
+	close(tie[0]);
+	b->tie = tie[1];
 	b->pid = pid;
 	for (int i = 0; i < 200; i++) {   /* up to 10 s */
 		struct timespec ts = { 0, 50 * 1000000L };
@@ -208,6 +293,8 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 			char tail[2048];
 
 			b->pid = 0;
+			close(b->tie);
+			b->tie = -1;
 			broker_log_tail(b, tail, sizeof(tail));
 			seterr(err, err_len, "the broker exited at start "
 			       "(status %d); its log %s ends with:\n%s",
@@ -370,6 +457,10 @@ broker_stop(struct broker_run *b)
 
 		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
 			b->pid = 0;
+			if (b->tie > 0) {
+				close(b->tie);
+				b->tie = -1;
+			}
 			return;
 		}
 		nanosleep(&ts, NULL);
@@ -377,6 +468,10 @@ broker_stop(struct broker_run *b)
 	kill(b->pid, SIGKILL);
 	waitpid(b->pid, &st, 0);
 	b->pid = 0;
+	if (b->tie > 0) {
+		close(b->tie);
+		b->tie = -1;
+	}
 }
 
 bool

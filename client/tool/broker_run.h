@@ -16,7 +16,8 @@
 #include <sys/types.h>
 
 struct broker_run {
-	pid_t pid;
+	pid_t pid;              /* the broker's guardian process */
+	int tie;                /* its pipe: closing it (or dying) stops it */
 	int port;
 	char dir[256];          /* the temporary folder */
 	char uri[64];           /* tcp://127.0.0.1:PORT */

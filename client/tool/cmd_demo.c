@@ -489,6 +489,37 @@ attacks(struct demo *d, char *err, size_t err_len)
 	return true;
 }
 
+/* The CS gate's counters from getStatistics, in one line. */
+static void
+summarise_stats(struct demo *d, const char *resp)
+{
+	struct s2s_json *j = s2s_json_parse(resp, strlen(resp));
+	const struct s2s_json *r, *data, *pk, *rej;
+	char acc[32] = "?", v[32];
+	size_t n;
+
+	r = s2s_json_get(j, "responses");
+	data = s2s_json_get(s2s_json_array_at(r, 0), "data");
+	pk = s2s_json_get(data, "packages");
+	rej = s2s_json_get(pk, "rejected");
+	if (!pk) {
+		s2s_json_free(j);
+		return;
+	}
+	s2s_json_get_string(pk, "accepted", true, "?", acc, sizeof(acc),
+			    NULL, 0);
+	n = (size_t)snprintf(d->stats, sizeof(d->stats),
+			     "%s packages accepted by the gate; refused:", acc);
+	for (int e = -1; e > -S2S_ERR_COUNT && n < sizeof(d->stats); e--) {
+		if (s2s_json_get_string(rej, s2s_errname(e), false, NULL, v,
+					sizeof(v), NULL, 0))
+			continue;
+		n += (size_t)snprintf(d->stats + n, sizeof(d->stats) - n,
+				      " %s %s", s2s_errname(e), v);
+	}
+	s2s_json_free(j);
+}
+
 /* ---- Report --------------------------------------------------------------------- */
 
 static void
@@ -529,6 +560,9 @@ print_table(struct demo *d, double reg, double neg, double sds, double sdr,
 	       d->after_ok ? "accepted" : "NOT accepted");
 	if (d->stats[0])
 		printf("  CS statistics: %s\n", d->stats);
+	printf("  note: Paho notices a new connection only at its next 1 s "
+	       "poll while\n        other connections are open, hence the "
+	       "reconnect time.\n");
 	printf("  output: %s (signatures, cover, stego images)\n\n", d->out);
 }
 
@@ -593,6 +627,7 @@ print_json(struct demo *d, double reg_a, double reg_b, double neg,
 				  d->attack[i].refused_rx);
 	}
 	s2s_json_add_bool(o, "genuine_after_attacks", d->after_ok);
+	s2s_json_add_string(o, "cs_statistics", d->stats);
 	txt = s2s_json_print(o, NULL);
 	if (txt)
 		printf("%s\n", txt);
@@ -810,7 +845,7 @@ cmd_demo(int argc, char **argv)
 				    "{\"commands\":[{\"command\":"
 				    "\"getStatistics\"}]}", 5000, &resp) &&
 		    resp)
-			snprintf(d->stats, sizeof(d->stats), "%s", resp);
+			summarise_stats(d, resp);
 		free(resp);
 	}
 

@@ -124,6 +124,20 @@ parse_opts(const char *cmd, int argc, char **argv, struct devopts *o)
 	return true;
 }
 
+/*
+ * A device is one process at a time: whichever command connects gets the
+ * messages the broker kept for it.  Commands other than listen and fetch
+ * show them on stderr instead of dropping them.
+ */
+static void
+print_aside(void *ud, const struct s2s_message_info *i, const uint8_t *m,
+	    size_t n)
+{
+	(void)ud;
+	fprintf(stderr, "s2s: message from %s #%llu: %.*s\n", i->sender,
+		(unsigned long long)i->seq, (int)n, (const char *)m);
+}
+
 static struct s2s_client *
 open_client(const char *cmd, const struct devopts *o)
 {
@@ -135,6 +149,8 @@ open_client(const char *cmd, const struct devopts *o)
 		tool_fail(1, cmd, "%s", err);
 		return NULL;
 	}
+	if (strcmp(cmd, "listen") && strcmp(cmd, "fetch"))
+		s2s_client_on_message(c, print_aside, NULL);
 	e = s2s_client_connect(c, o->timeout_ms);
 	if (e) {
 		tool_fail(1, cmd, "cannot connect to the broker: %s%s",
@@ -506,9 +522,7 @@ cmd_listen(int argc, char **argv)
 		if (e)
 			return fail_op(c, "listen", "pairing failed", e);
 	}
-	if (!o.json) {
-		fprintf(stderr, "listening as %s\n", s2s_client_id(c));
-	}
+	fprintf(stderr, "listening as %s\n", s2s_client_id(c));
 	end = o.timeout_ms > 0 ? now_ms() + o.timeout_ms : 0;
 	while (!stop_listening && (o.count < 0 || got < o.count)) {
 		int wait = 200;

@@ -50,13 +50,17 @@
  * -------
  * Every function may be called from any application thread; a client is
  * internally locked.  Network events are handled on a thread of the MQTT
- * library (Eclipse Paho), called "the network thread" below; every
- * callback runs there, never on the calling thread, and may run before the
- * call that caused it returns.  A callback must return quickly and must not
- * call the blocking functions of this header (they would wait for replies
- * that the network thread itself delivers); s2s_client_send() without
- * waiting, the getters and s2s_strerror() are fine.  s2s_client_destroy()
- * must not be called from a callback.
+ * library (Eclipse Paho, "the network thread"), timeouts, reconnects and
+ * self-recovery on the library's own housekeeping thread.  Callbacks run
+ * on one of those two threads, or on an application thread while it is
+ * inside a call of this header (the library makes pending callbacks
+ * before returning); they never run two at a time for one client, and
+ * messages of one peer arrive in sequence order.  A callback may run
+ * before the call that caused it returns.  A callback must return
+ * quickly and must not call the blocking functions of this header (they
+ * wait for replies the network thread delivers); s2s_client_send()
+ * without S2S_SEND_WAIT_ACK, the getters and s2s_strerror() are fine.
+ * s2s_client_destroy() must not be called from a callback.
  *
  * State
  * -----
@@ -134,8 +138,8 @@ struct s2s_message_info {
 };
 
 /*
- * A verified message: msg/len is the plaintext the peer sent.  Called on
- * the network thread, in sequence order per peer, exactly once per
+ * A verified message: msg/len is the plaintext the peer sent.  Called as
+ * described under Threads, in sequence order per peer, exactly once per
  * sequence number.  Without a message callback, messages are queued for
  * s2s_client_receive().
  */
@@ -163,7 +167,7 @@ struct s2s_reject_info {
 /*
  * Every refused package: received ones that fail a check (nothing is
  * delivered for them, the key chain is untouched) and sent ones the CS
- * refused.  Called on the network thread.
+ * refused.  Called as described under Threads.
  */
 typedef void s2s_reject_cb(void *ud, const struct s2s_reject_info *info);
 S2S_EXPORT void s2s_client_on_reject(struct s2s_client *c, s2s_reject_cb *cb,
@@ -181,10 +185,8 @@ enum s2s_event {
 };
 
 /*
- * State changes.  peer is NULL for (DIS)CONNECTED; detail is a short text
- * (may be NULL).  Called on the network thread (or, for a session this
- * device requested, possibly on the thread blocked in
- * s2s_client_session()).
+ * State changes.  peer is NULL for (DIS)CONNECTED and REGISTERED; detail
+ * is a short text (may be NULL).  Called as described under Threads.
  */
 typedef void s2s_event_cb(void *ud, enum s2s_event ev, const char *peer,
 			  const char *detail);
@@ -225,9 +227,11 @@ S2S_EXPORT void s2s_client_close(struct s2s_client *c, int timeout_ms);
  * the pinned CS key, its id, the enrolment code and the signature image of
  * the configuration; waits for REGISTERED and checks that the CS answered
  * with the pinned key.  Idempotent.  Blocks up to timeout_ms (<= 0: the
- * configured timeout).  S2S_ERR_REJECTED / S2S_ERR_DENIED (see
- * s2s_client_last_reason()), S2S_ERR_TIMEOUT, S2S_ERR_AUTH (the CS key is
- * not the pinned one), S2S_ERR_CONFIG (no signature configured).
+ * configured timeout).  When the CS refuses, its reason code (e.g.
+ * S2S_ERR_DENIED: enrolment closed or another key; S2S_ERR_NO_INK; the
+ * text via s2s_client_last_reason()); S2S_ERR_TIMEOUT; S2S_ERR_AUTH (the
+ * CS answered with a key that is not the pinned one); S2S_ERR_CONFIG (no
+ * signature configured).
  */
 S2S_EXPORT enum s2s_err s2s_client_register(struct s2s_client *c,
 					    int timeout_ms);
@@ -259,9 +263,9 @@ S2S_EXPORT bool s2s_client_paired(const struct s2s_client *c,
  * five steps of the scheme, checking every answer, and wait until it is
  * established (the peer's library answers on its own).  A new session
  * ends the pair's previous one.  timeout_ms < 0: the configured timeout.
- * S2S_ERR_STATE (not paired), S2S_ERR_TIMEOUT, S2S_ERR_REJECTED (the CS
- * or the peer refused; see s2s_client_last_reason()), S2S_ERR_AUTH (an
- * answer failed its check).
+ * S2S_ERR_STATE (not paired), S2S_ERR_TIMEOUT, S2S_ERR_SESSION (the CS
+ * ended it), the CS's reason code when it refused (text via
+ * s2s_client_last_reason()), S2S_ERR_AUTH (an answer failed its check).
  */
 S2S_EXPORT enum s2s_err s2s_client_session(struct s2s_client *c,
 					   const char *peer, int timeout_ms);
