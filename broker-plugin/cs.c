@@ -29,13 +29,93 @@
 
 /* ---- pairs in memory ---------------------------------------------------- */
 
+/* FNV-1a: pair ids are short and chosen by registered devices only. */
+static size_t
+pair_hash(const char *id)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 0x100000001b3ull;
+	return (size_t)h;
+}
+
+/* Double the bucket array when the load passes 1 (allocation failures
+ * just keep the smaller table: lookups stay correct, only slower). */
+static void
+pair_index_grow(struct s2s_cs *cs)
+{
+	size_t n = cs->pair_index_size ? 2 * cs->pair_index_size : 64;
+	struct cs_pair **tab = calloc(n, sizeof(*tab));
+
+	if (!tab)
+		return;
+	for (struct cs_pair *p = cs->pairs; p; p = p->next) {
+		size_t b = pair_hash(p->id) & (n - 1);
+
+		p->hnext = tab[b];
+		tab[b] = p;
+	}
+	free(cs->pair_index);
+	cs->pair_index = tab;
+	cs->pair_index_size = n;
+}
+
 struct cs_pair *
 cs_pair_find(struct s2s_cs *cs, const char *pair)
 {
-	for (struct cs_pair *p = cs->pairs; p; p = p->next)
+	struct cs_pair *p;
+
+	if (!cs->pair_index_size) {
+		/* No index (its first allocation failed): scan the list. */
+		for (p = cs->pairs; p; p = p->next)
+			if (strcmp(p->id, pair) == 0)
+				return p;
+		return NULL;
+	}
+	p = cs->pair_index[pair_hash(pair) & (cs->pair_index_size - 1)];
+	for (; p; p = p->hnext)
 		if (strcmp(p->id, pair) == 0)
 			return p;
 	return NULL;
+}
+
+void
+cs_pair_unlink(struct s2s_cs *cs, struct cs_pair *p)
+{
+	struct cs_pair **pp;
+
+	for (pp = &cs->pairs; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			cs->npairs--;
+			break;
+		}
+	}
+	if (!cs->pair_index_size)
+		return;
+	pp = &cs->pair_index[pair_hash(p->id) & (cs->pair_index_size - 1)];
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == p) {
+			*pp = p->hnext;
+			break;
+		}
+	}
+}
+
+void
+cs_pair_free_all(struct s2s_cs *cs)
+{
+	while (cs->pairs) {
+		struct cs_pair *p = cs->pairs;
+
+		cs->pairs = p->next;
+		cs_pair_free(p);
+	}
+	free(cs->pair_index);
+	cs->pair_index = NULL;
+	cs->pair_index_size = 0;
+	cs->npairs = 0;
 }
 
 int
@@ -52,6 +132,7 @@ struct cs_pair *
 cs_pair_new(struct s2s_cs *cs, const char *a, const char *b)
 {
 	struct cs_pair *p = calloc(1, sizeof(*p));
+	size_t old_size;
 
 	if (!p)
 		return NULL;
@@ -64,6 +145,16 @@ cs_pair_new(struct s2s_cs *cs, const char *a, const char *b)
 	p->created = cs_now_s();
 	p->next = cs->pairs;
 	cs->pairs = p;
+	cs->npairs++;
+	old_size = cs->pair_index_size;
+	if (cs->npairs > old_size)
+		pair_index_grow(cs);    /* relinks every pair, p included */
+	if (cs->pair_index_size == old_size && old_size) {
+		size_t bucket = pair_hash(p->id) & (old_size - 1);
+
+		p->hnext = cs->pair_index[bucket];
+		cs->pair_index[bucket] = p;
+	}
 	return p;
 }
 
@@ -93,11 +184,7 @@ cs_pair_free(struct cs_pair *p)
 long
 cs_pair_count(struct s2s_cs *cs)
 {
-	long n = 0;
-
-	for (struct cs_pair *p = cs->pairs; p; p = p->next)
-		n++;
-	return n;
+	return (long)cs->npairs;
 }
 
 long
@@ -433,7 +520,7 @@ handle_pair(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	if (rc == S2S_OK)
 		rc = cs_store_pair_put(cs, p, rv);
 	if (rc != S2S_OK) {
-		cs->pairs = p->next;    /* p was pushed at the head */
+		cs_pair_unlink(cs, p);
 		cs_pair_free(p);
 		goto reject;
 	}
@@ -494,16 +581,9 @@ cs_session_end(struct s2s_cs *cs, struct cs_pair *p, bool notify,
 void
 cs_pair_remove(struct s2s_cs *cs, struct cs_pair *p)
 {
-	struct cs_pair **pp;
-
 	cs_session_end(cs, p, true, "pair removed");
 	(void)cs_store_pair_delete(cs, p->id);
-	for (pp = &cs->pairs; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
-	}
+	cs_pair_unlink(cs, p);
 	cs_pair_free(p);
 	cs->stats_dirty = true;
 }

@@ -220,12 +220,7 @@ cs_destroy(struct s2s_cs *cs)
 {
 	if (!cs)
 		return;
-	while (cs->pairs) {
-		struct cs_pair *p = cs->pairs;
-
-		cs->pairs = p->next;
-		cs_pair_free(p);
-	}
+	cs_pair_free_all(cs);
 	cs_conn_free_all(cs);
 	cs_store_close(cs);
 	s2s_key_destroy(cs->cs_key);

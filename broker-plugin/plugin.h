@@ -258,7 +258,8 @@ struct cs_session {
 };
 
 struct cs_pair {
-	struct cs_pair *next;
+	struct cs_pair *next;           /* all pairs, in cs->pairs */
+	struct cs_pair *hnext;          /* same bucket of cs->pair_index */
 	char id[CS_PAIR_BUF];
 	char m[2][CS_ID_BUF];           /* members, m[0] < m[1] */
 	enum s2s_profile profile;
@@ -272,7 +273,12 @@ struct cs_pair {
 struct cs_pair *cs_pair_find(struct s2s_cs *cs, const char *pair);
 /* Member index of id in p, or -1. */
 int cs_pair_member(const struct cs_pair *p, const char *id);
+/* A new pair, linked into cs->pairs and the index (NULL: bad ids, OOM). */
 struct cs_pair *cs_pair_new(struct s2s_cs *cs, const char *a, const char *b);
+/* Take p out of cs->pairs and the index (it is not freed). */
+void cs_pair_unlink(struct s2s_cs *cs, struct cs_pair *p);
+/* Free every pair and the index (at cleanup). */
+void cs_pair_free_all(struct s2s_cs *cs);
 void cs_pair_free(struct cs_pair *p);
 /* End the pair's session (if any): ENDED to both if notify. */
 void cs_session_end(struct s2s_cs *cs, struct cs_pair *p, bool notify,
@@ -425,6 +431,10 @@ struct s2s_cs {
 	void *stmt[32];                 /* prepared statements (store.c) */
 	void *ckpt;                     /* checkpoint thread (store.c) */
 	struct cs_pair *pairs;
+	/* Pair id -> pair, so the gate's lookups stay flat as pairs grow. */
+	struct cs_pair **pair_index;
+	size_t pair_index_size;         /* buckets, a power of two */
+	size_t npairs;
 	struct cs_conn *conns;
 	struct cs_stats stats;
 	struct s2s_package_limits limits;

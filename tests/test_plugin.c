@@ -1502,6 +1502,52 @@ START_TEST(test_control)
 }
 END_TEST
 
+/* The pair index: every pair is found, removed ones are not, at scale. */
+START_TEST(test_pair_index)
+{
+	struct s2s_cs *cs = cs_open(NULL);
+	char a[32], b[32], id[2 * S2S_MSG_ID_MAX + 2];
+	const int n = 3000;
+
+	for (int i = 0; i < n; i++) {
+		snprintf(a, sizeof(a), "dev%05d", i);
+		snprintf(b, sizeof(b), "peer%05d", i);
+		ck_assert_ptr_nonnull(cs_pair_new(cs, a, b));
+	}
+	ck_assert_int_eq(cs_pair_count(cs), n);
+	ck_assert_uint_ge(cs->pair_index_size, (size_t)n);
+	/* Remove every third pair. */
+	for (int i = 0; i < n; i += 3) {
+		struct cs_pair *p;
+
+		snprintf(a, sizeof(a), "dev%05d", i);
+		snprintf(b, sizeof(b), "peer%05d", i);
+		ck_assert_int_eq(s2s_pair_id(a, b, id), S2S_OK);
+		p = cs_pair_find(cs, id);
+		ck_assert_ptr_nonnull(p);
+		cs_pair_unlink(cs, p);
+		cs_pair_free(p);
+	}
+	for (int i = 0; i < n; i++) {
+		struct cs_pair *p;
+
+		snprintf(a, sizeof(a), "dev%05d", i);
+		snprintf(b, sizeof(b), "peer%05d", i);
+		ck_assert_int_eq(s2s_pair_id(a, b, id), S2S_OK);
+		p = cs_pair_find(cs, id);
+		if (i % 3 == 0) {
+			ck_assert_ptr_null(p);
+		} else {
+			ck_assert_ptr_nonnull(p);
+			ck_assert_str_eq(p->id, id);
+		}
+	}
+	ck_assert_int_eq(cs_pair_count(cs), n - (n + 2) / 3);
+	ck_assert_ptr_null(cs_pair_find(cs, "nobody~none"));
+	cs_destroy(cs);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1546,6 +1592,7 @@ make_suite(void)
 	tcase_add_loop_test(tc, test_gate_rejects, 0, G_COUNT);
 	tcase_add_test(tc, test_gate_restart);
 	tcase_add_test(tc, test_fetch_end_retention);
+	tcase_add_test(tc, test_pair_index);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("control");

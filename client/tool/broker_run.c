@@ -197,6 +197,31 @@ guardian_rm(const char *path, const struct stat *sb, int flag,
  * also removes the folder.  It exits with the broker's status if the
  * broker dies first.  So no broker outlives a crashed test or demo.
  */
+/*
+ * In an ASan build this tool carries the ASan runtime, and so does the
+ * plugin it loads into the (uninstrumented) broker: the broker can only
+ * load it with the same runtime preloaded.  No-op in normal builds.
+ * (tests/broker_harness.c does the same for the test programs.)
+ */
+static void
+preload_sanitizer(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[1024], *path;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		path = strchr(line, '/');
+		if (path && strstr(path, "/libasan.so")) {
+			path[strcspn(path, "\n")] = '\0';
+			setenv("LD_PRELOAD", path, 1);
+			break;
+		}
+	}
+	fclose(f);
+}
+
 static void __attribute__((noreturn))
 guardian(struct broker_run *b, const char *mosq, int tie)
 {
@@ -221,6 +246,7 @@ guardian(struct broker_run *b, const char *mosq, int tie)
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
+		preload_sanitizer();
 		execl(mosq, "mosquitto", "-c", b->conf, (char *)NULL);
 		_exit(127);
 	}
