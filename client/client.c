@@ -232,6 +232,10 @@ run_note(struct s2s_client *c, struct note *n)
 		if (n->topic)
 			s2s_transport_publish(c->tr, n->topic, n->msg, n->len,
 					      0);
+		pthread_mutex_lock(&c->lock);
+		c->ctl_sent++;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
 		break;
 	case NOTE_SUBSCRIBE:
 		if (n->topic)
@@ -298,6 +302,9 @@ client__note_reject(struct s2s_client *c, const char *peer, uint64_t session,
 	n->rej.outgoing = outgoing;
 }
 
+/* The client whose notes this thread is running, if any. */
+static _Thread_local struct s2s_client *draining;
+
 /*
  * Make the queued calls, in order, with no lock of ours held: Paho holds
  * its own lock while it calls us back, so a thread that waited here for a
@@ -309,12 +316,14 @@ client__note_reject(struct s2s_client *c, const char *peer, uint64_t session,
 void
 client__flush_notes(struct s2s_client *c)
 {
+	struct s2s_client *outer = draining;
 	struct note *n;
 	bool more;
 
 	do {
 		if (pthread_mutex_trylock(&c->drain))
 			return;     /* the drainer will see our notes */
+		draining = c;
 		for (;;) {
 			pthread_mutex_lock(&c->lock);
 			n = c->notes;
@@ -328,11 +337,34 @@ client__flush_notes(struct s2s_client *c)
 				break;
 			run_note(c, n);
 		}
+		draining = outer;
 		pthread_mutex_unlock(&c->drain);
 		pthread_mutex_lock(&c->lock);
 		more = c->notes != NULL;
 		pthread_mutex_unlock(&c->lock);
 	} while (more);
+}
+
+bool
+client__ctl_pending(const struct s2s_client *c, uint64_t n)
+{
+	return c->ctl_sent < n && draining != c;
+}
+
+bool
+client__wait_ctl_sent(struct s2s_client *c, uint64_t n, int timeout_ms)
+{
+	struct timespec ts;
+
+	if (!client__ctl_pending(c, n))
+		return true;
+	deadline_after(&ts, timeout_ms);
+	do {
+		pthread_mutex_unlock(&c->lock);
+		client__flush_notes(c);
+		pthread_mutex_lock(&c->lock);
+	} while (c->ctl_sent < n && wait_until(c, &ts));
+	return c->ctl_sent >= n;
 }
 
 /* ---- Transport callbacks (network thread) -------------------------------- */
@@ -873,6 +905,7 @@ client__send_ctl(struct s2s_client *c, const char *topic,
 	}
 	n->msg = buf;
 	n->len = len;
+	c->ctl_queued++;
 	return S2S_OK;
 }
 

@@ -80,6 +80,15 @@ struct pair {
 	bool fetch_catchup;         /* a reconnect catch-up, not a gap */
 	int64_t fetch_sent;
 
+	/*
+	 * Packages of the current session go out only once control message
+	 * number send_after (c->ctl_queued when it was established: for the
+	 * responder, its step 4) has been handed to the transport, so that
+	 * the CS has the session before its first package (client.c,
+	 * client__wait_ctl_sent).
+	 */
+	uint64_t send_after;
+
 	/* Recovery (lost state, unrecoverable gap). */
 	bool need_recover;
 	int64_t recover_after;
@@ -180,6 +189,9 @@ struct s2s_client {
 	struct queued *rq_head, *rq_tail;
 	char last_reason[S2S_MSG_REASON_MAX + 1];
 	struct note *notes, *notes_tail;    /* to deliver after unlock */
+	/* Control messages queued (client__send_ctl) and handed to the
+	 * transport (run_note), in order: the queue is FIFO. */
+	uint64_t ctl_queued, ctl_sent;
 
 	pthread_t keeper;               /* housekeeping thread */
 	bool keeper_running;
@@ -200,6 +212,16 @@ void client__note_reject(struct s2s_client *c, const char *peer,
 			 bool outgoing, const char *reason);
 /* Make the queued callbacks; lock NOT held. */
 void client__flush_notes(struct s2s_client *c);
+/*
+ * Lock held: wait (at most timeout_ms) until the control messages up to
+ * number n have been handed to the transport, flushing the queue; the
+ * lock is released meanwhile.  Returns at once in the thread that drains
+ * the queue (a callback of ours), which cannot wait for itself.
+ */
+bool client__wait_ctl_sent(struct s2s_client *c, uint64_t n, int timeout_ms);
+/* Lock held: control messages up to number n are not yet handed to the
+ * transport, and this thread may wait for them. */
+bool client__ctl_pending(const struct s2s_client *c, uint64_t n);
 /*
  * Lock held: encode a control message and queue it for publishing when
  * the lock is released (client__flush_notes).

@@ -271,6 +271,8 @@ establish(struct s2s_client *c, struct pair *p)
 	p->st.established = true;
 	p->st.session = p->neg_T;
 	p->st.role = p->neg_role;
+	/* The responder's step 4 is only queued: no package before it. */
+	p->send_after = c->ctl_queued;
 	p->fetch_req = 0;
 	p->neg = NEG_NONE;
 	p->neg_result = S2S_OK;

@@ -577,13 +577,37 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		if (e)
 			return e;
 	}
-	pthread_mutex_lock(&c->send_lock);
-	pthread_mutex_lock(&c->lock);
-	p = client__find_pair(c, peer);
-	if (!p || !p->st.established) {
+	for (int tries = 0;; tries++) {
+		bool ready = true;
+
+		/*
+		 * A responder's session is up as soon as its step 4 is
+		 * queued: let that go out first, or the CS, which does not
+		 * have the session yet, refuses the package (and then all
+		 * the following ones).  Wait without send_lock: a callback
+		 * of ours that sends may be ahead of the step in the queue.
+		 */
+		pthread_mutex_lock(&c->lock);
+		p = client__find_pair(c, peer);
+		if (p && p->st.established)
+			ready = client__wait_ctl_sent(c, p->send_after,
+						      c->cfg.timeout_session);
+		pthread_mutex_unlock(&c->lock);
+		pthread_mutex_lock(&c->send_lock);
+		pthread_mutex_lock(&c->lock);
+		p = client__find_pair(c, peer);
+		if (!p || !p->st.established) {
+			pthread_mutex_unlock(&c->lock);
+			pthread_mutex_unlock(&c->send_lock);
+			return S2S_ERR_SESSION;
+		}
+		/* A new session meanwhile: wait for it too (a timeout
+		 * sends anyway, as it would have before). */
+		if (!ready || tries >= 3 ||
+		    !client__ctl_pending(c, p->send_after))
+			break;
 		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_unlock(&c->send_lock);
-		return S2S_ERR_SESSION;
 	}
 	ch = p->st.tx;
 	old = p->st.tx;
