@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "s2s/bytes.h"
 #include "s2s/crypto.h"
 #include "s2s/secmem.h"
 #include "state.h"
@@ -37,79 +38,18 @@ seterr(char *err, size_t len, const char *fmt, ...)
 
 /* ---- Writer ---------------------------------------------------------------- */
 
-struct wbuf {
-	uint8_t *p;
-	size_t n, cap;
-	bool fail;
-};
-
 static void
-put(struct wbuf *b, const void *d, size_t n)
+put_chain(struct s2s_wbuf *b, const struct s2s_chain *c)
 {
-	if (b->fail)
-		return;
-	if (b->n + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		uint8_t *np;
-
-		while (cap < b->n + n)
-			cap *= 2;
-		np = malloc(cap);
-		if (!np) {
-			b->fail = true;
-			return;
-		}
-		if (b->p) {
-			memcpy(np, b->p, b->n);
-			s2s_memzero(b->p, b->cap);  /* holds secrets */
-			free(b->p);
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, d, n);
-	b->n += n;
-}
-
-static void
-put_u8(struct wbuf *b, unsigned v)
-{
-	uint8_t x = (uint8_t)v;
-
-	put(b, &x, 1);
-}
-
-static void
-put_be(struct wbuf *b, uint64_t v, int bytes)
-{
-	uint8_t x[8];
-
-	for (int i = 0; i < bytes; i++)
-		x[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-	put(b, x, (size_t)bytes);
-}
-
-static void
-put_str8(struct wbuf *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	put_u8(b, (unsigned)n);
-	put(b, s, n);
-}
-
-static void
-put_chain(struct wbuf *b, const struct s2s_chain *c)
-{
-	put_u8(b, c->profile);
-	put_be(b, c->session, 8);
-	put_be(b, c->next_seq, 8);
-	put(b, c->skcs, S2S_SKCS_LEN);
-	put_u8(b, c->sk_len);
-	put(b, c->sk, c->sk_len);
-	put_u8(b, c->shk_len);
-	put(b, c->shk, c->shk_len);
-	put(b, c->stego_key, S2S_STEGO_KEY_LEN);
+	s2s_wbuf_u8(b, c->profile);
+	s2s_wbuf_be(b, c->session, 8);
+	s2s_wbuf_be(b, c->next_seq, 8);
+	s2s_wbuf_put(b, c->skcs, S2S_SKCS_LEN);
+	s2s_wbuf_u8(b, c->sk_len);
+	s2s_wbuf_put(b, c->sk, c->sk_len);
+	s2s_wbuf_u8(b, c->shk_len);
+	s2s_wbuf_put(b, c->shk, c->shk_len);
+	s2s_wbuf_put(b, c->stego_key, S2S_STEGO_KEY_LEN);
 }
 
 static enum s2s_err
@@ -133,7 +73,7 @@ enum s2s_err
 s2s_state_save(const char *dir, const struct s2s_state *st,
 	       const struct s2s_state_pair *const *pairs, size_t n, bool sync)
 {
-	struct wbuf b = { 0 };
+	struct s2s_wbuf b = { 0 };
 	uint8_t sum[S2S_SHA256_LEN];
 	char path[4096], tmp[4096];
 	enum s2s_err e;
@@ -141,46 +81,46 @@ s2s_state_save(const char *dir, const struct s2s_state *st,
 
 	if (n > 65535)
 		return S2S_ERR_TOO_BIG;
-	put(&b, "S2SS", 4);
-	put_u8(&b, S2S_STATE_VERSION);
-	put(&b, "\0\0\0", 3);
-	put_be(&b, 0, 4);   /* body length, patched below */
-	put_u8(&b, st->registered);
-	put_str8(&b, st->cs_id);
-	put(&b, st->cs_pub, S2S_P256_PUB_LEN);
-	put_be(&b, n, 2);
+	s2s_wbuf_put(&b, "S2SS", 4);
+	s2s_wbuf_u8(&b, S2S_STATE_VERSION);
+	s2s_wbuf_put(&b, "\0\0\0", 3);
+	s2s_wbuf_be(&b, 0, 4);   /* body length, patched below */
+	s2s_wbuf_u8(&b, st->registered);
+	s2s_wbuf_str8(&b, st->cs_id);
+	s2s_wbuf_put(&b, st->cs_pub, S2S_P256_PUB_LEN);
+	s2s_wbuf_be(&b, n, 2);
 	for (size_t i = 0; i < n; i++) {
 		const struct s2s_state_pair *p = pairs[i];
 
-		put_str8(&b, p->peer);
-		put_str8(&b, p->pair_id);
-		put_u8(&b, p->profile);
-		put_u8(&b, p->status);
-		put_u8(&b, p->shk_len);
-		put(&b, p->shk, p->shk_len);
-		put_u8(&b, p->established);
+		s2s_wbuf_str8(&b, p->peer);
+		s2s_wbuf_str8(&b, p->pair_id);
+		s2s_wbuf_u8(&b, p->profile);
+		s2s_wbuf_u8(&b, p->status);
+		s2s_wbuf_u8(&b, p->shk_len);
+		s2s_wbuf_put(&b, p->shk, p->shk_len);
+		s2s_wbuf_u8(&b, p->established);
 		if (p->established) {
-			put_be(&b, p->session, 8);
-			put_u8(&b, p->role);
+			s2s_wbuf_be(&b, p->session, 8);
+			s2s_wbuf_u8(&b, p->role);
 			put_chain(&b, &p->tx);
 			put_chain(&b, &p->rx);
 		}
 	}
-	if (b.fail) {
+	if (b.err) {
 		e = S2S_ERR_NOMEM;
 		goto out;
 	}
 	{
-		size_t body = b.n - HDR_LEN;
+		size_t body = b.len - HDR_LEN;
 
 		b.p[8] = (uint8_t)(body >> 24);
 		b.p[9] = (uint8_t)(body >> 16);
 		b.p[10] = (uint8_t)(body >> 8);
 		b.p[11] = (uint8_t)body;
 	}
-	s2s_sha256(b.p, b.n, sum);
-	put(&b, sum, sizeof(sum));
-	if (b.fail) {
+	s2s_sha256(b.p, b.len, sum);
+	s2s_wbuf_put(&b, sum, sizeof(sum));
+	if (b.err) {
 		e = S2S_ERR_NOMEM;
 		goto out;
 	}
@@ -196,7 +136,7 @@ s2s_state_save(const char *dir, const struct s2s_state *st,
 	}
 	e = fchmod(fd, 0600) ? S2S_ERR_IO : S2S_OK;
 	if (!e)
-		e = write_all(fd, b.p, b.n);
+		e = write_all(fd, b.p, b.len);
 	if (!e && sync && fsync(fd))
 		e = S2S_ERR_IO;
 	if (close(fd) && !e)
@@ -219,111 +159,49 @@ s2s_state_save(const char *dir, const struct s2s_state *st,
 		}
 	}
 out:
-	if (b.p) {
-		s2s_memzero(b.p, b.cap);
-		free(b.p);
-	}
+	s2s_wbuf_wipe(&b);
 	return e;
 }
 
 /* ---- Reader ---------------------------------------------------------------- */
 
-struct rbuf {
-	const uint8_t *p;
-	size_t n, off;
-	bool fail;
-};
-
-static const uint8_t *
-take(struct rbuf *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->fail || r->n - r->off < n) {
-		r->fail = true;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-static uint64_t
-get_be(struct rbuf *r, int bytes)
-{
-	const uint8_t *p = take(r, (size_t)bytes);
-	uint64_t v = 0;
-
-	if (!p)
-		return 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void
-get_bytes(struct rbuf *r, void *out, size_t n)
+get_chain(struct s2s_rbuf *r, struct s2s_chain *c)
 {
-	const uint8_t *p = take(r, n);
-
-	if (p)
-		memcpy(out, p, n);
-}
-
-/* str8 into out[cap] as a C string; must be a valid id when check_id. */
-static void
-get_str8(struct rbuf *r, char *out, size_t cap)
-{
-	size_t n = (size_t)get_be(r, 1);
-	const uint8_t *p = take(r, n);
-
-	if (!p || n >= cap) {
-		r->fail = true;
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
-	if (strlen(out) != n)
-		r->fail = true;
-}
-
-static void
-get_chain(struct rbuf *r, struct s2s_chain *c)
-{
-	c->profile = (enum s2s_profile)get_be(r, 1);
-	c->session = get_be(r, 8);
-	c->next_seq = get_be(r, 8);
-	get_bytes(r, c->skcs, S2S_SKCS_LEN);
-	c->sk_len = (uint8_t)get_be(r, 1);
+	c->profile = (enum s2s_profile)s2s_rbuf_be(r, 1);
+	c->session = s2s_rbuf_be(r, 8);
+	c->next_seq = s2s_rbuf_be(r, 8);
+	s2s_rbuf_fixed(r, c->skcs, S2S_SKCS_LEN);
+	c->sk_len = (uint8_t)s2s_rbuf_be(r, 1);
 	if (c->sk_len > S2S_SK_MAX) {
-		r->fail = true;
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		return;
 	}
-	get_bytes(r, c->sk, c->sk_len);
-	c->shk_len = (uint8_t)get_be(r, 1);
+	s2s_rbuf_fixed(r, c->sk, c->sk_len);
+	c->shk_len = (uint8_t)s2s_rbuf_be(r, 1);
 	if (c->shk_len > S2S_SHK_MAX) {
-		r->fail = true;
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		return;
 	}
-	get_bytes(r, c->shk, c->shk_len);
-	get_bytes(r, c->stego_key, S2S_STEGO_KEY_LEN);
+	s2s_rbuf_fixed(r, c->shk, c->shk_len);
+	s2s_rbuf_fixed(r, c->stego_key, S2S_STEGO_KEY_LEN);
 	if (c->profile != S2S_PROFILE_PAPER &&
 	    c->profile != S2S_PROFILE_HARDENED)
-		r->fail = true;
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 	if (!c->next_seq)
-		r->fail = true;
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 }
 
 static enum s2s_err
-parse_body(struct rbuf *r, struct s2s_state *st)
+parse_body(struct s2s_rbuf *r, struct s2s_state *st)
 {
 	size_t n;
 
-	st->registered = get_be(r, 1) != 0;
-	get_str8(r, st->cs_id, sizeof(st->cs_id));
-	get_bytes(r, st->cs_pub, S2S_P256_PUB_LEN);
-	n = (size_t)get_be(r, 2);
-	if (r->fail)
+	st->registered = s2s_rbuf_be(r, 1) != 0;
+	s2s_rbuf_str8(r, st->cs_id, sizeof(st->cs_id));
+	s2s_rbuf_fixed(r, st->cs_pub, S2S_P256_PUB_LEN);
+	n = (size_t)s2s_rbuf_be(r, 2);
+	if (r->err)
 		return S2S_ERR_FORMAT;
 	if (n) {
 		st->pairs = calloc(n, sizeof(*st->pairs));
@@ -331,32 +209,32 @@ parse_body(struct rbuf *r, struct s2s_state *st)
 			return S2S_ERR_NOMEM;
 	}
 	st->npairs = n;
-	for (size_t i = 0; i < n && !r->fail; i++) {
+	for (size_t i = 0; i < n && !r->err; i++) {
 		struct s2s_state_pair *p = &st->pairs[i];
 
-		get_str8(r, p->peer, sizeof(p->peer));
-		get_str8(r, p->pair_id, sizeof(p->pair_id));
-		p->profile = (uint8_t)get_be(r, 1);
-		p->status = (uint8_t)get_be(r, 1);
-		p->shk_len = (uint8_t)get_be(r, 1);
+		s2s_rbuf_str8(r, p->peer, sizeof(p->peer));
+		s2s_rbuf_str8(r, p->pair_id, sizeof(p->pair_id));
+		p->profile = (uint8_t)s2s_rbuf_be(r, 1);
+		p->status = (uint8_t)s2s_rbuf_be(r, 1);
+		p->shk_len = (uint8_t)s2s_rbuf_be(r, 1);
 		if (p->shk_len > S2S_SHK_MAX || p->profile > 2 ||
 		    p->status > S2S_PAIR_DONE || !s2s_id_valid(p->peer)) {
-			r->fail = true;
+			s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 			break;
 		}
-		get_bytes(r, p->shk, p->shk_len);
-		p->established = get_be(r, 1) != 0;
+		s2s_rbuf_fixed(r, p->shk, p->shk_len);
+		p->established = s2s_rbuf_be(r, 1) != 0;
 		if (p->established) {
-			p->session = get_be(r, 8);
-			p->role = (uint8_t)get_be(r, 1);
+			p->session = s2s_rbuf_be(r, 8);
+			p->role = (uint8_t)s2s_rbuf_be(r, 1);
 			get_chain(r, &p->tx);
 			get_chain(r, &p->rx);
 			if (p->tx.session != p->session ||
 			    p->rx.session != p->session)
-				r->fail = true;
+				s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		}
 	}
-	if (r->fail || r->off != r->n)
+	if (r->err || r->off != r->len)
 		return S2S_ERR_FORMAT;
 	return S2S_OK;
 }
@@ -369,7 +247,7 @@ s2s_state_load(const char *dir, struct s2s_state *st, char *err,
 	uint8_t *buf = NULL;
 	uint8_t sum[S2S_SHA256_LEN];
 	struct stat sb;
-	struct rbuf r;
+	struct s2s_rbuf r;
 	size_t len, body;
 	enum s2s_err e;
 	int fd;
@@ -451,9 +329,9 @@ s2s_state_load(const char *dir, struct s2s_state *st, char *err,
 		goto out;
 	}
 	r.p = buf + HDR_LEN;
-	r.n = body;
+	r.len = body;
 	r.off = 0;
-	r.fail = false;
+	r.err = S2S_OK;
 	e = parse_body(&r, st);
 	if (e == S2S_ERR_FORMAT)
 		seterr(err, err_len,

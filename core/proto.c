@@ -2,8 +2,7 @@
 /*
  * proto.c - the control-message codec (docs/PROTOCOL-control.md).
  *
- * Writing goes through a growable buffer that remembers the first failure,
- * reading through a cursor that does the same, so each message body is a
+ * Fields are written and read with s2s/bytes.h, so each message body is a
  * straight list of fields with one error check at the end.  Inner
  * (encrypted) parts are built in their own buffer, sealed, and wiped.
  */
@@ -12,252 +11,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "s2s/bytes.h"
 #include "s2s/proto.h"
 #include "s2s/secmem.h"
 
 #define DEFAULT_MAX_HS (1u << 20)
 #define STEP_BLOB_LEN S2S_SKCS_LEN
 
-/* ---- Writer -------------------------------------------------------------- */
-
-struct wbuf {
-	uint8_t *p;
-	size_t len, cap;
-	enum s2s_err err;
-};
+/* ---- Reading helpers specific to these messages ---------------------- */
 
 static void
-w_reserve(struct wbuf *w, size_t n)
+r_id(struct s2s_rbuf *r, char out[S2S_MSG_ID_MAX + 1])
 {
-	size_t cap;
-	uint8_t *np;
-
-	if (w->err || w->cap - w->len >= n)
-		return;
-	cap = w->cap ? w->cap : 256;
-	while (cap - w->len < n) {
-		if (cap > SIZE_MAX / 2) {
-			w->err = S2S_ERR_TOO_BIG;
-			return;
-		}
-		cap *= 2;
-	}
-	/*
-	 * Grow by copying so the old block can be wiped: inner buffers hold
-	 * secrets and realloc() would leave them behind in freed memory.
-	 */
-	np = malloc(cap);
-	if (!np) {
-		w->err = S2S_ERR_NOMEM;
-		return;
-	}
-	if (w->p) {
-		memcpy(np, w->p, w->len);
-		s2s_memzero(w->p, w->cap);
-		free(w->p);
-	}
-	w->p = np;
-	w->cap = cap;
-}
-
-static void
-w_put(struct wbuf *w, const void *data, size_t n)
-{
-	w_reserve(w, n);
-	if (w->err || n == 0)
-		return;
-	memcpy(w->p + w->len, data, n);
-	w->len += n;
-}
-
-static void
-w_u8(struct wbuf *w, uint8_t v)
-{
-	w_put(w, &v, 1);
-}
-
-static void
-w_be(struct wbuf *w, uint64_t v, int bytes)
-{
-	uint8_t b[8];
-
-	for (int i = 0; i < bytes; i++)
-		b[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
-	w_put(w, b, (size_t)bytes);
-}
-
-static void
-w_str8(struct wbuf *w, const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n > 255) {
-		w->err = w->err ? w->err : S2S_ERR_INVAL;
-		return;
-	}
-	w_u8(w, (uint8_t)n);
-	w_put(w, s, n);
-}
-
-static void
-w_bytes8(struct wbuf *w, const uint8_t *p, size_t n)
-{
-	if (n > 255) {
-		w->err = w->err ? w->err : S2S_ERR_INVAL;
-		return;
-	}
-	w_u8(w, (uint8_t)n);
-	w_put(w, p, n);
-}
-
-static void
-w_bytes16(struct wbuf *w, const uint8_t *p, size_t n)
-{
-	if (n > 0xffff) {
-		w->err = w->err ? w->err : S2S_ERR_TOO_BIG;
-		return;
-	}
-	w_be(w, n, 2);
-	w_put(w, p, n);
-}
-
-static void
-w_bytes32(struct wbuf *w, const uint8_t *p, size_t n)
-{
-	if (n > 0xffffffffu) {
-		w->err = w->err ? w->err : S2S_ERR_TOO_BIG;
-		return;
-	}
-	w_be(w, n, 4);
-	w_put(w, p, n);
-}
-
-static void
-w_wipe(struct wbuf *w)
-{
-	if (w->p) {
-		s2s_memzero(w->p, w->cap);
-		free(w->p);
-	}
-	w->p = NULL;
-	w->len = w->cap = 0;
-}
-
-/* ---- Reader -------------------------------------------------------------- */
-
-struct rbuf {
-	const uint8_t *p;
-	size_t len, off;
-	enum s2s_err err;
-};
-
-static const uint8_t *
-r_take(struct rbuf *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->err)
-		return NULL;
-	if (r->len - r->off < n) {
-		r->err = S2S_ERR_TRUNCATED;
-		return NULL;
-	}
-	p = r->p + r->off;
-	r->off += n;
-	return p;
-}
-
-static uint64_t
-r_be(struct rbuf *r, int bytes)
-{
-	const uint8_t *p = r_take(r, (size_t)bytes);
-	uint64_t v = 0;
-
-	if (!p)
-		return 0;
-	for (int i = 0; i < bytes; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint8_t
-r_u8(struct rbuf *r)
-{
-	return (uint8_t)r_be(r, 1);
-}
-
-static void
-r_fixed(struct rbuf *r, void *out, size_t n)
-{
-	const uint8_t *p = r_take(r, n);
-
-	if (p)
-		memcpy(out, p, n);
-}
-
-static void
-r_fail(struct rbuf *r, enum s2s_err err)
-{
-	if (!r->err)
-		r->err = err;
-}
-
-/* A str8 into a NUL-terminated buffer of cap bytes (cap - 1 max length). */
-static void
-r_str8(struct rbuf *r, char *out, size_t cap)
-{
-	uint8_t n = r_u8(r);
-	const uint8_t *p = r_take(r, n);
-
-	if (!p)
-		return;
-	if ((size_t)n >= cap) {
-		r_fail(r, S2S_ERR_FORMAT);
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
-	if (memchr(out, '\0', n))
-		r_fail(r, S2S_ERR_FORMAT);
-}
-
-static void
-r_id(struct rbuf *r, char out[S2S_MSG_ID_MAX + 1])
-{
-	r_str8(r, out, S2S_MSG_ID_MAX + 1);
+	s2s_rbuf_str8(r, out, S2S_MSG_ID_MAX + 1);
 	if (!r->err && !s2s_id_valid(out))
-		r_fail(r, S2S_ERR_FORMAT);
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 }
 
 /* A str8 key of 1..max bytes. */
 static void
-r_key8(struct rbuf *r, uint8_t *out, uint8_t *out_len, size_t max)
+r_key8(struct s2s_rbuf *r, uint8_t *out, uint8_t *out_len, size_t max)
 {
-	uint8_t n = r_u8(r);
-	const uint8_t *p = r_take(r, n);
+	uint8_t n = s2s_rbuf_u8(r);
+	const uint8_t *p = s2s_rbuf_take(r, n);
 
 	if (!p)
 		return;
 	if (n == 0 || n > max) {
-		r_fail(r, S2S_ERR_FORMAT);
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		return;
 	}
 	memcpy(out, p, n);
 	*out_len = n;
-}
-
-static const uint8_t *
-r_bytes(struct rbuf *r, int len_bytes, size_t *n)
-{
-	*n = (size_t)r_be(r, len_bytes);
-	return r_take(r, *n);
-}
-
-static void
-r_end(struct rbuf *r)
-{
-	if (!r->err && r->off != r->len)
-		r->err = S2S_ERR_FORMAT;
 }
 
 /* ---- Identities ---------------------------------------------------------- */
@@ -422,35 +207,35 @@ s2s_msg_peek(const uint8_t *buf, size_t len, enum s2s_msg_type *type,
 
 /* The inner (to-be-encrypted) part of the negotiation steps. */
 static void
-enc_step_inner(struct wbuf *w, const struct s2s_msg *m)
+enc_step_inner(struct s2s_wbuf *w, const struct s2s_msg *m)
 {
 	uint8_t step = type_step(m->type);
 
-	w_u8(w, step);
-	w_be(w, m->session, 8);
-	w_put(w, m->nonce, S2S_MSG_NONCE_LEN);
+	s2s_wbuf_u8(w, step);
+	s2s_wbuf_be(w, m->session, 8);
+	s2s_wbuf_put(w, m->nonce, S2S_MSG_NONCE_LEN);
 	if (m->type == S2S_MSG_NEG_KEYS) {
-		w_u8(w, m->role);
-		w_u8(w, m->profile);
-		w_str8(w, m->id_cs);
-		w_str8(w, m->id_self);
-		w_str8(w, m->id_peer);
-		w_bytes16(w, m->skcs, S2S_SKCS_LEN);
-		w_bytes8(w, m->sk, m->sk_len);
+		s2s_wbuf_u8(w, m->role);
+		s2s_wbuf_u8(w, m->profile);
+		s2s_wbuf_str8(w, m->id_cs);
+		s2s_wbuf_str8(w, m->id_self);
+		s2s_wbuf_str8(w, m->id_peer);
+		s2s_wbuf_bytes16(w, m->skcs, S2S_SKCS_LEN);
+		s2s_wbuf_bytes8(w, m->sk, m->sk_len);
 		return;
 	}
 	if (m->type == S2S_MSG_NEG_SDR)
-		w_u8(w, m->accept);
-	w_put(w, m->blob, STEP_BLOB_LEN);
-	w_str8(w, m->id_cs);
-	w_str8(w, m->id_sds);
-	w_str8(w, m->id_sdr);
-	w_bytes8(w, m->shk, m->shk_len);
+		s2s_wbuf_u8(w, m->accept);
+	s2s_wbuf_put(w, m->blob, STEP_BLOB_LEN);
+	s2s_wbuf_str8(w, m->id_cs);
+	s2s_wbuf_str8(w, m->id_sds);
+	s2s_wbuf_str8(w, m->id_sdr);
+	s2s_wbuf_bytes8(w, m->shk, m->shk_len);
 }
 
 /* Seal inner for `to` and append it: as bytes32, or raw to the end. */
 static void
-w_sealed(struct wbuf *w, struct wbuf *inner, const struct s2s_key *to,
+w_sealed(struct s2s_wbuf *w, struct s2s_wbuf *inner, const struct s2s_key *to,
 	 bool length_prefixed)
 {
 	size_t ct_len = 0;
@@ -466,8 +251,8 @@ w_sealed(struct wbuf *w, struct wbuf *inner, const struct s2s_key *to,
 	}
 	need = s2s_ecies_sealed_len(inner->len);
 	if (length_prefixed)
-		w_be(w, need, 4);
-	w_reserve(w, need);
+		s2s_wbuf_be(w, need, 4);
+	s2s_wbuf_reserve(w, need);
 	if (w->err)
 		return;
 	w->err = s2s_ecies_seal(to, inner->p ? inner->p : (const uint8_t *)"",
@@ -516,7 +301,7 @@ enum s2s_err
 s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
 	       const struct s2s_key *signer, uint8_t **out, size_t *out_len)
 {
-	struct wbuf w = { 0 }, in = { 0 };
+	struct s2s_wbuf w = { 0 }, in = { 0 };
 	uint8_t sig[S2S_P256_SIG_LEN];
 	uint8_t pub[S2S_P256_PUB_LEN];
 	enum s2s_err err;
@@ -524,11 +309,11 @@ s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
 	if (!type_known(m->type) || !ids_valid_for_encode(m))
 		return S2S_ERR_INVAL;
 
-	w_put(&w, S2S_MSG_MAGIC, 4);
-	w_u8(&w, S2S_MSG_VERSION);
-	w_u8(&w, (uint8_t)m->type);
-	w_be(&w, 0, 2);
-	w_be(&w, m->req_id, 8);
+	s2s_wbuf_put(&w, S2S_MSG_MAGIC, 4);
+	s2s_wbuf_u8(&w, S2S_MSG_VERSION);
+	s2s_wbuf_u8(&w, (uint8_t)m->type);
+	s2s_wbuf_be(&w, 0, 2);
+	s2s_wbuf_be(&w, m->req_id, 8);
 
 	switch (m->type) {
 	case S2S_MSG_REGISTER:
@@ -537,46 +322,46 @@ s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
 			goto out_wipe;
 		}
 		s2s_key_public(signer, pub);
-		w_put(&w, pub, sizeof(pub));
-		w_str8(&in, m->id);
-		w_bytes16(&in, m->code_bytes, m->code_len);
-		w_bytes32(&in, m->hs, m->hs_len);
+		s2s_wbuf_put(&w, pub, sizeof(pub));
+		s2s_wbuf_str8(&in, m->id);
+		s2s_wbuf_bytes16(&in, m->code_bytes, m->code_len);
+		s2s_wbuf_bytes32(&in, m->hs, m->hs_len);
 		w_sealed(&w, &in, to, true);
 		if (w.err)
 			break;
 		w.err = s2s_ecdsa_sign(signer, w.p, w.len, sig);
-		w_put(&w, sig, sizeof(sig));
+		s2s_wbuf_put(&w, sig, sizeof(sig));
 		break;
 	case S2S_MSG_REGISTERED:
-		w_str8(&w, m->id_cs);
-		w_put(&w, m->pub, S2S_P256_PUB_LEN);
+		s2s_wbuf_str8(&w, m->id_cs);
+		s2s_wbuf_put(&w, m->pub, S2S_P256_PUB_LEN);
 		break;
 	case S2S_MSG_PAIR:
-		w_str8(&w, m->peer);
-		w_u8(&w, m->profile);
+		s2s_wbuf_str8(&w, m->peer);
+		s2s_wbuf_u8(&w, m->profile);
 		break;
 	case S2S_MSG_PAIRED:
-		w_u8(&w, m->status);
-		w_str8(&w, m->pair);
-		w_str8(&w, m->peer);
-		w_u8(&w, m->profile);
+		s2s_wbuf_u8(&w, m->status);
+		s2s_wbuf_str8(&w, m->pair);
+		s2s_wbuf_str8(&w, m->peer);
+		s2s_wbuf_u8(&w, m->profile);
 		if (m->status != 0) {
-			w_be(&w, 0, 4);
+			s2s_wbuf_be(&w, 0, 4);
 			break;
 		}
-		w_str8(&in, m->pair);
-		w_str8(&in, m->peer);
-		w_u8(&in, m->profile);
-		w_bytes8(&in, m->shk, m->shk_len);
+		s2s_wbuf_str8(&in, m->pair);
+		s2s_wbuf_str8(&in, m->peer);
+		s2s_wbuf_u8(&in, m->profile);
+		s2s_wbuf_bytes8(&in, m->shk, m->shk_len);
 		w_sealed(&w, &in, to, true);
 		break;
 	case S2S_MSG_SESSION:
 	case S2S_MSG_END:
-		w_str8(&w, m->peer);
+		s2s_wbuf_str8(&w, m->peer);
 		break;
 	case S2S_MSG_ENDED:
-		w_str8(&w, m->peer);
-		w_be(&w, m->session, 8);
+		s2s_wbuf_str8(&w, m->peer);
+		s2s_wbuf_be(&w, m->session, 8);
 		break;
 	case S2S_MSG_NEG_KEYS:
 	case S2S_MSG_NEG_SDS:
@@ -587,22 +372,22 @@ s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
 		w_sealed(&w, &in, to, false);
 		break;
 	case S2S_MSG_FETCH:
-		w_str8(&w, m->peer);
-		w_str8(&w, m->sender);
-		w_be(&w, m->session, 8);
-		w_be(&w, m->from_seq, 8);
-		w_be(&w, m->to_seq, 8);
+		s2s_wbuf_str8(&w, m->peer);
+		s2s_wbuf_str8(&w, m->sender);
+		s2s_wbuf_be(&w, m->session, 8);
+		s2s_wbuf_be(&w, m->from_seq, 8);
+		s2s_wbuf_be(&w, m->to_seq, 8);
 		break;
 	case S2S_MSG_FETCHED:
-		w_be(&w, m->session, 8);
-		w_be(&w, m->count, 2);
-		w_put(&w, m->packages, m->packages_len);
+		s2s_wbuf_be(&w, m->session, 8);
+		s2s_wbuf_be(&w, m->count, 2);
+		s2s_wbuf_put(&w, m->packages, m->packages_len);
 		break;
 	case S2S_MSG_REJECT:
-		w_u8(&w, m->about);
-		w_be(&w, (uint64_t)(m->code < 0 ? -m->code : m->code), 2);
-		w_be(&w, m->session, 8);
-		w_str8(&w, m->reason);
+		s2s_wbuf_u8(&w, m->about);
+		s2s_wbuf_be(&w, (uint64_t)(m->code < 0 ? -m->code : m->code), 2);
+		s2s_wbuf_be(&w, m->session, 8);
+		s2s_wbuf_str8(&w, m->reason);
 		break;
 	}
 	err = w.err;
@@ -612,8 +397,8 @@ s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
 		w.p = NULL;
 	}
 out_wipe:
-	w_wipe(&in);
-	w_wipe(&w);
+	s2s_wbuf_wipe(&in);
+	s2s_wbuf_wipe(&w);
 	S2S_WIPE(sig);
 	return err;
 }
@@ -626,7 +411,7 @@ out_wipe:
  */
 static enum s2s_err
 open_sealed(struct s2s_msg *m, const struct s2s_key *priv, const uint8_t *ct,
-	    size_t n, struct rbuf *inner)
+	    size_t n, struct s2s_rbuf *inner)
 {
 	enum s2s_err err;
 	size_t pt_len = 0;
@@ -648,66 +433,66 @@ open_sealed(struct s2s_msg *m, const struct s2s_key *priv, const uint8_t *ct,
 }
 
 static void
-dec_step_inner(struct rbuf *r, struct s2s_msg *m)
+dec_step_inner(struct s2s_rbuf *r, struct s2s_msg *m)
 {
-	uint8_t step = r_u8(r);
+	uint8_t step = s2s_rbuf_u8(r);
 	size_t n;
 
 	m->step = step;
 	if (!r->err && step != type_step(m->type))
-		r_fail(r, S2S_ERR_FORMAT);
-	m->session = r_be(r, 8);
-	r_fixed(r, m->nonce, S2S_MSG_NONCE_LEN);
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
+	m->session = s2s_rbuf_be(r, 8);
+	s2s_rbuf_fixed(r, m->nonce, S2S_MSG_NONCE_LEN);
 	if (m->type == S2S_MSG_NEG_KEYS) {
 		const uint8_t *skcs;
 
-		m->role = r_u8(r);
-		m->profile = r_u8(r);
+		m->role = s2s_rbuf_u8(r);
+		m->profile = s2s_rbuf_u8(r);
 		r_id(r, m->id_cs);
 		r_id(r, m->id_self);
 		r_id(r, m->id_peer);
-		skcs = r_bytes(r, 2, &n);
+		skcs = s2s_rbuf_bytes(r, 2, &n);
 		if (skcs && n != S2S_SKCS_LEN)
-			r_fail(r, S2S_ERR_FORMAT);
+			s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		else if (skcs)
 			memcpy(m->skcs, skcs, S2S_SKCS_LEN);
 		r_key8(r, m->sk, &m->sk_len, S2S_SK_MAX);
 		if (!r->err && m->role != S2S_ROLE_SDS && m->role != S2S_ROLE_SDR)
-			r_fail(r, S2S_ERR_FORMAT);
+			s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		if (!r->err && !s2s_profile_name((enum s2s_profile)m->profile))
-			r_fail(r, S2S_ERR_PROFILE);
+			s2s_rbuf_fail(r, S2S_ERR_PROFILE);
 	} else {
 		if (m->type == S2S_MSG_NEG_SDR) {
-			m->accept = r_u8(r);
+			m->accept = s2s_rbuf_u8(r);
 			if (!r->err && m->accept > 1)
-				r_fail(r, S2S_ERR_FORMAT);
+				s2s_rbuf_fail(r, S2S_ERR_FORMAT);
 		}
-		r_fixed(r, m->blob, STEP_BLOB_LEN);
+		s2s_rbuf_fixed(r, m->blob, STEP_BLOB_LEN);
 		r_id(r, m->id_cs);
 		r_id(r, m->id_sds);
 		r_id(r, m->id_sdr);
 		r_key8(r, m->shk, &m->shk_len, S2S_SHK_MAX);
 	}
 	if (!r->err && m->session == 0)
-		r_fail(r, S2S_ERR_FORMAT);
-	r_end(r);
+		s2s_rbuf_fail(r, S2S_ERR_FORMAT);
+	s2s_rbuf_end(r);
 }
 
 static enum s2s_err
-dec_register(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv,
+dec_register(struct s2s_rbuf *r, struct s2s_msg *m, const struct s2s_key *priv,
 	     size_t max_hs)
 {
 	struct s2s_key *sd = NULL;
-	struct rbuf in = { 0 };
+	struct s2s_rbuf in = { 0 };
 	const uint8_t *ct, *sig;
 	size_t ct_len, signed_len;
 	enum s2s_err err;
 
-	r_fixed(r, m->pub, S2S_P256_PUB_LEN);
-	ct = r_bytes(r, 4, &ct_len);
+	s2s_rbuf_fixed(r, m->pub, S2S_P256_PUB_LEN);
+	ct = s2s_rbuf_bytes(r, 4, &ct_len);
 	signed_len = r->off;
-	sig = r_take(r, S2S_P256_SIG_LEN);
-	r_end(r);
+	sig = s2s_rbuf_take(r, S2S_P256_SIG_LEN);
+	s2s_rbuf_end(r);
 	if (r->err)
 		return r->err;
 	/* Proof of possession first: it is cheaper to refuse than decrypt. */
@@ -722,9 +507,9 @@ dec_register(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv,
 	if (err)
 		return err;
 	r_id(&in, m->id);
-	m->code_bytes = r_bytes(&in, 2, &m->code_len);
-	m->hs = r_bytes(&in, 4, &m->hs_len);
-	r_end(&in);
+	m->code_bytes = s2s_rbuf_bytes(&in, 2, &m->code_len);
+	m->hs = s2s_rbuf_bytes(&in, 4, &m->hs_len);
+	s2s_rbuf_end(&in);
 	if (in.err)
 		return in.err;
 	if (m->hs_len > (max_hs ? max_hs : DEFAULT_MAX_HS))
@@ -733,21 +518,21 @@ dec_register(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv,
 }
 
 static enum s2s_err
-dec_paired(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv)
+dec_paired(struct s2s_rbuf *r, struct s2s_msg *m, const struct s2s_key *priv)
 {
-	struct rbuf in = { 0 };
+	struct s2s_rbuf in = { 0 };
 	char pair[sizeof(m->pair)], peer[sizeof(m->peer)];
 	const uint8_t *ct;
 	size_t ct_len;
 	uint8_t profile;
 	enum s2s_err err;
 
-	m->status = r_u8(r);
-	r_str8(r, m->pair, sizeof(m->pair));
+	m->status = s2s_rbuf_u8(r);
+	s2s_rbuf_str8(r, m->pair, sizeof(m->pair));
 	r_id(r, m->peer);
-	m->profile = r_u8(r);
-	ct = r_bytes(r, 4, &ct_len);
-	r_end(r);
+	m->profile = s2s_rbuf_u8(r);
+	ct = s2s_rbuf_bytes(r, 4, &ct_len);
+	s2s_rbuf_end(r);
 	if (r->err)
 		return r->err;
 	if (!s2s_pair_id_valid(m->pair) || m->status > 1)
@@ -757,11 +542,11 @@ dec_paired(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv)
 	err = open_sealed(m, priv, ct, ct_len, &in);
 	if (err)
 		return err;
-	r_str8(&in, pair, sizeof(pair));
+	s2s_rbuf_str8(&in, pair, sizeof(pair));
 	r_id(&in, peer);
-	profile = r_u8(&in);
+	profile = s2s_rbuf_u8(&in);
 	r_key8(&in, m->shk, &m->shk_len, S2S_SHK_MAX);
-	r_end(&in);
+	s2s_rbuf_end(&in);
 	if (in.err)
 		return in.err;
 	/* The clear fields must repeat what the CS sealed. */
@@ -774,15 +559,15 @@ dec_paired(struct rbuf *r, struct s2s_msg *m, const struct s2s_key *priv)
 }
 
 static enum s2s_err
-dec_fetched(struct rbuf *r, struct s2s_msg *m)
+dec_fetched(struct s2s_rbuf *r, struct s2s_msg *m)
 {
 	size_t off = 0, n = 0;
 	const uint8_t *pkg;
 	size_t pkg_len;
 	enum s2s_err err;
 
-	m->session = r_be(r, 8);
-	m->count = (uint16_t)r_be(r, 2);
+	m->session = s2s_rbuf_be(r, 8);
+	m->count = (uint16_t)s2s_rbuf_be(r, 2);
 	if (r->err)
 		return r->err;
 	if (m->count > S2S_MSG_FETCH_MAX)
@@ -805,8 +590,8 @@ enum s2s_err
 s2s_msg_decode(const uint8_t *buf, size_t len, const struct s2s_key *priv,
 	       size_t max_hs, struct s2s_msg *m)
 {
-	struct rbuf r = { buf, len, S2S_MSG_HDR_LEN, S2S_OK };
-	struct rbuf in = { 0 };
+	struct s2s_rbuf r = { buf, len, S2S_MSG_HDR_LEN, S2S_OK };
+	struct s2s_rbuf in = { 0 };
 	enum s2s_msg_type type;
 	uint64_t req_id;
 	enum s2s_err err;
@@ -827,14 +612,14 @@ s2s_msg_decode(const uint8_t *buf, size_t len, const struct s2s_key *priv,
 		return dec_fetched(&r, m);
 	case S2S_MSG_REGISTERED:
 		r_id(&r, m->id_cs);
-		r_fixed(&r, m->pub, S2S_P256_PUB_LEN);
+		s2s_rbuf_fixed(&r, m->pub, S2S_P256_PUB_LEN);
 		break;
 	case S2S_MSG_PAIR:
 		r_id(&r, m->peer);
-		m->profile = r_u8(&r);
+		m->profile = s2s_rbuf_u8(&r);
 		if (!r.err && m->profile &&
 		    !s2s_profile_name((enum s2s_profile)m->profile))
-			r_fail(&r, S2S_ERR_PROFILE);
+			s2s_rbuf_fail(&r, S2S_ERR_PROFILE);
 		break;
 	case S2S_MSG_SESSION:
 	case S2S_MSG_END:
@@ -842,24 +627,24 @@ s2s_msg_decode(const uint8_t *buf, size_t len, const struct s2s_key *priv,
 		break;
 	case S2S_MSG_ENDED:
 		r_id(&r, m->peer);
-		m->session = r_be(&r, 8);
+		m->session = s2s_rbuf_be(&r, 8);
 		break;
 	case S2S_MSG_FETCH:
 		r_id(&r, m->peer);
 		r_id(&r, m->sender);
-		m->session = r_be(&r, 8);
-		m->from_seq = r_be(&r, 8);
-		m->to_seq = r_be(&r, 8);
+		m->session = s2s_rbuf_be(&r, 8);
+		m->from_seq = s2s_rbuf_be(&r, 8);
+		m->to_seq = s2s_rbuf_be(&r, 8);
 		if (!r.err && (m->from_seq == 0 || m->to_seq < m->from_seq))
-			r_fail(&r, S2S_ERR_FORMAT);
+			s2s_rbuf_fail(&r, S2S_ERR_FORMAT);
 		break;
 	case S2S_MSG_REJECT:
-		m->about = r_u8(&r);
-		m->code = -(int)r_be(&r, 2);
-		m->session = r_be(&r, 8);
-		r_str8(&r, m->reason, sizeof(m->reason));
+		m->about = s2s_rbuf_u8(&r);
+		m->code = -(int)s2s_rbuf_be(&r, 2);
+		m->session = s2s_rbuf_be(&r, 8);
+		s2s_rbuf_str8(&r, m->reason, sizeof(m->reason));
 		if (!r.err && !reason_valid(m->reason))
-			r_fail(&r, S2S_ERR_FORMAT);
+			s2s_rbuf_fail(&r, S2S_ERR_FORMAT);
 		break;
 	case S2S_MSG_NEG_KEYS:
 	case S2S_MSG_NEG_SDS:
@@ -877,7 +662,7 @@ s2s_msg_decode(const uint8_t *buf, size_t len, const struct s2s_key *priv,
 		m->owned_len = 0;
 		return in.err;
 	}
-	r_end(&r);
+	s2s_rbuf_end(&r);
 	return r.err;
 }
 
@@ -910,11 +695,11 @@ enum s2s_err
 s2s_msg_fetched_next(const struct s2s_msg *m, size_t *off,
 		     const uint8_t **pkg, size_t *pkg_len)
 {
-	struct rbuf r = { m->packages, m->packages_len, *off, S2S_OK };
+	struct s2s_rbuf r = { m->packages, m->packages_len, *off, S2S_OK };
 
 	if (*off == m->packages_len)
 		return S2S_ERR_NOT_FOUND;
-	*pkg = r_bytes(&r, 4, pkg_len);
+	*pkg = s2s_rbuf_bytes(&r, 4, pkg_len);
 	if (r.err)
 		return S2S_ERR_FORMAT;
 	*off = r.off;
