@@ -18,6 +18,7 @@
 #include <mosquitto_plugin.h>
 
 #include "plugin.h"
+#include "s2s/secmem.h"
 
 static struct cs_conn *
 conn_find(struct s2s_cs *cs, const struct mosquitto *client,
@@ -115,14 +116,22 @@ remember(struct s2s_cs *cs, const struct mosquitto *client,
 	return MOSQ_ERR_SUCCESS;
 }
 
+/*
+ * A protocol v2 token for (user, client_id) signed by pub (device) or by
+ * key (admin), fresh, and never used before: it is recorded as used here,
+ * so the same bytes can authenticate one CONNECT only.
+ */
 static enum s2s_err
 check_token(struct s2s_cs *cs, const uint8_t pub[S2S_P256_PUB_LEN],
-	    const struct s2s_key *key, const char *id, const char *password)
+	    const struct s2s_key *key, const char *user,
+	    const char *client_id, const char *password)
 {
+	uint8_t nonce[S2S_TOKEN_NONCE_LEN];
 	struct s2s_key *k = NULL;
+	uint64_t exp = 0;
 	enum s2s_err rc;
 
-	if (!password)
+	if (!password || !client_id)
 		return S2S_ERR_AUTH;
 	if (!key) {
 		rc = s2s_key_from_public(pub, &k);
@@ -130,10 +139,32 @@ check_token(struct s2s_cs *cs, const uint8_t pub[S2S_P256_PUB_LEN],
 			return rc;
 		key = k;
 	}
-	rc = s2s_token_check(key, id, password, strlen(password),
-			     (uint64_t)cs_now_s(), cs->opt.token_max_age);
+	rc = s2s_token_verify(key, user, client_id, password,
+			      strlen(password), (uint64_t)cs_now_s(),
+			      cs->opt.token_max_age, nonce, &exp);
 	s2s_key_destroy(k);
+	if (rc == S2S_OK)
+		rc = cs_token_use(cs, user, nonce, exp);
 	return rc;
+}
+
+static const char *
+token_why(enum s2s_err rc)
+{
+	switch (rc) {
+	case S2S_ERR_VERSION:
+		return "protocol v1 token (\"s2s1:\"): this CS speaks connect "
+		       "protocol v2, upgrade the device library / s2s tool";
+	case S2S_ERR_REPLAY:
+		return "token already used (replayed)";
+	case S2S_ERR_TIMEOUT:
+		return "token expired or too long-lived (check the clock, "
+		       "token_max_age)";
+	case S2S_ERR_FORMAT:
+		return "password is not an s2s connect token";
+	default:
+		return s2s_strerror(rc);
+	}
 }
 
 static int
@@ -144,6 +175,65 @@ refuse(const char *client_id, const char *why)
 	return MOSQ_ERR_AUTH;
 }
 
+/*
+ * The device id is taken over by a new authenticated connection: its old
+ * connection is no longer the device (Mosquitto checks the old
+ * connection's will after this, while it is still connected).
+ */
+static void
+supersede(struct s2s_cs *cs, const struct mosquitto *client, const char *id)
+{
+	for (struct cs_conn *c = cs->conns; c; c = c->next)
+		if (c->client != client && c->kind == CS_CONN_DEVICE &&
+		    strcmp(c->id, id) == 0)
+			c->kind = CS_CONN_OTHER;
+}
+
+static bool
+is_token(const char *pw)
+{
+	return pw && (strncmp(pw, "s2s2:", 5) == 0 ||
+		      s2s_token_is_v1(pw, strlen(pw)));
+}
+
+/*
+ * An enrolment login "s2s2e:..." (username = client id = id): a new key
+ * for a known id, a revoked id coming back, or any id under `enrollment
+ * code`, proven with the id's enrolment code; an unknown id under open
+ * enrolment needs no code.  Accepted as an enrolling client (kind other).
+ */
+static int
+enrol_login(struct s2s_cs *cs, const char *id, bool known,
+	    const char *password)
+{
+	uint8_t hash[S2S_SHA256_LEN], nonce[S2S_TOKEN_NONCE_LEN];
+	uint64_t exp = 0;
+	bool have;
+	enum s2s_err rc;
+
+	if (cs_name_reserved(cs, id))
+		return refuse(id, "enrolment refused");
+	rc = cs_enrol_code_hash_get(cs, id, cs_now_s(), hash);
+	if (rc != S2S_OK && rc != S2S_ERR_NOT_FOUND)
+		return refuse(id, "store error");
+	have = rc == S2S_OK;
+	if (!have && (known || !cs->opt.enroll_open))
+		return refuse(id, "enrolment refused");
+	if (!have)      /* open enrolment, unknown id: the empty code */
+		s2s_enrol_code_hash(id, NULL, 0, hash);
+	rc = s2s_enrol_token_verify(id, hash, password, strlen(password),
+				    (uint64_t)cs_now_s(),
+				    cs->opt.token_max_age, nonce, &exp);
+	s2s_memzero(hash, sizeof(hash));
+	if (rc == S2S_OK)
+		rc = cs_token_use(cs, id, nonce, exp);
+	if (rc != S2S_OK)
+		return refuse(id, rc == S2S_ERR_AUTH ? "enrolment refused" :
+			      token_why(rc));
+	cs_log(MOSQ_LOG_INFO, "enrolment login of '%s'", id);
+	return MOSQ_ERR_SUCCESS;
+}
+
 int
 cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 	      const char *client_id, const char *username,
@@ -151,11 +241,12 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 {
 	struct cs_device_rec rec;
 	enum s2s_err rc;
-	bool cid_device = false;
+	bool cid_device = false, cid_valid;
 
 	cs_conn_forget(cs, client);
+	cid_valid = client_id && s2s_id_valid(client_id);
 
-	if (client_id && s2s_id_valid(client_id)) {
+	if (cid_valid) {
 		rc = cs_store_device_get(cs, client_id, &rec, NULL, NULL);
 		if (rc == S2S_OK)
 			cid_device = true;
@@ -168,9 +259,9 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 			return refuse(client_id, "admin login with a device "
 				      "client id");
 		rc = check_token(cs, NULL, cs->admin_key, cs->opt.admin_user,
-				 password);
+				 client_id, password);
 		if (rc != S2S_OK)
-			return refuse(client_id, s2s_strerror(rc));
+			return refuse(client_id, token_why(rc));
 		if (remember(cs, client, CS_CONN_ADMIN, username) != 0)
 			return MOSQ_ERR_NOMEM;
 		cs_log(MOSQ_LOG_INFO, "admin connected as client '%s'",
@@ -178,28 +269,41 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 		return MOSQ_ERR_SUCCESS;
 	}
 
+	/* Enrolment login (protocol v2): user name = client id = the id. */
+	if (password && s2s_enrol_token_is(password, strlen(password))) {
+		if (!cid_valid || !username || strcmp(username, client_id))
+			return refuse(client_id, "enrolment login: user name "
+				      "and client id must both be the id");
+		rc = enrol_login(cs, client_id, cid_device, password);
+		return rc;
+	}
+
 	if (cid_device) {
+		/* Every refusal below reads alike on the wire (CONNACK not
+		 * authorised); only the log tells why. */
+		if (!username || strcmp(username, client_id) != 0)
+			return refuse(client_id, "client id of a registered "
+				      "device without its token");
 		if (rec.revoked)
 			return refuse(client_id, "device revoked");
-		if (!username || strcmp(username, client_id) != 0)
-			return refuse(client_id, "username must equal the "
-				      "device id");
-		rc = check_token(cs, rec.pub, NULL, client_id, password);
+		rc = check_token(cs, rec.pub, NULL, client_id, client_id,
+				 password);
 		if (rc != S2S_OK)
-			return refuse(client_id, rc == S2S_ERR_TIMEOUT ?
-				      "token expired or too long-lived" :
-				      s2s_strerror(rc));
+			return refuse(client_id, token_why(rc));
+		supersede(cs, client, client_id);
 		if (remember(cs, client, CS_CONN_DEVICE, client_id) != 0)
 			return MOSQ_ERR_NOMEM;
 		return MOSQ_ERR_SUCCESS;
 	}
 
-	/* A registered device's name used under another client id. */
-	if (username && s2s_id_valid(username) &&
-	    cs_store_device_get(cs, username, &rec, NULL, NULL) == S2S_OK)
-		return refuse(client_id, "device username with another "
-			      "client id");
+	/* A token for a device under another client id, or for an unknown
+	 * id: never a device, never deferred to a password file. */
+	if (is_token(password))
+		return refuse(client_id, "device token with a client id that "
+			      "is not that registered device");
 
-	/* Enrolling or foreign client: allow_anonymous and others decide. */
+	/* Enrolling or foreign client, or a password-file user (who may even
+	 * share a name with a device: it is never that device; the
+	 * password file, allow_anonymous and other plugins decide). */
 	return MOSQ_ERR_PLUGIN_DEFER;
 }

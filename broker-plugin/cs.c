@@ -290,6 +290,62 @@ check_signature(const uint8_t *hs, size_t len)
 	return rc;
 }
 
+/* ---- names no device may take ------------------------------------------- */
+
+static bool
+in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	while (list && *list) {
+		size_t l = strcspn(list, ",");
+
+		if (l == n && memcmp(list, name, n) == 0)
+			return true;
+		list += l;
+		if (*list == ',')
+			list++;
+	}
+	return false;
+}
+
+/* Is name a user of a Mosquitto password file ("user:hash" lines)? */
+static bool
+in_password_file(const char *path, const char *name)
+{
+	char line[1024];
+	size_t n = strlen(name), lines = 0;
+	bool found = false;
+	FILE *f;
+
+	if (!path)
+		return false;
+	f = fopen(path, "r");
+	if (!f) {
+		/* Fail closed: an unreadable list reserves every name. */
+		cs_log(MOSQ_LOG_WARNING, "reserved_users_file %s: cannot read;"
+		       " refusing registrations", path);
+		return true;
+	}
+	while (!found && lines++ < 100000 && fgets(line, sizeof(line), f))
+		found = strncmp(line, name, n) == 0 && line[n] == ':';
+	fclose(f);
+	return found;
+}
+
+bool
+cs_name_reserved(struct s2s_cs *cs, const char *id)
+{
+	const char *readers = cs->opt.feed_readers;
+
+	return strcmp(id, cs->opt.cs_id) == 0 ||
+	       strcmp(id, cs->opt.admin_user) == 0 ||
+	       (readers && strcmp(readers, "any") != 0 &&
+		in_list(readers, id)) ||
+	       in_list(cs->opt.reserved_users, id) ||
+	       in_password_file(cs->opt.reserved_users_file, id);
+}
+
 void
 cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 	       size_t len)
@@ -298,7 +354,7 @@ cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 	struct cs_device_rec rec;
 	enum s2s_msg_type type = 0;
 	uint64_t req = 0;
-	bool known = false;
+	bool known = false, coded;
 	const char *why = NULL;
 	enum s2s_err rc;
 
@@ -323,8 +379,7 @@ cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 		why = "the device id differs from the MQTT client id";
 		goto reject;
 	}
-	if (strcmp(m.id, cs->opt.cs_id) == 0 ||
-	    strcmp(m.id, cs->opt.admin_user) == 0) {
+	if (cs_name_reserved(cs, m.id)) {
 		rc = S2S_ERR_DENIED;
 		why = "this id is reserved";
 		goto reject;
@@ -335,22 +390,25 @@ cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 	} else if (rc != S2S_ERR_NOT_FOUND) {
 		goto reject;
 	}
-	if (known && !rec.revoked) {
-		if (!s2s_ct_equal(rec.pub, m.pub, S2S_P256_PUB_LEN)) {
-			rc = S2S_ERR_DENIED;
-			why = "this id is registered with another key";
-			goto reject;
-		}
+	if (known && !rec.revoked &&
+	    s2s_ct_equal(rec.pub, m.pub, S2S_P256_PUB_LEN))
 		goto registered;    /* idempotent */
+	/*
+	 * A valid enrolment code admits: any id under `enrollment code`, a
+	 * new key for a known id (key rotation) and a revoked id coming back.
+	 * Open enrolment admits only unknown ids without a code.
+	 */
+	coded = m.code_len > 0 &&
+		cs_store_code_check(cs, m.id, m.code_bytes, m.code_len,
+				    cs_now_s()) == S2S_OK;
+	if (!coded && known) {
+		rc = S2S_ERR_DENIED;
+		why = rec.revoked ? "this id was revoked (a new enrolment code "
+		      "lets it register again)" : "this id is registered with "
+		      "another key (a new key needs a new enrolment code)";
+		goto reject;
 	}
-	if (cs->opt.enroll_open) {
-		if (known && rec.revoked) {
-			rc = S2S_ERR_DENIED;
-			why = "this id was revoked";
-			goto reject;
-		}
-	} else if (cs_store_code_check(cs, m.id, m.code_bytes, m.code_len,
-				       cs_now_s()) != S2S_OK) {
+	if (!coded && !cs->opt.enroll_open) {
 		rc = S2S_ERR_DENIED;
 		why = "no valid enrolment code for this id";
 		goto reject;
@@ -361,11 +419,11 @@ cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 		      "the signature is not a usable PNG or PGM image";
 		goto reject;
 	}
-	rc = cs_store_device_put(cs, m.id, m.pub, m.hs, m.hs_len,
-				 !cs->opt.enroll_open);
+	rc = cs_store_device_put(cs, m.id, m.pub, m.hs, m.hs_len, coded);
 	if (rc != S2S_OK)
 		goto reject;
-	cs_log(MOSQ_LOG_NOTICE, "registered device '%s'", m.id);
+	cs_log(MOSQ_LOG_NOTICE, "%s device '%s'", !known ? "registered" :
+	       rec.revoked ? "re-admitted" : "new key for", m.id);
 	cs->stats_dirty = true;
 registered:
 	cs->stats.registered++;

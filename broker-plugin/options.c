@@ -122,7 +122,7 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 	o->enroll_open = false;
 	o->foreign = CS_FOREIGN_ALLOW;
 	o->negotiation_timeout = 30;
-	o->token_max_age = 3600;
+	o->token_max_age = 600;
 	o->retention_packages = 10000;
 	o->retention_age = 0;
 	o->max_package = 512u * 1024u;
@@ -198,6 +198,17 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 					    " separated by commas (no spaces)",
 					    v);
 			str = &o->feed_readers;
+		} else if (strcmp(k, "reserved_users") == 0) {
+			if (!readers_valid(v) || strcmp(v, "any") == 0)
+				return fail(err, n, "plugin_opt_reserved_users "
+					    "'%s': expected user names separated"
+					    " by commas (no spaces)", v);
+			str = &o->reserved_users;
+		} else if (strcmp(k, "reserved_users_file") == 0) {
+			if (!*v)
+				return fail(err, n, "plugin_opt_reserved_users_"
+					    "file: empty path");
+			str = &o->reserved_users_file;
 		} else if (strcmp(k, "negotiation_timeout") == 0) {
 			if (!parse_u64(v, 1, 3600, &u))
 				return fail(err, n, "plugin_opt_negotiation_timeout"
@@ -258,6 +269,8 @@ cs_options_free(struct cs_options *o)
 	free(o->cs_key);
 	free(o->admin_key);
 	free(o->feed_readers);
+	free(o->reserved_users);
+	free(o->reserved_users_file);
 	free(o->topic_root);
 	memset(o, 0, sizeof(*o));
 }

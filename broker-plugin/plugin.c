@@ -192,6 +192,13 @@ cs_create(const struct mosquitto_opt *opts, int count, struct s2s_cs **out,
 				 "user?", cs->opt.store, s2s_strerror(rc));
 	}
 	if (rc == S2S_OK) {
+		rc = cs_tokens_open(cs);
+		if (rc != S2S_OK)
+			snprintf(err, n, "plugin_opt_store %s: cannot create "
+				 "the used_tokens table (%s)", cs->opt.store,
+				 s2s_strerror(rc));
+	}
+	if (rc == S2S_OK) {
 		rc = cs_store_load(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot load (%s)",
@@ -243,33 +250,112 @@ cs_on_basic_auth(int event, void *event_data, void *userdata)
 			     ed->username, ed->password);
 }
 
+/* FNV-1a, 64 bit. */
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Topic hash; payload: length, first and last 32 bytes (O(1)). */
+static void
+mark_of(const char *topic, const void *payload, size_t len, uint64_t *th,
+	uint64_t *fp)
+{
+	const uint64_t basis = 0xcbf29ce484222325ull;
+	size_t k = len < 32 ? len : 32;
+
+	*th = fnv(basis, topic, strlen(topic));
+	*fp = basis;
+	if (payload && len) {
+		*fp = fnv(*fp, payload, k);
+		*fp = fnv(*fp, (const uint8_t *)payload + len - k, k);
+	}
+}
+
+static bool
+under_root(struct s2s_cs *cs, const char *topic)
+{
+	size_t rl = strlen(cs->opt.topic_root);
+
+	return strncmp(topic, cs->opt.topic_root, rl) == 0 &&
+	       (topic[rl] == '/' || topic[rl] == '\0');
+}
+
 int
 cs_on_acl_check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ed = event_data;
 	struct s2s_cs *cs = userdata;
-
 	const char *id = mosquitto_client_id(ed->client);
+	const char *user = mosquitto_client_username(ed->client);
 	enum cs_conn_kind kind;
+	uint64_t th, fp;
+	int rc;
 
 	(void)event;
+	if (!ed->topic)
+		return MOSQ_ERR_ACL_DENIED;
 	/*
-	 * Wills: Mosquitto runs no MOSQ_EVT_MESSAGE for them, only this WRITE
-	 * check, and only after MOSQ_EVT_DISCONNECT removed the client from
-	 * the table; so a will on a protected topic is always refused (test
-	 * plugin_broker/test_will_and_offline).
+	 * Wills (SECURITY.md, "Wills"): Mosquitto runs no MOSQ_EVT_MESSAGE
+	 * for a will, only this WRITE check and then a READ check per
+	 * subscriber.  A will of a dropped or revoked client is WRITE-checked
+	 * after DISCONNECT removed it from the table (refused); on takeover
+	 * the old connection was superseded at the new one's BASIC_AUTH
+	 * (refused); at shutdown the WRITE may pass, but it is marked here,
+	 * only MOSQ_EVT_MESSAGE clears the mark, and a READ of the marked
+	 * message is refused below.  Nothing under ROOT is retained.
 	 */
+	if (ed->access == MOSQ_ACL_READ && cs->wmark.set &&
+	    cs->wmark.len == ed->payloadlen) {
+		mark_of(ed->topic, ed->payload, ed->payloadlen, &th, &fp);
+		if (th == cs->wmark.topic && fp == cs->wmark.fp) {
+			cs->wills_refused++;
+			cs_log(MOSQ_LOG_NOTICE, "will on '%s' not delivered "
+			       "to '%s': it did not pass the gate", ed->topic,
+			       id ? id : "");
+			return MOSQ_ERR_ACL_DENIED;
+		}
+	}
+	if (ed->access == MOSQ_ACL_WRITE && ed->retain &&
+	    (under_root(cs, ed->topic) ||
+	     strncmp(ed->topic, "$CONTROL/", 9) == 0))
+		return MOSQ_ERR_ACL_DENIED;
+
 	if (ed->access == MOSQ_ACL_READ)
-		kind = cs_conn_kind_read(cs, ed->client, id,
-					 mosquitto_client_username(ed->client));
+		kind = cs_conn_kind_read(cs, ed->client, id, user);
 	else
 		kind = cs_conn_kind(cs, ed->client);
-	/* Feed readers beyond the pair's members (feed.c). */
-	if (cs_feed_acl(cs, kind, mosquitto_client_username(ed->client),
+	/* Feed readers beyond the pair's members (feed.c): a user name in
+	 * the feed_readers list counts for password users only, never for a
+	 * device that registered that name. */
+	if (cs_feed_acl(cs, kind, kind == CS_CONN_DEVICE ? NULL : user,
 			ed->access, ed->topic))
 		return MOSQ_ERR_SUCCESS;
-	return cs_acl_decide(cs, kind, id, ed->access, ed->topic, ed->payload,
-			     ed->payloadlen);
+	rc = cs_acl_decide(cs, kind, id, ed->access, ed->topic, ed->payload,
+			   ed->payloadlen);
+	if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_READ &&
+	    under_root(cs, ed->topic)) {
+		struct cs_topic t;
+
+		/* A QoS 2 package is routed at its PUBREL: no resend now. */
+		cs_topic_parse(cs->opt.topic_root, ed->topic, &t);
+		if (t.kind == CS_T_PAIR)
+			cs_gate_routed(cs, &t, ed->payloadlen);
+	}
+	if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_WRITE &&
+	    under_root(cs, ed->topic)) {
+		mark_of(ed->topic, ed->payload, ed->payloadlen, &th, &fp);
+		cs->wmark.set = true;
+		cs->wmark.len = ed->payloadlen;
+		cs->wmark.topic = th;
+		cs->wmark.fp = fp;
+	}
+	return rc;
 }
 
 int
@@ -281,6 +367,7 @@ cs_on_message(int event, void *event_data, void *userdata)
 	struct cs_topic t;
 
 	(void)event;
+	cs->wmark.set = false;      /* a PUBLISH, not a will */
 	if (!ed->topic)
 		return MOSQ_ERR_SUCCESS;
 	cs_topic_parse(cs->opt.topic_root, ed->topic, &t);
@@ -301,8 +388,9 @@ cs_on_message(int event, void *event_data, void *userdata)
 			cs_stats_reject(cs, S2S_ERR_DENIED);
 			return MOSQ_ERR_ACL_DENIED;
 		}
-		return cs_gate(cs, cid, &t, ed->payload, ed->payloadlen) ==
-		       S2S_OK ? MOSQ_ERR_SUCCESS : MOSQ_ERR_ACL_DENIED;
+		return cs_gate_qos(cs, cid, &t, ed->payload, ed->payloadlen,
+				   ed->qos) == S2S_OK ? MOSQ_ERR_SUCCESS :
+		       MOSQ_ERR_ACL_DENIED;
 	case CS_T_FOREIGN:
 		return MOSQ_ERR_SUCCESS;
 	default:
@@ -341,6 +429,7 @@ cs_on_tick(int event, void *event_data, void *userdata)
 		if (n > 0)
 			cs_log(MOSQ_LOG_DEBUG, "retention: %ld packages "
 			       "deleted", n);
+		(void)cs_tokens_prune(cs, cs_now_s());
 		cs->next_retention_ms = now + 10000;
 	}
 	cs_stats_tick(cs, now, false);

@@ -74,6 +74,11 @@ struct cs_options {
 	size_t max_package;             /* bytes */
 	size_t max_signature;           /* bytes of a REGISTER image */
 	unsigned stats_interval;        /* seconds */
+	/* Names no device may register (besides admin_user, cs_id and a
+	 * feed_readers list): user,user2 and the users of a Mosquitto
+	 * password file (read at each REGISTER).  NULL: none. */
+	char *reserved_users;
+	char *reserved_users_file;
 };
 
 /*
@@ -255,6 +260,16 @@ struct cs_session {
 	uint8_t blob_sds[S2S_SKCS_LEN];
 	struct s2s_chain chain[2];      /* chain[i]: sender = member i */
 	struct s2s_package_cache cache[2];      /* stego selection per chain */
+	/*
+	 * QoS 2 exactly once (gate.c): the last package accepted at QoS 2 per
+	 * direction, until it is routed (its PUBREL) or the next one is
+	 * accepted.  A resend of exactly it (DUP after PUBREC) is let through
+	 * without moving the chain: the broker then finds the original in
+	 * its incoming queue and drops the copy.
+	 */
+	uint64_t q2_seq[2];
+	size_t q2_len[2];
+	bool q2_open[2];
 };
 
 struct cs_pair {
@@ -369,6 +384,19 @@ enum s2s_err cs_gate(struct s2s_cs *cs, const char *client_id,
 		     const struct cs_topic *t, const uint8_t *buf,
 		     size_t len);
 
+/*
+ * cs_gate for a PUBLISH at qos: a QoS 2 resend (DUP) of the last package
+ * accepted from this sender, not yet routed, byte for byte, is S2S_OK
+ * without a second verification (the broker drops the copy by its
+ * message id); everything else is cs_gate.
+ */
+enum s2s_err cs_gate_qos(struct s2s_cs *cs, const char *client_id,
+			 const struct cs_topic *t, const uint8_t *buf,
+			 size_t len, int qos);
+/* A package on pair topic t of len bytes is being routed (ACL READ). */
+void cs_gate_routed(struct s2s_cs *cs, const struct cs_topic *t,
+		    size_t len);
+
 /* =========================================================================
  * The verified feed (feed.c)
  * ========================================================================= */
@@ -441,6 +469,16 @@ struct s2s_cs {
 	int64_t next_stats_ms;
 	int64_t next_retention_ms;
 	bool stats_dirty;
+	/*
+	 * Wills (plugin.c): the last ACL WRITE allowed under ROOT that no
+	 * MOSQ_EVT_MESSAGE followed yet.  A PUBLISH is WRITE-checked and
+	 * passes MESSAGE at once; a will (takeover, shutdown) is only
+	 * WRITE-checked and then READ-checked per subscriber: a READ of the
+	 * marked message is refused.  O(1): topic hash, length, and a hash
+	 * of at most 64 payload bytes.
+	 */
+	struct { bool set; size_t len; uint64_t topic, fp; } wmark;
+	uint64_t wills_refused;
 };
 
 /* Set up everything but callbacks: options, keys, store (tests use it). */
@@ -463,5 +501,32 @@ int cs_on_message(int event, void *event_data, void *userdata);
 int cs_on_control(int event, void *event_data, void *userdata);
 int cs_on_tick(int event, void *event_data, void *userdata);
 int cs_on_disconnect(int event, void *event_data, void *userdata);
+
+/* =========================================================================
+ * Single-use tokens (tokens.c) and names (cs.c)
+ * ========================================================================= */
+
+/* Create the used_tokens table (after cs_store_open). */
+enum s2s_err cs_tokens_open(struct s2s_cs *cs);
+/*
+ * Record that the token (user, nonce) valid until exp was used:
+ * S2S_OK the first time, S2S_ERR_REPLAY if it was seen before (also
+ * before a restart), S2S_ERR_STORE.
+ */
+enum s2s_err cs_token_use(struct s2s_cs *cs, const char *user,
+			  const uint8_t nonce[S2S_TOKEN_NONCE_LEN],
+			  uint64_t exp);
+/* Forget tokens expired before now; number of rows, -1 on error. */
+long cs_tokens_prune(struct s2s_cs *cs, int64_t now);
+long cs_tokens_count(struct s2s_cs *cs);
+/* The stored hash of id's unexpired enrolment code; S2S_ERR_NOT_FOUND. */
+enum s2s_err cs_enrol_code_hash_get(struct s2s_cs *cs, const char *id,
+				    int64_t now,
+				    uint8_t hash[S2S_SHA256_LEN]);
+/*
+ * May no device have this id?  The CS id, the admin user, the
+ * feed_readers list and reserved_users / reserved_users_file (cs.c).
+ */
+bool cs_name_reserved(struct s2s_cs *cs, const char *id);
 
 #endif /* S2S_BROKER_PLUGIN_H */

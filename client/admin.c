@@ -22,6 +22,7 @@
 struct call {
 	struct s2s_key *key;
 	const char *user;
+	const char *client_id;  /* the token is bound to it */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	char *reply;
@@ -34,8 +35,9 @@ password(void *ctx, char *out, size_t len)
 	char tok[S2S_TOKEN_MAX];
 
 	out[0] = '\0';
-	if (s2s_token_make(k->key, k->user, (uint64_t)time(NULL) + 300,
-			   tok) == S2S_OK)
+	/* Fresh and single-use for every CONNECT (protocol v2). */
+	if (s2s_token_make_for(k->key, k->user, k->client_id,
+			       (uint64_t)time(NULL) + 120, tok) == S2S_OK)
 		snprintf(out, len, "%s", tok);
 	s2s_memzero(tok, sizeof(tok));
 }
@@ -94,6 +96,7 @@ s2s_admin_call(const char *broker, const char *admin_key_file,
 	memset(&o, 0, sizeof(o));
 	o.uri = broker;
 	o.client_id = id;
+	k.client_id = id;
 	o.username = k.user;
 	o.keepalive = 30;
 	o.tls_ca_file = ca_file;

@@ -377,10 +377,24 @@ tr_password(void *ctx, char *out, size_t len)
 	uint64_t exp = (uint64_t)time(NULL) + (uint64_t)c->cfg.token_ttl;
 
 	out[0] = '\0';
-	if (!c->use_token)
-		return;
-	if (s2s_token_make(c->key, c->cfg.id, exp, tok) == S2S_OK)
-		snprintf(out, len, "%s", tok);
+	/*
+	 * Protocol v2: a fresh single-use token for every CONNECT (the CS
+	 * accepts each once), so reconnects call this again.  Not registered
+	 * (or registering a new key): an enrolment login that proves the
+	 * enrolment code, if any, without sending it.
+	 */
+	if (c->use_token) {
+		if (s2s_token_make(c->key, c->cfg.id, exp, tok) != S2S_OK)
+			tok[0] = '\0';
+	} else {
+		const char *code = c->cfg.enrolment_code;
+
+		if (s2s_enrol_token_make(c->cfg.id, (const uint8_t *)code,
+					 code ? strlen(code) : 0, exp,
+					 tok) != S2S_OK)
+			tok[0] = '\0';
+	}
+	snprintf(out, len, "%s", tok);
 	s2s_memzero(tok, sizeof(tok));
 }
 

@@ -234,7 +234,7 @@ set_defaults(struct s2s_device_config *c)
 	c->png_level = 1;
 	c->keepalive = 30;
 	c->session_expiry = 86400;
-	c->token_ttl = 600;
+	c->token_ttl = 120;
 	c->state_fsync = true;
 	c->fetch_on_connect = true;
 	c->tls_verify = true;

@@ -24,7 +24,7 @@
  *   enrolment_code   string   none
  *   keepalive        integer  30 seconds, 5..3600
  *   session_expiry   integer  86400 seconds (MQTT session kept by the broker)
- *   token_ttl        integer  600 seconds, 60..86400
+ *   token_ttl        integer  120 seconds, 60..86400 (each token is single-use)
  *   state_fsync      boolean  true
  *   fetch_on_connect boolean  true
  *   tls              object   { "ca_file", "cert_file", "key_file": string,

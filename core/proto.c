@@ -706,37 +706,70 @@ s2s_msg_fetched_next(const struct s2s_msg *m, size_t *off,
 	return S2S_OK;
 }
 
-/* ---- Connect tokens ------------------------------------------------------- */
+/* ---- Connect tokens (protocol v2) ------------------------------------------ */
 
-#define TOKEN_PREFIX "s2s1:"
-#define TOKEN_LABEL "s2s-connect-v1"
+#define TOKEN_PREFIX "s2s2:"
+#define TOKEN_PREFIX_V1 "s2s1:"
+#define TOKEN_LABEL "s2s-connect-v2"
+#define TOKEN_SIGNED_MAX (sizeof(TOKEN_LABEL) + 2 * (S2S_MSG_ID_MAX + 1) + \
+			  8 + S2S_TOKEN_NONCE_LEN)
 
+/* "s2s-connect-v2" 0x00 user 0x00 client_id 0x00 be64(exp) nonce */
 static enum s2s_err
-token_signed_bytes(const char *id, uint64_t exp, uint8_t *buf, size_t *n)
+token_signed_bytes(const char *user, const char *client_id, uint64_t exp,
+		   const uint8_t nonce[S2S_TOKEN_NONCE_LEN], uint8_t *buf,
+		   size_t *n)
 {
-	size_t lab = sizeof(TOKEN_LABEL), idl = strlen(id);
+	size_t lab = sizeof(TOKEN_LABEL), ul, cl, off;
 
-	if (!s2s_id_valid(id))
+	if (!user || !client_id || !s2s_id_valid(user) ||
+	    !s2s_id_valid(client_id))
 		return S2S_ERR_INVAL;
+	ul = strlen(user);
+	cl = strlen(client_id);
 	memcpy(buf, TOKEN_LABEL, lab);          /* includes the 0x00 */
-	memcpy(buf + lab, id, idl);
-	buf[lab + idl] = 0;
+	off = lab;
+	memcpy(buf + off, user, ul + 1);
+	off += ul + 1;
+	memcpy(buf + off, client_id, cl + 1);
+	off += cl + 1;
 	for (int i = 0; i < 8; i++)
-		buf[lab + idl + 1 + (size_t)i] = (uint8_t)(exp >> (56 - 8 * i));
-	*n = lab + idl + 9;
+		buf[off++] = (uint8_t)(exp >> (56 - 8 * i));
+	memcpy(buf + off, nonce, S2S_TOKEN_NONCE_LEN);
+	*n = off + S2S_TOKEN_NONCE_LEN;
 	return S2S_OK;
 }
 
-enum s2s_err
-s2s_token_make(const struct s2s_key *priv, const char *id, uint64_t exp,
-	       char out[S2S_TOKEN_MAX])
+static size_t
+put_hex(char *out, size_t room, const uint8_t *b, size_t n)
 {
-	uint8_t msg[sizeof(TOKEN_LABEL) + S2S_MSG_ID_MAX + 9];
+	static const char hx[] = "0123456789abcdef";
+
+	if (room < 2 * n + 1)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[b[i] >> 4];
+		out[2 * i + 1] = hx[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return 2 * n;
+}
+
+enum s2s_err
+s2s_token_make_for(const struct s2s_key *priv, const char *user,
+		   const char *client_id, uint64_t exp, char out[S2S_TOKEN_MAX])
+{
+	uint8_t msg[TOKEN_SIGNED_MAX];
+	uint8_t nonce[S2S_TOKEN_NONCE_LEN];
 	uint8_t sig[S2S_P256_SIG_LEN];
 	size_t n, off;
 	enum s2s_err err;
 
-	err = token_signed_bytes(id, exp, msg, &n);
+	out[0] = '\0';
+	err = s2s_random(nonce, sizeof(nonce));
+	if (err)
+		return err;
+	err = token_signed_bytes(user, client_id, exp, nonce, msg, &n);
 	if (err)
 		return err;
 	err = s2s_ecdsa_sign(priv, msg, n, sig);
@@ -744,10 +777,17 @@ s2s_token_make(const struct s2s_key *priv, const char *id, uint64_t exp,
 		return err;
 	off = (size_t)snprintf(out, S2S_TOKEN_MAX, TOKEN_PREFIX "%" PRIu64 ":",
 			       exp);
-	for (size_t i = 0; i < sizeof(sig); i++)
-		off += (size_t)snprintf(out + off, S2S_TOKEN_MAX - off, "%02x",
-					sig[i]);
+	off += put_hex(out + off, S2S_TOKEN_MAX - off, nonce, sizeof(nonce));
+	out[off++] = ':';
+	put_hex(out + off, S2S_TOKEN_MAX - off, sig, sizeof(sig));
 	return S2S_OK;
+}
+
+enum s2s_err
+s2s_token_make(const struct s2s_key *priv, const char *id, uint64_t exp,
+	       char out[S2S_TOKEN_MAX])
+{
+	return s2s_token_make_for(priv, id, id, exp, out);
 }
 
 static int
@@ -760,18 +800,47 @@ hexval(char c)
 	return -1;
 }
 
-enum s2s_err
-s2s_token_check(const struct s2s_key *pub, const char *id, const char *token,
-		size_t token_len, uint64_t now, uint64_t max_age)
+/* n bytes from 2n lowercase hex digits; false on any other character. */
+static bool
+get_hex(const char *s, uint8_t *out, size_t n)
 {
-	uint8_t msg[sizeof(TOKEN_LABEL) + S2S_MSG_ID_MAX + 9];
+	for (size_t k = 0; k < n; k++) {
+		int hi = hexval(s[2 * k]), lo = hexval(s[2 * k + 1]);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[k] = (uint8_t)(hi << 4 | lo);
+	}
+	return true;
+}
+
+bool
+s2s_token_is_v1(const char *token, size_t token_len)
+{
+	const size_t plen = sizeof(TOKEN_PREFIX_V1) - 1;
+
+	return token && token_len >= plen &&
+	       memcmp(token, TOKEN_PREFIX_V1, plen) == 0;
+}
+
+enum s2s_err
+s2s_token_verify(const struct s2s_key *pub, const char *user,
+		 const char *client_id, const char *token, size_t token_len,
+		 uint64_t now, uint64_t max_age,
+		 uint8_t nonce[S2S_TOKEN_NONCE_LEN], uint64_t *exp_out)
+{
+	uint8_t msg[TOKEN_SIGNED_MAX];
 	uint8_t sig[S2S_P256_SIG_LEN];
+	uint8_t nn[S2S_TOKEN_NONCE_LEN];
 	const size_t plen = sizeof(TOKEN_PREFIX) - 1;
+	const size_t tail = 2 * S2S_TOKEN_NONCE_LEN + 1 + 2 * S2S_P256_SIG_LEN;
 	uint64_t exp = 0;
 	size_t i = plen, n, digits = 0;
 	enum s2s_err err;
 
-	if (token_len < plen || memcmp(token, TOKEN_PREFIX, plen))
+	if (s2s_token_is_v1(token, token_len))
+		return S2S_ERR_VERSION;
+	if (!token || token_len < plen || memcmp(token, TOKEN_PREFIX, plen))
 		return S2S_ERR_FORMAT;
 	/* One spelling per token: no leading zeros. */
 	if (i + 1 < token_len && token[i] == '0' && token[i + 1] != ':')
@@ -782,20 +851,151 @@ s2s_token_check(const struct s2s_key *pub, const char *id, const char *token,
 		exp = exp * 10 + (uint64_t)(token[i] - '0');
 	}
 	if (digits == 0 || i >= token_len || token[i] != ':' ||
-	    token_len - i - 1 != 2 * S2S_P256_SIG_LEN)
+	    token_len - i - 1 != tail)
 		return S2S_ERR_FORMAT;
-	for (size_t k = 0; k < S2S_P256_SIG_LEN; k++) {
-		int hi = hexval(token[i + 1 + 2 * k]);
-		int lo = hexval(token[i + 2 + 2 * k]);
-
-		if (hi < 0 || lo < 0)
-			return S2S_ERR_FORMAT;
-		sig[k] = (uint8_t)(hi << 4 | lo);
-	}
-	err = token_signed_bytes(id, exp, msg, &n);
+	i++;
+	if (!get_hex(token + i, nn, sizeof(nn)) ||
+	    token[i + 2 * S2S_TOKEN_NONCE_LEN] != ':' ||
+	    !get_hex(token + i + 2 * S2S_TOKEN_NONCE_LEN + 1, sig, sizeof(sig)))
+		return S2S_ERR_FORMAT;
+	err = token_signed_bytes(user, client_id, exp, nn, msg, &n);
 	if (err)
 		return S2S_ERR_FORMAT;
 	if (exp < now || exp - now > max_age)
 		return S2S_ERR_TIMEOUT;
-	return s2s_ecdsa_verify(pub, msg, n, sig) ? S2S_ERR_AUTH : S2S_OK;
+	if (s2s_ecdsa_verify(pub, msg, n, sig))
+		return S2S_ERR_AUTH;
+	if (nonce)
+		memcpy(nonce, nn, sizeof(nn));
+	if (exp_out)
+		*exp_out = exp;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_token_check(const struct s2s_key *pub, const char *id, const char *token,
+		size_t token_len, uint64_t now, uint64_t max_age)
+{
+	return s2s_token_verify(pub, id, id, token, token_len, now, max_age,
+				NULL, NULL);
+}
+
+/* ---- Enrolment logins (protocol v2) ------------------------------------ */
+
+#define ENROL_PREFIX "s2s2e:"
+#define ENROL_LABEL "s2s-enrol-v2"
+
+void
+s2s_enrol_code_hash(const char *id, const uint8_t *code, size_t len,
+		    uint8_t out[S2S_SHA256_LEN])
+{
+	static const char label[] = "s2s/v1/enrol";
+	struct s2s_iov v[3] = {
+		{ label, sizeof(label) }, { id, strlen(id) + 1 }, { code, len },
+	};
+
+	s2s_sha256v(v, 3, out);
+}
+
+static enum s2s_err
+enrol_mac(const char *id, const uint8_t hash[S2S_SHA256_LEN], uint64_t exp,
+	  const uint8_t nonce[S2S_TOKEN_NONCE_LEN], uint8_t mac[S2S_SHA256_LEN])
+{
+	uint8_t be[8];
+	struct s2s_iov v[4] = {
+		{ ENROL_LABEL, sizeof(ENROL_LABEL) }, { id, strlen(id) + 1 },
+		{ be, sizeof(be) }, { nonce, S2S_TOKEN_NONCE_LEN },
+	};
+
+	if (!s2s_id_valid(id))
+		return S2S_ERR_INVAL;
+	for (int i = 0; i < 8; i++)
+		be[i] = (uint8_t)(exp >> (56 - 8 * i));
+	return s2s_hmac_sha256v(hash, S2S_SHA256_LEN, v, 4, mac);
+}
+
+enum s2s_err
+s2s_enrol_token_make(const char *id, const uint8_t *code, size_t code_len,
+		     uint64_t exp, char out[S2S_TOKEN_MAX])
+{
+	uint8_t hash[S2S_SHA256_LEN], mac[S2S_SHA256_LEN];
+	uint8_t nonce[S2S_TOKEN_NONCE_LEN];
+	size_t off;
+	enum s2s_err err;
+
+	out[0] = '\0';
+	if (!id || !s2s_id_valid(id) || (!code && code_len))
+		return S2S_ERR_INVAL;
+	err = s2s_random(nonce, sizeof(nonce));
+	if (err)
+		return err;
+	s2s_enrol_code_hash(id, code, code_len, hash);
+	err = enrol_mac(id, hash, exp, nonce, mac);
+	s2s_memzero(hash, sizeof(hash));
+	if (err)
+		return err;
+	off = (size_t)snprintf(out, S2S_TOKEN_MAX, ENROL_PREFIX "%" PRIu64 ":",
+			       exp);
+	off += put_hex(out + off, S2S_TOKEN_MAX - off, nonce, sizeof(nonce));
+	out[off++] = ':';
+	put_hex(out + off, S2S_TOKEN_MAX - off, mac, sizeof(mac));
+	return S2S_OK;
+}
+
+bool
+s2s_enrol_token_is(const char *token, size_t token_len)
+{
+	const size_t plen = sizeof(ENROL_PREFIX) - 1;
+
+	return token && token_len >= plen &&
+	       memcmp(token, ENROL_PREFIX, plen) == 0;
+}
+
+enum s2s_err
+s2s_enrol_token_verify(const char *id, const uint8_t hash[S2S_SHA256_LEN],
+		       const char *token, size_t token_len, uint64_t now,
+		       uint64_t max_age, uint8_t nonce[S2S_TOKEN_NONCE_LEN],
+		       uint64_t *exp_out)
+{
+	uint8_t mac[S2S_SHA256_LEN], want[S2S_SHA256_LEN];
+	uint8_t nn[S2S_TOKEN_NONCE_LEN];
+	const size_t plen = sizeof(ENROL_PREFIX) - 1;
+	const size_t tail = 2 * S2S_TOKEN_NONCE_LEN + 1 + 2 * S2S_SHA256_LEN;
+	uint64_t exp = 0;
+	size_t i = plen, digits = 0;
+	enum s2s_err err;
+
+	if (!s2s_enrol_token_is(token, token_len))
+		return S2S_ERR_FORMAT;
+	if (i + 1 < token_len && token[i] == '0' && token[i + 1] != ':')
+		return S2S_ERR_FORMAT;
+	for (; i < token_len && token[i] >= '0' && token[i] <= '9'; i++) {
+		if (++digits > 19)
+			return S2S_ERR_FORMAT;
+		exp = exp * 10 + (uint64_t)(token[i] - '0');
+	}
+	if (digits == 0 || i >= token_len || token[i] != ':' ||
+	    token_len - i - 1 != tail)
+		return S2S_ERR_FORMAT;
+	i++;
+	if (!get_hex(token + i, nn, sizeof(nn)) ||
+	    token[i + 2 * S2S_TOKEN_NONCE_LEN] != ':' ||
+	    !get_hex(token + i + 2 * S2S_TOKEN_NONCE_LEN + 1, mac, sizeof(mac)))
+		return S2S_ERR_FORMAT;
+	if (exp < now || exp - now > max_age)
+		return S2S_ERR_TIMEOUT;
+	if (!hash)
+		return S2S_ERR_AUTH;
+	err = enrol_mac(id, hash, exp, nn, want);
+	if (err)
+		return S2S_ERR_FORMAT;
+	err = s2s_ct_equal(mac, want, sizeof(mac)) ? S2S_OK : S2S_ERR_AUTH;
+	s2s_memzero(want, sizeof(want));
+	if (err)
+		return err;
+	if (nonce)
+		memcpy(nonce, nn, sizeof(nn));
+	if (exp_out)
+		*exp_out = exp;
+	return S2S_OK;
 }

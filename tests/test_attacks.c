@@ -329,7 +329,7 @@ world_start(struct world *w, int i)
 	ck_assert_int_eq(tc_subscribe(w->ca, w->ba, 1), 1);
 	ck_assert_int_eq(s2s_key_load_private(bh_path(broker, "cs.admin.key"),
 					      &adm), S2S_OK);
-	ck_assert_int_eq(s2s_token_make(adm, "s2s-admin", (uint64_t)time(NULL)
+	ck_assert_int_eq(s2s_token_make_for(adm, "s2s-admin", "ctl", (uint64_t)time(NULL)
 					+ 600, tok), S2S_OK);
 	s2s_key_destroy(adm);
 	ck_assert_int_eq(tc_connect(&w->adm, bh_port(broker), "ctl",

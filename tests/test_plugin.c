@@ -425,6 +425,17 @@ START_TEST(test_auth)
 	ck_assert_int_eq(cs_auth_check(cs, c, "alice", "alice", tok),
 			 MOSQ_ERR_SUCCESS);
 	ck_assert_int_eq(cs_conn_kind(cs, c), CS_CONN_DEVICE);
+	/* Single use: the same token again is refused (issue 10, class 2). */
+	ck_assert_int_eq(cs_auth_check(cs, c, "alice", "alice", tok),
+			 MOSQ_ERR_AUTH);
+	ck_assert_int_eq(cs_tokens_count(cs), 1);
+	/* A password user who shares the device's name under another client
+	 * id is never the device, and not locked out: others decide. */
+	ck_assert_int_eq(cs_auth_check(cs, c, "reader-pc", "alice", "secret"),
+			 MOSQ_ERR_PLUGIN_DEFER);
+	ck_assert_int_eq(cs_conn_kind(cs, c), CS_CONN_OTHER);
+	ck_assert_int_eq(s2s_token_make(a.key, "alice", now + 60, tok),
+			 S2S_OK);
 	/* Username differs from the client id. */
 	ck_assert_int_eq(cs_auth_check(cs, c, "alice", "bob", tok),
 			 MOSQ_ERR_AUTH);
@@ -455,14 +466,14 @@ START_TEST(test_auth)
 	/* Admin with the admin key; with a device key: refused. */
 	snprintf(path, sizeof(path), "%s/cs.admin.key", dir);
 	ck_assert_int_eq(s2s_key_load_private(path, &admin), S2S_OK);
-	ck_assert_int_eq(s2s_token_make(admin, "s2s-admin", now + 60, tok),
+	ck_assert_int_eq(s2s_token_make_for(admin, "s2s-admin", "ctl-1", now + 60, tok),
 			 S2S_OK);
 	ck_assert_int_eq(cs_auth_check(cs, c, "ctl-1", "s2s-admin", tok),
 			 MOSQ_ERR_SUCCESS);
 	ck_assert_int_eq(cs_conn_kind(cs, c), CS_CONN_ADMIN);
 	ck_assert_int_eq(cs_auth_check(cs, c, "alice", "s2s-admin", tok),
 			 MOSQ_ERR_AUTH);
-	ck_assert_int_eq(s2s_token_make(a.key, "s2s-admin", now + 60, tok),
+	ck_assert_int_eq(s2s_token_make_for(a.key, "s2s-admin", "ctl-1", now + 60, tok),
 			 S2S_OK);
 	ck_assert_int_eq(cs_auth_check(cs, c, "ctl-1", "s2s-admin", tok),
 			 MOSQ_ERR_AUTH);
@@ -482,7 +493,7 @@ START_TEST(test_auth)
 		stub_client_free(anon);
 	}
 	/* DISCONNECT forgets. */
-	ck_assert_int_eq(s2s_token_make(admin, "s2s-admin", now + 60, tok),
+	ck_assert_int_eq(s2s_token_make_for(admin, "s2s-admin", "ctl-1", now + 60, tok),
 			 S2S_OK);
 	ck_assert_int_eq(cs_auth_check(cs, c, "ctl-1", "s2s-admin", tok),
 			 MOSQ_ERR_SUCCESS);

@@ -783,7 +783,7 @@ START_TEST(test_admin)
 	start(opts);
 	ck_assert_int_eq(s2s_key_load_private(bh_path(broker, "cs.admin.key"),
 					      &adm), S2S_OK);
-	ck_assert_int_eq(s2s_token_make(adm, "s2s-admin", (uint64_t)time(NULL)
+	ck_assert_int_eq(s2s_token_make_for(adm, "s2s-admin", "ctl", (uint64_t)time(NULL)
 					+ 120, tok), S2S_OK);
 	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "ctl", "s2s-admin",
 				    tok, 5), 0);

@@ -434,6 +434,33 @@ START_TEST(test_token)
 			 S2S_ERR_AUTH);
 	ck_assert_int_eq(s2s_token_check(other_key, "alice", tok, strlen(tok), now, 3600),
 			 S2S_ERR_AUTH);
+	/* Fresh nonce per token; bound to the client id (admin form). */
+	{
+		char t2[S2S_TOKEN_MAX];
+		uint8_t n1[S2S_TOKEN_NONCE_LEN], n2[S2S_TOKEN_NONCE_LEN];
+		uint64_t exp = 0;
+
+		ck_assert_int_eq(s2s_token_make(sd_key, "alice", now + 300, t2), S2S_OK);
+		ck_assert_str_ne(t2, tok);
+		ck_assert_int_eq(s2s_token_verify(sd_key, "alice", "alice", tok, strlen(tok),
+						  now, 3600, n1, &exp), S2S_OK);
+		ck_assert_uint_eq(exp, now + 300);
+		ck_assert_int_eq(s2s_token_verify(sd_key, "alice", "alice", t2, strlen(t2),
+						  now, 3600, n2, NULL), S2S_OK);
+		ck_assert(memcmp(n1, n2, sizeof(n1)) != 0);
+		ck_assert_int_eq(s2s_token_make_for(sd_key, "s2s-admin", "ctl-1", now + 300,
+						    t2), S2S_OK);
+		ck_assert_int_eq(s2s_token_verify(sd_key, "s2s-admin", "ctl-1", t2,
+						  strlen(t2), now, 3600, NULL, NULL), S2S_OK);
+		ck_assert_int_eq(s2s_token_verify(sd_key, "s2s-admin", "ctl-2", t2,
+						  strlen(t2), now, 3600, NULL, NULL), S2S_ERR_AUTH);
+		ck_assert_int_eq(s2s_token_verify(sd_key, "ctl-1", "s2s-admin", t2,
+						  strlen(t2), now, 3600, NULL, NULL), S2S_ERR_AUTH);
+		/* The nonce is signed too. */
+		t2[strlen(t2) - 130] ^= 1;
+		ck_assert_int_ne(s2s_token_verify(sd_key, "s2s-admin", "ctl-1", t2,
+						  strlen(t2), now, 3600, NULL, NULL), S2S_OK);
+	}
 	/* Every signature digit matters. */
 	for (size_t i = strlen(tok) - 128; i < strlen(tok); i++) {
 		char saved = tok[i];
@@ -453,15 +480,20 @@ START_TEST(test_token)
 		char padded[S2S_TOKEN_MAX + 1];
 
 		ck_assert_int_eq(s2s_token_make(sd_key, "alice", now + 300, tok), S2S_OK);
-		snprintf(padded, sizeof(padded), "s2s1:0%s", tok + 5);
+		snprintf(padded, sizeof(padded), "s2s2:0%s", tok + 5);
 		ck_assert_int_eq(s2s_token_check(sd_key, "alice", padded, strlen(padded),
 						 now, 3600), S2S_ERR_FORMAT);
 	}
 	/* Not a token at all. */
 	ck_assert_int_eq(s2s_token_check(sd_key, "alice", "hunter2", 7, now, 3600),
 			 S2S_ERR_FORMAT);
-	ck_assert_int_eq(s2s_token_check(sd_key, "alice", "s2s1::", 6, now, 3600),
+	ck_assert_int_eq(s2s_token_check(sd_key, "alice", "s2s2::", 6, now, 3600),
 			 S2S_ERR_FORMAT);
+	/* A protocol v1 token is told apart (the CS refuses it by name). */
+	ck_assert_int_eq(s2s_token_check(sd_key, "alice", "s2s1::", 6, now, 3600),
+			 S2S_ERR_VERSION);
+	ck_assert(s2s_token_is_v1("s2s1:1:ab", 9));
+	ck_assert(!s2s_token_is_v1(tok, strlen(tok)));
 	ck_assert_int_eq(s2s_token_check(sd_key, "alice", tok, strlen(tok) - 1, now, 3600),
 			 S2S_ERR_FORMAT);
 }

@@ -43,7 +43,7 @@
  *
  * Further keys: "topic_root" ("s2s"), "enrolment_code", "keepalive" (30 s),
  * "session_expiry" (86400 s, how long the broker keeps the MQTT session of
- * an offline device), "token_ttl" (600 s), "state_fsync" (true),
+ * an offline device), "token_ttl" (120 s), "state_fsync" (true),
  * "fetch_on_connect" (true).  Relative paths are relative to the file.
  *
  * Threads

@@ -203,22 +203,75 @@ enum s2s_err s2s_msg_fetched_next(const struct s2s_msg *m, size_t *off,
 				  const uint8_t **pkg, size_t *pkg_len);
 
 /*
- * The connect token (password) of a device: "s2s1:<exp>:<128 hex>", an
- * ECDSA signature by the device key over "s2s-connect-v1" 0x00 id 0x00
- * be64(exp).  out has room for S2S_TOKEN_MAX bytes (NUL included).
+ * Connect tokens, protocol v2 (docs/PROTOCOL.md, "Connect authentication"):
+ *
+ *   "s2s2:" <exp> ":" <nonce, 32 hex> ":" <sig, 128 hex>
+ *
+ * sig is an ECDSA P-256 signature by the user's key over
+ * "s2s-connect-v2" 0x00 user 0x00 client_id 0x00 be64(exp) nonce(16).
+ * The nonce is fresh random per token: the CS accepts each (user, nonce)
+ * once until exp, so a token seen on the wire is worthless after its first
+ * use, and it is bound to the MQTT client id it was made for.  A device
+ * is user = client id = its id; the admin is user = the admin user name
+ * and the client id of that one call.  out has room for S2S_TOKEN_MAX
+ * bytes (NUL included).
  */
-#define S2S_TOKEN_MAX 160
+#define S2S_TOKEN_MAX 200
+#define S2S_TOKEN_NONCE_LEN 16
+enum s2s_err s2s_token_make_for(const struct s2s_key *priv, const char *user,
+				const char *client_id, uint64_t exp,
+				char out[S2S_TOKEN_MAX]);
+/* A device's token: s2s_token_make_for(priv, id, id, exp, out). */
 enum s2s_err s2s_token_make(const struct s2s_key *priv, const char *id,
 			    uint64_t exp, char out[S2S_TOKEN_MAX]);
 
 /*
- * Check a token for id against the device's public key at time now:
- * S2S_OK, S2S_ERR_FORMAT (not a token), S2S_ERR_AUTH (bad signature),
+ * Check a token for (user, client_id) against the public key at time now:
+ * S2S_OK (nonce and *exp set when not NULL: the caller must then refuse a
+ * nonce it has seen before), S2S_ERR_VERSION (a protocol v1 "s2s1:"
+ * token), S2S_ERR_FORMAT (not a token), S2S_ERR_AUTH (bad signature),
  * S2S_ERR_TIMEOUT (expired: exp < now, or exp > now + max_age).
  */
+enum s2s_err s2s_token_verify(const struct s2s_key *pub, const char *user,
+			      const char *client_id, const char *token,
+			      size_t token_len, uint64_t now, uint64_t max_age,
+			      uint8_t nonce[S2S_TOKEN_NONCE_LEN],
+			      uint64_t *exp);
+/* s2s_token_verify(pub, id, id, ..., NULL, NULL): a device's token. */
 enum s2s_err s2s_token_check(const struct s2s_key *pub, const char *id,
 			     const char *token, size_t token_len,
 			     uint64_t now, uint64_t max_age);
+/* Does the password look like a protocol v1 token ("s2s1:...")? */
+bool s2s_token_is_v1(const char *token, size_t token_len);
+
+/*
+ * Enrolment login (protocol v2): the MQTT password of a device that
+ * registers an id which is already known (a new key, or coming back after
+ * revocation) or under `enrollment code`:
+ *
+ *   "s2s2e:" <exp> ":" <nonce, 32 hex> ":" <mac, 64 hex>
+ *
+ * mac = HMAC-SHA-256(key = s2s_enrol_code_hash(id, code), "s2s-enrol-v2"
+ * 0x00 id 0x00 be64(exp) nonce).  It proves the enrolment code without
+ * showing it; like a connect token it is bound to the id (= client id =
+ * user name) and accepted once.  code may be empty (open enrolment).
+ */
+void s2s_enrol_code_hash(const char *id, const uint8_t *code, size_t len,
+			 uint8_t out[S2S_SHA256_LEN]);
+enum s2s_err s2s_enrol_token_make(const char *id, const uint8_t *code,
+				  size_t code_len, uint64_t exp,
+				  char out[S2S_TOKEN_MAX]);
+bool s2s_enrol_token_is(const char *token, size_t token_len);
+/*
+ * S2S_OK (nonce, *exp set when not NULL), S2S_ERR_FORMAT, S2S_ERR_TIMEOUT,
+ * S2S_ERR_AUTH (wrong code; hash NULL: no code known for the id).
+ */
+enum s2s_err s2s_enrol_token_verify(const char *id,
+				    const uint8_t hash[S2S_SHA256_LEN],
+				    const char *token, size_t token_len,
+				    uint64_t now, uint64_t max_age,
+				    uint8_t nonce[S2S_TOKEN_NONCE_LEN],
+				    uint64_t *exp);
 
 #ifdef __cplusplus
 }
