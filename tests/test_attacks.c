@@ -25,9 +25,15 @@
  *
  * Skipped (exit 77) when S2S_PLUGIN is unset or the broker is missing.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,16 +309,14 @@ struct world {
 };
 
 static void
-world_start(struct world *w, int i)
+world_start_with(struct world *w, int i, const struct bh_options *o)
 {
 	struct s2s_key *adm;
 	char tok[S2S_TOKEN_MAX];
 
 	memset(w, 0, sizeof(*w));
 	w->profile = profile_of(i);
-	ck_assert_msg(bh_start(&broker, &(struct bh_options){
-		.plugin = bh_plugin_path(), .plugin_opts = OPEN }) == 0,
-		"broker did not start");
+	ck_assert_msg(bh_start(&broker, o) == 0, "broker did not start");
 	td_init(&w->a, "alice", 1);
 	td_init(&w->b, "bob", 2);
 	do_register(&w->a);
@@ -336,6 +340,13 @@ world_start(struct world *w, int i)
 				    "s2s-admin", tok, 5), 0);
 	ck_assert_int_eq(tc_subscribe(w->adm, "$CONTROL/s2s/v1/response", 1),
 			 1);
+}
+
+static void
+world_start(struct world *w, int i)
+{
+	world_start_with(w, i, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = OPEN });
 }
 
 static uint64_t
@@ -1105,6 +1116,855 @@ START_TEST(test_malformed)
 }
 END_TEST
 
+/* =========================================================================
+ * Edges of the gate (issue 10): wills, tokens, names, QoS 2
+ * ========================================================================= */
+
+/* A raw MQTT client: every byte of CONNECT and PUBLISH under the test's
+ * control (will retain and delay, DUP, message ids). */
+struct raw {
+	int fd;
+	int ver;                /* 4 = 3.1.1, 5 */
+};
+
+struct wbuf {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void
+w_u8(struct wbuf *w, uint8_t v)
+{
+	ck_assert_uint_lt(w->n, sizeof(w->b));
+	w->b[w->n++] = v;
+}
+
+static void
+w_u16(struct wbuf *w, unsigned v)
+{
+	w_u8(w, (uint8_t)(v >> 8));
+	w_u8(w, (uint8_t)v);
+}
+
+static void
+w_u32(struct wbuf *w, uint32_t v)
+{
+	w_u16(w, v >> 16);
+	w_u16(w, v & 0xffff);
+}
+
+static void
+w_bytes(struct wbuf *w, const void *p, size_t n)
+{
+	ck_assert_uint_le(w->n + n, sizeof(w->b));
+	memcpy(w->b + w->n, p, n);
+	w->n += n;
+}
+
+static void
+w_str(struct wbuf *w, const char *s, size_t n)
+{
+	w_u16(w, (unsigned)n);
+	w_bytes(w, s, n);
+}
+
+static void
+raw_send(struct raw *r, uint8_t first, const struct wbuf *body)
+{
+	uint8_t hdr[5];
+	size_t h = 0, n = body->n;
+
+	hdr[h++] = first;
+	do {
+		hdr[h] = (uint8_t)(n % 128);
+		n /= 128;
+		if (n)
+			hdr[h] |= 0x80;
+		h++;
+	} while (n);
+	ck_assert(write(r->fd, hdr, h) == (ssize_t)h);
+	ck_assert(write(r->fd, body->b, body->n) == (ssize_t)body->n);
+}
+
+static bool
+read_full(int fd, uint8_t *p, size_t n, int timeout_ms)
+{
+	while (n) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		if (poll(&pf, 1, timeout_ms) != 1)
+			return false;
+		k = read(fd, p, n);
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* Next packet: its first byte, body in buf; -1 on timeout or EOF. */
+static int
+raw_read(struct raw *r, uint8_t *buf, size_t cap, size_t *len, int timeout_ms)
+{
+	uint8_t first, c;
+	size_t n = 0, mul = 1;
+
+	if (!read_full(r->fd, &first, 1, timeout_ms))
+		return -1;
+	do {
+		if (!read_full(r->fd, &c, 1, timeout_ms))
+			return -1;
+		n += (c & 0x7f) * mul;
+		mul *= 128;
+	} while (c & 0x80);
+	ck_assert_uint_le(n, cap);
+	if (!read_full(r->fd, buf, n, timeout_ms))
+		return -1;
+	*len = n;
+	return first;
+}
+
+struct raw_will {
+	const char *topic;
+	const void *payload;
+	size_t len;
+	bool retain;
+	uint32_t delay;         /* v5 will delay interval */
+};
+
+/* CONNECT; returns the CONNACK code (v3: 5 = not authorised) or -1. */
+static int
+raw_connect(struct raw *r, int ver, const char *id, const char *user,
+	    const char *pw, bool clean, uint32_t expiry,
+	    const struct raw_will *will)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct wbuf w = { .n = 0 };
+	uint8_t flags = clean ? 0x02 : 0, buf[256];
+	size_t len;
+	int first;
+
+	r->ver = ver;
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(r->fd, 0);
+	a.sin_port = htons((uint16_t)bh_port(broker));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (will)
+		flags |= 0x04 | 0x08 | (will->retain ? 0x20 : 0);  /* QoS 1 */
+	if (user)
+		flags |= 0x80;
+	if (pw)
+		flags |= 0x40;
+	w_str(&w, "MQTT", 4);
+	w_u8(&w, (uint8_t)ver);
+	w_u8(&w, flags);
+	w_u16(&w, 60);
+	if (ver == 5) {
+		if (expiry) {
+			w_u8(&w, 5);
+			w_u8(&w, 0x11);
+			w_u32(&w, expiry);
+		} else {
+			w_u8(&w, 0);
+		}
+	}
+	w_str(&w, id, strlen(id));
+	if (will) {
+		if (ver == 5) {
+			if (will->delay) {
+				w_u8(&w, 5);
+				w_u8(&w, 0x18);
+				w_u32(&w, will->delay);
+			} else {
+				w_u8(&w, 0);
+			}
+		}
+		w_str(&w, will->topic, strlen(will->topic));
+		w_str(&w, will->payload, will->len);
+	}
+	if (user)
+		w_str(&w, user, strlen(user));
+	if (pw)
+		w_str(&w, pw, strlen(pw));
+	raw_send(r, 0x10, &w);
+	first = raw_read(r, buf, sizeof(buf), &len, TC_TIMEOUT_MS);
+	if (first != 0x20 || len < 2)
+		return -1;
+	return buf[1];
+}
+
+static void
+raw_close(struct raw *r)
+{
+	if (r->fd >= 0)
+		close(r->fd);          /* no DISCONNECT: an unclean drop */
+	r->fd = -1;
+}
+
+static void
+raw_publish(struct raw *r, const char *topic, const void *p, size_t n,
+	    int qos, unsigned mid, bool dup, bool retain)
+{
+	struct wbuf w = { .n = 0 };
+
+	w_str(&w, topic, strlen(topic));
+	if (qos)
+		w_u16(&w, mid);
+	if (r->ver == 5)
+		w_u8(&w, 0);
+	w_bytes(&w, p, n);
+	raw_send(r, (uint8_t)(0x30 | (dup ? 8 : 0) | qos << 1 | (retain ? 1 : 0)),
+		 &w);
+}
+
+/* Wait for the ack of type want (0x40 PUBACK, 0x50 PUBREC, 0x70 PUBCOMP)
+ * for mid; returns its reason code (0 when absent), -1 on timeout. */
+static int
+raw_ack(struct raw *r, int want, unsigned mid)
+{
+	uint8_t buf[256];
+	size_t len;
+	int first;
+
+	for (;;) {
+		first = raw_read(r, buf, sizeof(buf), &len, TC_TIMEOUT_MS);
+		if (first < 0)
+			return -1;
+		if ((first & 0xf0) == want && len >= 2 &&
+		    (unsigned)(buf[0] << 8 | buf[1]) == mid)
+			return len > 2 ? buf[2] : 0;
+	}
+}
+
+static void
+raw_pubrel(struct raw *r, unsigned mid)
+{
+	struct wbuf w = { .n = 0 };
+
+	w_u16(&w, mid);
+	raw_send(r, 0x62, &w);
+}
+
+static void
+fresh_token(struct td_dev *d, char tok[S2S_TOKEN_MAX])
+{
+	ck_assert_int_eq(s2s_token_make(d->key, d->id,
+					(uint64_t)time(NULL) + 300, tok),
+			 S2S_OK);
+}
+
+static int
+not_auth(int ver)
+{
+	return ver == 5 ? NOT_AUTHORIZED : 5;
+}
+
+/* Alice again as a tc client (after a raw client took her id over). */
+static void
+alice_back(struct world *w)
+{
+	tc_close(w->ca);
+	w->ca = device(&w->a);
+	ck_assert_int_eq(tc_subscribe(w->ca, w->ba, 1), 1);
+}
+
+/* Nothing retained on alice's topic: a new subscriber gets nothing. */
+static void
+nothing_retained(struct world *w, int ver)
+{
+	char tok[S2S_TOKEN_MAX];
+	struct tc *c;
+	struct tc_msg t;
+
+	tc_close(w->cb);
+	fresh_token(&w->b, tok);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "bob", "bob", tok,
+				    ver), 0);
+	w->cb = c;
+	ck_assert_int_eq(tc_subscribe(c, w->ab, 1), 1);
+	if (tc_wait(c, w->ab, QUIET_MS * 2, &t)) {
+		tc_msg_free(&t);
+		ck_abort_msg("a retained message under ROOT");
+	}
+}
+
+/*
+ * Wills on alice's own pair topic, MQTT 3.1.1 and 5 (_i & 1), retained or
+ * not, on session takeover with clean start and without (_i & 2), with a
+ * will delay, and on an unclean drop: none reaches bob, none is retained;
+ * a will outside ROOT still works (the fix is not "no wills").
+ */
+START_TEST(test_will_takeover)
+{
+	const int ver = _i & 1 ? 5 : 4;
+	const bool clean = (_i & 2) == 0;
+	struct world w;
+	char tok[S2S_TOKEN_MAX];
+	struct raw r1, r2;
+	struct tc *fs;
+	struct tc_msg t;
+	uint8_t *pkg;
+	size_t n;
+	struct raw_will will = { .retain = false };
+
+	world_start(&w, 0);
+	/* The will is a real package at alice's next position, so that
+	 * only the path (no gate) makes it wrong. */
+	scratch(&w, "will", &pkg, &n);
+	will.topic = w.ab;
+	will.payload = pkg;
+	will.len = n;
+
+	/* Takeover: r1 (with the will) is replaced by r2. */
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r1, ver, "alice", "alice", tok, clean,
+				     clean ? 0 : 3600, &will), 0);
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r2, ver, "alice", "alice", tok, clean,
+				     clean ? 0 : 3600, NULL), 0);
+	nothing_reached_bob(&w);
+	raw_close(&r1);
+	raw_close(&r2);
+	/* The same, retained. */
+	will.retain = true;
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r1, ver, "alice", "alice", tok, clean,
+				     clean ? 0 : 3600, &will), 0);
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r2, ver, "alice", "alice", tok, clean,
+				     clean ? 0 : 3600, NULL), 0);
+	nothing_reached_bob(&w);
+	raw_close(&r1);
+	raw_close(&r2);
+
+	/* A retained PUBLISH under ROOT is refused outright. */
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r1, ver, "alice", "alice", tok, true, 0,
+				     NULL), 0);
+	raw_publish(&r1, w.ab, pkg, n, 1, 3, false, true);
+	ck_assert_int_eq(raw_ack(&r1, 0x40, 3), ver == 5 ? NOT_AUTHORIZED : 0);
+	nothing_reached_bob(&w);
+	raw_close(&r1);
+
+	/* Will delay (v5) and an unclean drop. */
+	will.delay = ver == 5 ? 1 : 0;
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r1, ver, "alice", "alice", tok, true, 0,
+				     &will), 0);
+	raw_close(&r1);
+	usleep(1500 * 1000);
+	nothing_reached_bob(&w);
+	nothing_retained(&w, ver);
+	ck_assert_int_eq(tc_subscribe(w.cb, w.ab, 1), 1);
+
+	/* A will outside ROOT still reaches its subscriber on takeover. */
+	ck_assert_int_eq(tc_connect(&fs, bh_port(broker), "watcher", NULL,
+				    NULL, ver), 0);
+	ck_assert_int_eq(tc_subscribe(fs, "plain/will", 1), 1);
+	will.topic = "plain/will";
+	will.delay = 0;
+	will.retain = false;
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r1, ver, "alice", "alice", tok, true, 0,
+				     &will), 0);
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r2, ver, "alice", "alice", tok, true, 0,
+				     NULL), 0);
+	ck_assert_msg(tc_wait(fs, "plain/will", TC_TIMEOUT_MS, &t),
+		      "a will outside ROOT was lost");
+	tc_msg_free(&t);
+	tc_close(fs);
+	raw_close(&r1);
+	raw_close(&r2);
+	free(pkg);
+
+	alice_back(&w);
+	alive(&w, "wills");
+	world_end(&w);
+}
+END_TEST
+
+/*
+ * Broker shutdown (SIGTERM) with persistence, 3.1.1 and 5: alice's will
+ * on her pair topic must not be queued for bob's offline session nor
+ * survive the restart; a genuine package queued for bob does.
+ */
+START_TEST(test_will_shutdown)
+{
+	const int ver = _i ? 5 : 4;
+	char pdir[] = "/tmp/s2s-persist-XXXXXX", conf[256], tok[S2S_TOKEN_MAX];
+	struct world w;
+	struct raw r1;
+	struct raw_will will = { .retain = false };
+	struct tc *b;
+	struct tc_msg t;
+	uint8_t *pkg;
+	size_t n;
+	int got = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(pdir));
+	ck_assert_int_eq(chmod(pdir, 0777), 0);
+	snprintf(conf, sizeof(conf), "persistence true\npersistence_location "
+		 "%s/\nautosave_interval 3600", pdir);
+	world_start_with(&w, 0, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = OPEN,
+		.extra_conf = conf });
+	/* Bob: a persistent session subscribed to alice's topic, offline. */
+	tc_close(w.cb);
+	w.cb = NULL;
+	fresh_token(&w.b, tok);
+	ck_assert_int_eq(tc_connect_will(&b, bh_port(broker), "bob", "bob",
+					 tok, ver, NULL, NULL, 0, true), 0);
+	ck_assert_int_eq(tc_subscribe(b, w.ab, 1), 1);
+	tc_close(b);
+	/* One genuine package queued for bob. */
+	ck_assert_int_eq(td_seal(&w.a, "queued", &pkg, &n), S2S_OK);
+	ck_assert_int_eq(tc_publish(w.ca, w.ab, pkg, n, 1, false), 0);
+	free(pkg);
+	/* Alice with a will, then SIGTERM. */
+	scratch(&w, "will at shutdown", &pkg, &n);
+	will.topic = w.ab;
+	will.payload = pkg;
+	will.len = n;
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r1, ver, "alice", "alice", tok, true, 0,
+				     &will), 0);
+	tc_close(w.ca);
+	w.ca = NULL;
+	tc_close(w.adm);
+	w.adm = NULL;
+	ck_assert_int_eq(bh_stop(broker), 0);
+	raw_close(&r1);
+	ck_assert_int_eq(bh_restart(broker), 0);
+	fresh_token(&w.b, tok);
+	ck_assert_int_eq(tc_connect_will(&b, bh_port(broker), "bob", "bob",
+					 tok, ver, NULL, NULL, 0, true), 0);
+	while (tc_wait(b, w.ab, 1500, &t)) {
+		struct s2s_package p;
+
+		ck_assert_int_eq(s2s_package_parse(t.payload, t.len, NULL, &p),
+				 S2S_OK);
+		ck_assert_msg(s2s_package_open(&w.b.rx, &p, NULL, NULL) ==
+			      S2S_OK, "bob got a message the gate never saw");
+		tc_msg_free(&t);
+		got++;
+	}
+	ck_assert_int_eq(got, 1);
+	ck_assert(bh_log_contains(broker, "did not pass the gate"));
+	tc_close(b);
+	free(pkg);
+	td_free(&w.a);
+	td_free(&w.b);
+	bh_destroy(broker);
+	broker = NULL;
+	snprintf(conf, sizeof(conf), "rm -rf '%s'", pdir);
+	ck_assert_int_eq(system(conf), 0);
+}
+END_TEST
+
+struct race {
+	const char *tok;
+	int rc;
+	struct tc *c;
+	int ver;
+};
+
+static void *
+race_connect(void *arg)
+{
+	struct race *x = arg;
+
+	x->rc = tc_connect(&x->c, bh_port(broker), "alice", "alice", x->tok,
+			   x->ver);
+	return NULL;
+}
+
+/*
+ * Tokens are not bearer tokens (3.1.1 and 5): a token works once, for its
+ * client id only; a replay, sequential or concurrent, is refused and does
+ * not disconnect the genuine device; the admin's token likewise; a v1
+ * token is refused by name.
+ */
+START_TEST(test_token_single_use)
+{
+	const int ver = _i ? 5 : 4;
+	struct world w;
+	char tok[S2S_TOKEN_MAX], v1[S2S_TOKEN_MAX];
+	struct s2s_key *adm;
+	struct tc *x, *y;
+	struct race ra[2];
+	pthread_t th[2];
+	int ok = 0;
+
+	world_start(&w, 0);
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(tc_connect(&x, bh_port(broker), "alice", "alice", tok,
+				    ver), 0);
+	tc_close(w.ca);
+	w.ca = x;
+	ck_assert_int_eq(tc_subscribe(x, "s2s/inbox/alice", 1), 1);
+	ck_assert_int_eq(tc_subscribe(x, w.ba, 1), 1);
+	/* Replayed while the device is connected: refused, no takeover. */
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "alice", "alice", tok,
+				    ver), not_auth(ver));
+	ck_assert_int_eq(raw_connect(&(struct raw){ 0 }, ver, "alice", "alice",
+				     tok, true, 0, NULL), not_auth(ver));
+	usleep(QUIET_MS * 1000);
+	ck_assert(tc_connected(w.ca));
+	alive(&w, "a replayed token");
+	/* Under another client id, or as another device. */
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "mallory", "alice",
+				    tok, ver), not_auth(ver));
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "bob", "bob", tok,
+				    ver), not_auth(ver));
+	/* After the device left: still refused. */
+	tc_close(w.ca);
+	w.ca = NULL;
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "alice", "alice", tok,
+				    ver), not_auth(ver));
+	/* Two connections at once with one fresh token: exactly one in. */
+	fresh_token(&w.a, tok);
+	for (int k = 0; k < 2; k++) {
+		ra[k] = (struct race){ .tok = tok, .rc = -9, .ver = ver };
+		ck_assert_int_eq(pthread_create(&th[k], NULL, race_connect,
+						&ra[k]), 0);
+	}
+	for (int k = 0; k < 2; k++) {
+		pthread_join(th[k], NULL);
+		ok += ra[k].rc == 0;
+		if (ra[k].rc == 0)
+			tc_close(ra[k].c);
+		else
+			ck_assert_int_eq(ra[k].rc, not_auth(ver));
+	}
+	ck_assert_int_eq(ok, 1);
+	/* A protocol v1 token: refused, and the log says why. */
+	snprintf(v1, sizeof(v1), "s2s1:%llu:%0128d",
+		 (unsigned long long)time(NULL) + 60, 0);
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "alice", "alice", v1,
+				    ver), not_auth(ver));
+	ck_assert(bh_log_contains(broker, "protocol v1 token"));
+	/* The admin: bound to its client id, single use. */
+	ck_assert_int_eq(s2s_key_load_private(bh_path(broker, "cs.admin.key"),
+					      &adm), S2S_OK);
+	ck_assert_int_eq(s2s_token_make_for(adm, "s2s-admin", "ctl-2",
+					    (uint64_t)time(NULL) + 60, tok),
+			 S2S_OK);
+	s2s_key_destroy(adm);
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "ctl-3", "s2s-admin",
+				    tok, ver), not_auth(ver));
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "ctl-2", "s2s-admin",
+				    tok, ver), 0);
+	tc_close(y);
+	ck_assert_int_eq(tc_connect(&y, bh_port(broker), "ctl-2", "s2s-admin",
+				    tok, ver), not_auth(ver));
+	w.ca = device(&w.a);
+	ck_assert_int_eq(tc_subscribe(w.ca, w.ba, 1), 1);
+	alive(&w, "token replays");
+	world_end(&w);
+}
+END_TEST
+
+/* Used token ids survive a restart (and a kill -9). */
+START_TEST(test_token_restart)
+{
+	struct td_dev a;
+	char tok[S2S_TOKEN_MAX], t2[S2S_TOKEN_MAX];
+	struct tc *c;
+
+	ck_assert_int_eq(bh_start(&broker, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = OPEN }), 0);
+	td_init(&a, "alice", 1);
+	do_register(&a);
+	fresh_token(&a, tok);
+	fresh_token(&a, t2);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", "alice", tok,
+				    5), 0);
+	tc_close(c);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", "alice", t2,
+				    4), 0);
+	tc_close(c);
+	ck_assert_int_eq(bh_stop(broker), 0);
+	ck_assert_int_eq(bh_restart(broker), 0);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", "alice", tok,
+				    5), NOT_AUTHORIZED);
+	bh_kill9(broker);
+	ck_assert_int_eq(bh_restart(broker), 0);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", "alice", t2,
+				    4), 5);
+	fresh_token(&a, tok);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", "alice", tok,
+				    5), 0);
+	tc_close(c);
+	td_free(&a);
+}
+END_TEST
+
+/* REGISTER over an enrolment login (protocol v2); code may be NULL. */
+static enum s2s_err
+enrol(struct td_dev *d, const char *code, int *connack)
+{
+	struct s2s_key *k = cs_key();
+	char tok[S2S_TOKEN_MAX], topic[128];
+	struct tc *c;
+	uint8_t *buf;
+	size_t n;
+	struct s2s_msg m;
+	enum s2s_err rc;
+
+	ck_assert_int_eq(s2s_enrol_token_make(d->id, (const uint8_t *)code,
+					      code ? strlen(code) : 0,
+					      (uint64_t)time(NULL) + 60, tok),
+			 S2S_OK);
+	*connack = tc_connect(&c, bh_port(broker), d->id, d->id, tok, 5);
+	if (*connack != 0) {
+		s2s_key_destroy(k);
+		return S2S_ERR_DENIED;
+	}
+	snprintf(topic, sizeof(topic), "s2s/inbox/%s", d->id);
+	ck_assert_int_eq(tc_subscribe(c, topic, 1), 1);
+	ck_assert_int_eq(td_register(d, k, code, 9, &buf, &n), S2S_OK);
+	ck_assert_int_eq(tc_publish(c, "s2s/cs/register", buf, n, 1, false), 0);
+	free(buf);
+	expect_any(c, d, &m);
+	rc = m.type == S2S_MSG_REGISTERED ? S2S_OK : m.code;
+	s2s_msg_clear(&m);
+	tc_close(c);
+	s2s_key_destroy(k);
+	return rc;
+}
+
+/* One admin command; returns the reply text (free()). */
+static char *
+admin(const char *cmd, const char *id, const char *code)
+{
+	char tok[S2S_TOKEN_MAX], *q;
+	struct s2s_key *adm;
+	struct tc *c;
+	struct tc_msg t;
+	char *out;
+
+	ck_assert_int_eq(s2s_key_load_private(bh_path(broker, "cs.admin.key"),
+					      &adm), S2S_OK);
+	ck_assert_int_eq(s2s_token_make_for(adm, "s2s-admin", "ctl-x",
+					    (uint64_t)time(NULL) + 60, tok),
+			 S2S_OK);
+	s2s_key_destroy(adm);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "ctl-x", "s2s-admin",
+				    tok, 5), 0);
+	ck_assert_int_eq(tc_subscribe(c, "$CONTROL/s2s/v1/response", 1), 1);
+	q = s2s_admin_request(cmd, id, NULL, code, code ? 3600 : -1);
+	ck_assert_int_eq(tc_publish(c, "$CONTROL/s2s/v1", q, strlen(q), 1,
+				    false), 0);
+	free(q);
+	ck_assert(tc_wait(c, "$CONTROL/s2s/v1/response", TC_TIMEOUT_MS, &t));
+	out = strndup((const char *)t.payload, t.len);
+	tc_msg_free(&t);
+	tc_close(c);
+	return out;
+}
+
+static int
+token_connack(struct td_dev *d)
+{
+	char tok[S2S_TOKEN_MAX];
+	struct tc *c;
+	int rc;
+
+	fresh_token(d, tok);
+	rc = tc_connect(&c, bh_port(broker), d->id, d->id, tok, 5);
+	if (rc == 0)
+		tc_close(c);
+	return rc;
+}
+
+/*
+ * Issue 12 item 5: key rotation (a new key with a new code) and a revoked
+ * device re-admitted with a new code, under `enrollment code`; anonymous
+ * and wrong-code CONNECTs answer alike for registered and unknown ids
+ * (allow_anonymous false).
+ */
+START_TEST(test_rotation_readmit)
+{
+	static const char *const CODE[] = { "enrollment", "code", NULL };
+	struct td_dev a, a2, z;
+	struct tc *c;
+	char *r;
+	int ca;
+
+	ck_assert_int_eq(bh_start(&broker, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = CODE,
+		.no_anonymous = true }), 0);
+	td_init(&a, "alice", 1);
+	td_init(&a2, "alice", 7);      /* alice's next key */
+	td_init(&z, "zed", 3);         /* never registered */
+	/* No code yet: refused at CONNECT. */
+	ck_assert_int_eq(enrol(&a, "code-one-1", &ca), S2S_ERR_DENIED);
+	ck_assert_int_eq(ca, NOT_AUTHORIZED);
+	free(admin("addEnrolmentCode", "alice", "code-one-1"));
+	ck_assert_int_eq(enrol(&a, "code-one-2", &ca), S2S_ERR_DENIED);
+	ck_assert_int_eq(enrol(&a, "code-one-1", &ca), S2S_OK);
+	ck_assert_int_eq(token_connack(&a), 0);
+	/* Alike: anonymous, garbage, token-shaped garbage, a used code. */
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", NULL, NULL,
+				    5), NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "zed", NULL, NULL,
+				    5), NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice", "alice",
+				    "hunter2", 5), NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "zed", "zed",
+				    "hunter2", 5), NOT_AUTHORIZED);
+	ck_assert_int_eq(token_connack(&z), NOT_AUTHORIZED);
+	ck_assert_int_eq(enrol(&z, "code-one-1", &ca), S2S_ERR_DENIED);
+	ck_assert_int_eq(ca, NOT_AUTHORIZED);
+	ck_assert_int_eq(enrol(&a2, "code-one-1", &ca), S2S_ERR_DENIED);
+	ck_assert_int_eq(ca, NOT_AUTHORIZED);
+	/* Key rotation: a new code, a new key. */
+	free(admin("addEnrolmentCode", "alice", "code-two-2"));
+	ck_assert_int_eq(enrol(&a2, "code-two-2", &ca), S2S_OK);
+	ck_assert_int_eq(token_connack(&a2), 0);
+	ck_assert_int_eq(token_connack(&a), NOT_AUTHORIZED);
+	/* Revoked, then re-admitted with a new code. */
+	r = admin("removeDevice", "alice", NULL);
+	ck_assert_msg(!strstr(r, "error"), "%s", r);
+	free(r);
+	ck_assert_int_eq(token_connack(&a2), NOT_AUTHORIZED);
+	ck_assert_int_eq(enrol(&a2, "code-two-2", &ca), S2S_ERR_DENIED);
+	free(admin("addEnrolmentCode", "alice", "code-three"));
+	ck_assert_int_eq(enrol(&a2, "code-three", &ca), S2S_OK);
+	ck_assert_int_eq(token_connack(&a2), 0);
+	td_free(&a);
+	td_free(&a2);
+	td_free(&z);
+}
+END_TEST
+
+/*
+ * Names (issue 10, class 5): a device cannot register the admin's, a feed
+ * reader's, a reserved user's or a password-file user's name; a password
+ * user who reads the feed keeps working; a device never counts as a feed
+ * reader.
+ */
+START_TEST(test_names)
+{
+	char pw[64], conf[128], cmd[600], tok[S2S_TOKEN_MAX];
+	const char *opts[] = { "enrollment", "open", "feed", "on",
+			       "feed_readers", "reader1,alice",
+			       "reserved_users", "bridge1",
+			       "reserved_users_file", pw, NULL };
+	struct td_dev d;
+	struct tc *c;
+	const char *const taken[] = { "reader1", "bridge1", "s2s-admin",
+				      "pwuser" };
+	int ca;
+
+	snprintf(pw, sizeof(pw), "/tmp/s2s-pw-%d", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "rm -f %s && mosquitto_passwd -c -b %s "
+		 "pwuser pwpass >/dev/null && mosquitto_passwd -b %s reader1 "
+		 "rpass >/dev/null && chmod 0644 %s", pw, pw, pw, pw);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(conf, sizeof(conf), "password_file %s", pw);
+	ck_assert_int_eq(bh_start(&broker, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = opts,
+		.extra_conf = conf }), 0);
+	for (size_t k = 0; k < sizeof(taken) / sizeof(taken[0]); k++) {
+		td_init(&d, taken[k], 1);
+		ck_assert_msg(enrol(&d, NULL, &ca) != S2S_OK,
+			      "a device registered '%s'", taken[k]);
+		td_free(&d);
+	}
+	/* "alice" is in feed_readers, so no device may be alice either. */
+	td_init(&d, "alice", 1);
+	ck_assert_int_ne(enrol(&d, NULL, &ca), S2S_OK);
+	td_free(&d);
+	/* A device registered normally does not read the feed. */
+	td_init(&d, "dave", 1);
+	ck_assert_int_eq(enrol(&d, NULL, &ca), S2S_OK);
+	fresh_token(&d, tok);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "dave", "dave", tok,
+				    5), 0);
+	ck_assert_int_ge(tc_subscribe(c, "s2s/verified/+", 1), 128);
+	tc_close(c);
+	/* The password user reads the feed; a device token is never a
+	 * password login and a password never a device login. */
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "reader-pc",
+				    "reader1", "rpass", 5), 0);
+	ck_assert_int_eq(tc_subscribe(c, "s2s/verified/+", 1), 1);
+	tc_close(c);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "reader-pc", "dave",
+				    tok, 5), NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_connect(&c, bh_port(broker), "dave", "dave",
+				    "pwpass", 5), NOT_AUTHORIZED);
+	td_free(&d);
+	unlink(pw);
+}
+END_TEST
+
+/*
+ * QoS 2 exactly once (issue 10, class 6), 3.1.1 and 5: a PUBLISH resent
+ * with DUP after PUBREC reaches bob once, the chain moves once; a
+ * tampered resend and a later replay are refused.
+ */
+START_TEST(test_qos2_dup)
+{
+	const int ver = _i ? 5 : 4;
+	struct world w;
+	char tok[S2S_TOKEN_MAX];
+	struct raw r;
+	struct tc_msg t;
+	struct s2s_package p;
+	uint8_t *pkg;
+	size_t n;
+
+	world_start(&w, 0);
+	ck_assert_int_eq(tc_subscribe(w.cb, w.ab, 2), 2);
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r, ver, "alice", "alice", tok, true, 0,
+				     NULL), 0);
+	ck_assert_int_eq(td_seal(&w.a, "exactly once", &pkg, &n), S2S_OK);
+	raw_publish(&r, w.ab, pkg, n, 2, 7, false, false);
+	ck_assert_int_eq(raw_ack(&r, 0x50, 7), 0);
+	/* A tampered resend: refused by the gate. */
+	pkg[n / 2] ^= 1;
+	raw_publish(&r, w.ab, pkg, n, 2, 7, true, false);
+	ck_assert_int_eq(raw_ack(&r, 0x50, 7), ver == 5 ? NOT_AUTHORIZED : 0);
+	w.refused++;
+	pkg[n / 2] ^= 1;
+	/* The genuine resend (Mosquitto 2.0.11 drops a client that resends
+	 * the same DUP twice on one connection: once here). */
+	raw_publish(&r, w.ab, pkg, n, 2, 7, true, false);
+	ck_assert_int_eq(raw_ack(&r, 0x50, 7), 0);
+	raw_pubrel(&r, 7);
+	ck_assert_int_eq(raw_ack(&r, 0x70, 7), 0);
+	w.accepted++;
+	ck_assert_msg(tc_wait(w.cb, w.ab, TC_TIMEOUT_MS, &t),
+		      "the QoS 2 package never reached bob");
+	ck_assert_int_eq(s2s_package_parse(t.payload, t.len, NULL, &p), S2S_OK);
+	ck_assert_int_eq(s2s_package_open(&w.b.rx, &p, NULL, NULL), S2S_OK);
+	tc_msg_free(&t);
+	nothing_reached_bob(&w);
+	/* Once routed, the same bytes are a replay. */
+	raw_publish(&r, w.ab, pkg, n, 2, 8, false, false);
+	ck_assert_int_eq(raw_ack(&r, 0x50, 8), ver == 5 ? NOT_AUTHORIZED : 0);
+	raw_pubrel(&r, 8);
+	w.refused++;
+	nothing_reached_bob(&w);
+	raw_publish(&r, w.ab, pkg, n, 2, 7, true, false);
+	ck_assert_int_eq(raw_ack(&r, 0x50, 7), ver == 5 ? NOT_AUTHORIZED : 0);
+	raw_pubrel(&r, 7);
+	w.refused++;
+	nothing_reached_bob(&w);
+	raw_close(&r);
+	free(pkg);
+	alice_back(&w);
+	alive(&w, "QoS 2 resends");
+	world_end(&w);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1119,6 +1979,17 @@ make_suite(void)
 	tcase_add_loop_test(tc, test_negotiation, 0, 2);
 	tcase_add_loop_test(tc, test_identity, 0, 2);
 	tcase_add_loop_test(tc, test_malformed, 0, 2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("edges");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_will_takeover, 0, 4);
+	tcase_add_loop_test(tc, test_will_shutdown, 0, 2);
+	tcase_add_loop_test(tc, test_token_single_use, 0, 2);
+	tcase_add_test(tc, test_token_restart);
+	tcase_add_test(tc, test_rotation_readmit);
+	tcase_add_test(tc, test_names);
+	tcase_add_loop_test(tc, test_qos2_dup, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
