@@ -219,14 +219,16 @@ enrol_login(struct s2s_cs *cs, const char *id, bool known,
 	have = rc == S2S_OK;
 	if (!have && (known || !cs->opt.enroll_open))
 		return refuse(id, "enrolment refused");
-	if (!have)      /* open enrolment, unknown id: the empty code */
-		s2s_enrol_code_hash(id, NULL, 0, hash);
-	rc = s2s_enrol_token_verify(id, hash, password, strlen(password),
-				    (uint64_t)cs_now_s(),
+	rc = s2s_enrol_token_verify(id, have ? hash : NULL, password,
+				    strlen(password), (uint64_t)cs_now_s(),
 				    cs->opt.token_max_age, nonce, &exp);
 	s2s_memzero(hash, sizeof(hash));
 	if (rc == S2S_OK)
 		rc = cs_token_use(cs, id, nonce, exp);
+	else if (!have && rc == S2S_ERR_AUTH)
+		/* Open enrolment of an unknown id: any code (or none) will
+		 * do, as for an anonymous CONNECT; well-formed and fresh. */
+		rc = S2S_OK;
 	if (rc != S2S_OK)
 		return refuse(id, rc == S2S_ERR_AUTH ? "enrolment refused" :
 			      token_why(rc));

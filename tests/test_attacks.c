@@ -1128,7 +1128,7 @@ struct raw {
 };
 
 struct wbuf {
-	uint8_t b[4096];
+	uint8_t b[65536];
 	size_t n;
 };
 

@@ -660,9 +660,16 @@ token_seeds(void)
 	snprintf(edit, sizeof(edit), "%.*sA%s", (int)(colon + 1 - tok), tok,
 		 colon + 2);
 	put_str("token", "upper-hex", edit);
-	put_str("token", "prefix-only", "s2s1:");
-	put_str("token", "no-digits", "s2s1::00");
-	put_str("token", "twenty-digits", "s2s1:18446744073709551616:00");
+	put_str("token", "prefix-only", "s2s2:");
+	put_str("token", "no-digits", "s2s2::00");
+	put_str("token", "twenty-digits", "s2s2:18446744073709551616:00");
+	put_str("token", "v1", "s2s1:1800000600:00");
+	CHECK(s2s_enrol_token_make(FUZZ_SENDER, (const uint8_t *)"fuzz", 4,
+				   FUZZ_TOKEN_NOW + 60, tok) == S2S_OK);
+	put_str("token", "enrol", tok);
+	CHECK(s2s_enrol_token_make(FUZZ_SENDER, NULL, 0, FUZZ_TOKEN_NOW + 60,
+				   tok) == S2S_OK);
+	put_str("token", "enrol-nocode", tok);
 }
 
 /* ---- Configuration and admin JSON ------------------------------------------ */
