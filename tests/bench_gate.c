@@ -459,7 +459,7 @@ mqtt_device(int port, struct td_dev *d, const struct s2s_key *cs)
 	expect_msg(c, d, S2S_MSG_REGISTERED, &m);
 	s2s_msg_clear(&m);
 	tc_close(c);
-	if (s2s_token_make(d->key, d->id, (uint64_t)time(NULL) + 3000, tok) !=
+	if (s2s_token_make(d->key, d->id, (uint64_t)time(NULL) + 300, tok) !=
 	    S2S_OK || tc_connect(&c, port, d->id, d->id, tok, 5) != 0 ||
 	    tc_subscribe(c, topic, 1) != 1)
 		fail("device connect");
@@ -550,9 +550,9 @@ bench_broker(void)
 	establish_mqtt(bh_port(gate), cs, &a, &b);
 	pk = seal_many(&a, total, &len);
 	snprintf(topic, sizeof(topic), "s2s/pair/%s/alice", a.pair);
-	if (s2s_token_make(a.key, "alice", (uint64_t)time(NULL) + 3000,
+	if (s2s_token_make(a.key, "alice", (uint64_t)time(NULL) + 300,
 			   tok_a) != S2S_OK ||
-	    s2s_token_make(b.key, "bob", (uint64_t)time(NULL) + 3000,
+	    s2s_token_make(b.key, "bob", (uint64_t)time(NULL) + 300,
 			   tok_b) != S2S_OK)
 		fail("token");
 	r_plain = calloc((size_t)rounds, sizeof(double));
@@ -566,6 +566,14 @@ bench_broker(void)
 			   gb = { "bob", "bob", tok_b };
 		uint8_t **slice = pk + (size_t)r * (size_t)n_per_round;
 		size_t *lslice = len + (size_t)r * (size_t)n_per_round;
+
+		/* Tokens are single-use (connect protocol v2): new ones for
+		 * every round's connections. */
+		if (s2s_token_make(a.key, "alice", (uint64_t)time(NULL) + 300,
+				   tok_a) != S2S_OK ||
+		    s2s_token_make(b.key, "bob", (uint64_t)time(NULL) + 300,
+				   tok_b) != S2S_OK)
+			fail("token");
 
 		r_plain[r] = rate(bh_port(plain), &pa, &pb, topic, slice,
 				  lslice, n_per_round);

@@ -600,7 +600,7 @@ mqtt_device(int port, struct td_dev *d, const struct s2s_key *cs,
 		*rtt_us = now_us() - t0;
 	s2s_msg_clear(&m);
 	tc_close(c);
-	if (s2s_token_make(d->key, d->id, (uint64_t)time(NULL) + 3000, tok) !=
+	if (s2s_token_make(d->key, d->id, (uint64_t)time(NULL) + 300, tok) !=
 	    S2S_OK || tc_connect(&c, port, d->id, d->id, tok, 5) != 0 ||
 	    tc_subscribe(c, topic, 1) != 1)
 		fail("device connect");
@@ -792,6 +792,14 @@ static void
 side_open(struct side *s, struct pairdev *pd, int np, bool gate, int qos)
 {
 	for (int i = 0; i < np; i++) {
+		/* Tokens are single-use (connect protocol v2). */
+		if (gate && (s2s_token_make(pd[i].a.key, pd[i].a.id,
+					    (uint64_t)time(NULL) + 300,
+					    pd[i].tok_a) != S2S_OK ||
+			     s2s_token_make(pd[i].b.key, pd[i].b.id,
+					    (uint64_t)time(NULL) + 300,
+					    pd[i].tok_b) != S2S_OK))
+			fail("token");
 		conn_open(&s->sub[i], bh_port(s->b), pd[i].b.id,
 			  gate ? pd[i].b.id : NULL, gate ? pd[i].tok_b : NULL,
 			  pd[i].topic, qos);
@@ -1071,9 +1079,9 @@ bench_broker(void)
 		snprintf(pd[i].topic, sizeof(pd[i].topic), "s2s/pair/%s/%s",
 			 pd[i].a.pair, ia);
 		if (s2s_token_make(pd[i].a.key, ia, (uint64_t)time(NULL) +
-				   3000, pd[i].tok_a) != S2S_OK ||
+				   300, pd[i].tok_a) != S2S_OK ||
 		    s2s_token_make(pd[i].b.key, ib, (uint64_t)time(NULL) +
-				   3000, pd[i].tok_b) != S2S_OK)
+				   300, pd[i].tok_b) != S2S_OK)
 			fail("token");
 	}
 	rss1 = rss_kb(bh_pid(gate));
