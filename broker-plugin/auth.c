@@ -276,8 +276,11 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 		if (!cid_valid || !username || strcmp(username, client_id))
 			return refuse(client_id, "enrolment login: user name "
 				      "and client id must both be the id");
-		rc = enrol_login(cs, client_id, cid_device, password);
-		return rc;
+		int mrc = enrol_login(cs, client_id, cid_device, password);
+
+		if (mrc == MOSQ_ERR_SUCCESS)    /* it takes the id over */
+			supersede(cs, client, client_id);
+		return mrc;
 	}
 
 	if (cid_device) {

@@ -198,9 +198,12 @@ S2S_EXPORT void s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb,
 /*
  * Connect to the broker (MQTT 5, persistent session, automatic reconnect
  * afterwards) with username = device id and password = a fresh connect
- * token signed by the device key (a new one for every reconnect).  A device
- * the CS does not know yet connects without user name and password and may
- * only register; s2s_client_register() then reconnects with a token.
+ * token signed by the device key (connect protocol v2, docs/PROTOCOL.md:
+ * single-use and bound to the client id, so a new one for every connect
+ * and reconnect).  A device the CS does not know yet, or that registers a
+ * new key or comes back after revocation, connects with an enrolment login
+ * proving "enrolment_code" (none under open enrolment) and may only
+ * register; s2s_client_register() then reconnects with a token.
  * (Paho notices a new connection only at its next 1 s poll when other
  * connections of the process are open, so a reconnect costs 1-2 s.)  Blocks up to timeout_ms (<= 0: the configured connect
  * timeout).  S2S_ERR_TIMEOUT, S2S_ERR_DENIED (the broker refused the
@@ -409,7 +412,8 @@ S2S_EXPORT enum s2s_err s2s_client_inject(struct s2s_client *c,
 /*
  * One round trip of the CS admin API ($CONTROL/s2s/v1, JSON; see
  * docs/OPERATIONS.md): connect to broker as admin_user (NULL:
- * "s2s-admin") with a token signed by the admin private key in
+ * "s2s-admin") with a single-use token for this call's client id, signed
+ * by the admin private key in
  * admin_key_file, publish request (a JSON text), wait up to timeout_ms for
  * the reply on $CONTROL/s2s/v1/response and return it in *response
  * (malloc()ed, NUL-terminated; free() it).  ca_file may be NULL (TLS
