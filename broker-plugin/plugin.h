@@ -8,6 +8,7 @@
  *   options.c  plugin_opt_* parsing and validation
  *   topics.c   the topic tree under plugin_opt_topic_root
  *   auth.c     MOSQ_EVT_BASIC_AUTH / DISCONNECT, the connection table
+ *   tokens.c   single-use token ids (table used_tokens)
  *   acl.c      MOSQ_EVT_ACL_CHECK, the matrix of docs/PROTOCOL-control.md
  *   cs.c       registration, pairing, negotiation, fetch, end (phases 1-2)
  *   gate.c     MOSQ_EVT_MESSAGE on pair topics (phase 3)
@@ -347,8 +348,10 @@ enum cs_conn_kind cs_conn_kind(struct s2s_cs *cs,
  * For READ checks: as cs_conn_kind, and an offline persistent session of
  * a registered device (username == client id) counts as that device, so
  * that what was queued for it is delivered when it comes back.  Never
- * used for WRITE: a will is checked after the DISCONNECT event removed
- * the device's entry, so wills on protected topics are refused.
+ * used for WRITE.  Wills never reach protected topics: see
+ * docs/SECURITY.md, "Wills" (DISCONNECT forgets the entry, a takeover
+ * supersedes it, and plugin.c refuses the READ of a message that passed
+ * WRITE but no MOSQ_EVT_MESSAGE).
  */
 enum cs_conn_kind cs_conn_kind_read(struct s2s_cs *cs,
 				    const struct mosquitto *client,
