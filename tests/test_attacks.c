@@ -1822,8 +1822,24 @@ START_TEST(test_rotation_readmit)
 	ck_assert_int_eq(ca, NOT_AUTHORIZED);
 	ck_assert_int_eq(enrol(&a2, "code-one-1", &ca), S2S_ERR_DENIED);
 	ck_assert_int_eq(ca, NOT_AUTHORIZED);
-	/* Key rotation: a new code, a new key. */
+	/* Key rotation: a new code, a new key.  An enrolment login is
+	 * single-use like a token. */
 	free(admin("addEnrolmentCode", "alice", "code-two-2"));
+	{
+		char e[S2S_TOKEN_MAX];
+
+		ck_assert_int_eq(s2s_enrol_token_make("alice",
+						      (const uint8_t *)"code-two-2",
+						      10, (uint64_t)time(NULL) + 60,
+						      e), S2S_OK);
+		ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice",
+					    "alice", e, 5), 0);
+		tc_close(c);
+		ck_assert_int_eq(tc_connect(&c, bh_port(broker), "alice",
+					    "alice", e, 5), NOT_AUTHORIZED);
+		ck_assert_int_eq(tc_connect(&c, bh_port(broker), "mallory",
+					    "mallory", e, 5), NOT_AUTHORIZED);
+	}
 	ck_assert_int_eq(enrol(&a2, "code-two-2", &ca), S2S_OK);
 	ck_assert_int_eq(token_connack(&a2), 0);
 	ck_assert_int_eq(token_connack(&a), NOT_AUTHORIZED);
