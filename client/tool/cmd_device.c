@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device_config.h"
 #include "json.h"
 #include "s2s/client.h"
 #include "s2s/error.h"
@@ -25,7 +26,9 @@ struct devopts {
 	const char *pos[8];
 	int npos;
 	/* command-specific */
-	bool json, no_wait, wait_ack;
+	bool json, no_wait, wait_ack, verbose, connect;
+	const char *code;           /* register --code */
+	const char *admin_key;      /* unpair --admin-key */
 	int profile;
 	long count;
 	uint64_t from, to;
@@ -36,8 +39,11 @@ struct devopts {
 static const char common_help[] =
 	"  --config FILE     device configuration (default: $S2S_CONFIG or\n"
 	"                    ./s2s-device.json)\n"
-	"  --timeout SEC     how long to wait for the CS or the peer\n"
+	"  --verbose, -v     print every step (control messages, packages)\n"
 	"  --help            this text\n";
+static const char timeout_help[] =
+	"  --timeout SEC     how long to wait for the CS or the peer\n"
+	"                    (default: the configuration's \"timeouts\")\n";
 
 static bool
 parse_opts(const char *cmd, int argc, char **argv, struct devopts *o)
@@ -67,6 +73,16 @@ parse_opts(const char *cmd, int argc, char **argv, struct devopts *o)
 			i++;
 		} else if (!strcmp(a, "--json")) {
 			o->json = true;
+		} else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
+			o->verbose = true;
+		} else if (!strcmp(a, "--connect")) {
+			o->connect = true;
+		} else if (!strcmp(a, "--code") && v) {
+			o->code = v;
+			i++;
+		} else if (!strcmp(a, "--admin-key") && v) {
+			o->admin_key = v;
+			i++;
 		} else if (!strcmp(a, "--no-wait")) {
 			o->no_wait = true;
 		} else if (!strcmp(a, "--wait")) {
@@ -124,22 +140,22 @@ parse_opts(const char *cmd, int argc, char **argv, struct devopts *o)
 	return true;
 }
 
-/*
- * A device is one process at a time: whichever command connects gets the
- * messages the broker kept for it.  Commands other than listen and fetch
- * show them on stderr instead of dropping them.
- */
+/* Progress lines of the library: "s2s CMD: line" on stderr. */
 static void
-print_aside(void *ud, const struct s2s_message_info *i, const uint8_t *m,
-	    size_t n)
+print_log(void *ud, enum s2s_log_level level, const char *line)
 {
-	(void)ud;
-	fprintf(stderr, "s2s: message from %s #%llu: %.*s\n", i->sender,
-		(unsigned long long)i->seq, (int)n, (const char *)m);
+	fprintf(stderr, "s2s %s: %s%s\n", (const char *)ud,
+		level == S2S_LOG_ERROR ? "error: " : "", line);
 }
 
+/*
+ * A device is one process at a time (the library locks its state_dir).
+ * No message callback here: messages that arrive while a command other
+ * than listen or fetch is connected stay queued, and the library keeps
+ * them in state_dir for the next listen (they are not lost).
+ */
 static struct s2s_client *
-open_client(const char *cmd, const struct devopts *o)
+open_client(const char *cmd, const struct devopts *o, bool connect)
 {
 	struct s2s_client *c;
 	char err[512];
@@ -149,18 +165,40 @@ open_client(const char *cmd, const struct devopts *o)
 		tool_fail(1, cmd, "%s", err);
 		return NULL;
 	}
-	if (strcmp(cmd, "listen") && strcmp(cmd, "fetch"))
-		s2s_client_on_message(c, print_aside, NULL);
+	s2s_client_on_log(c, print_log, (void *)cmd,
+			  o->verbose ? S2S_LOG_DEBUG : S2S_LOG_INFO);
+	if (!connect)
+		return c;
 	e = s2s_client_connect(c, o->timeout_ms);
 	if (e) {
-		tool_fail(1, cmd, "cannot connect to the broker: %s%s",
-			  s2s_strerror(e),
-			  e == S2S_ERR_DENIED ? " (revoked, or not registered "
-			  "with this key?)" : "");
+		char why[300];
+
+		s2s_client_last_reason(c, why, sizeof(why));
+		tool_fail(1, cmd, "%s", why[0] ? why : s2s_strerror(e));
 		s2s_client_destroy(c);
 		return NULL;
 	}
 	return c;
+}
+
+/* Usage errors about the peer argument, before anything connects. */
+static bool
+bad_peer(const char *cmd, const struct devopts *o, const char *peer)
+{
+	struct s2s_device_config cfg;
+	char err[512];
+	bool self;
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (s2s_device_config_load(o->config, &cfg, err, sizeof(err)))
+		return false;   /* open_client reports it */
+	self = !strcmp(cfg.id, peer);
+	if (self)
+		tool_fail(EXIT_USAGE, cmd, "'%s' is this device itself (id in "
+			  "%s): name another device as the peer", peer,
+			  o->config);
+	s2s_device_config_free(&cfg);
+	return self;
 }
 
 static int
@@ -196,18 +234,27 @@ cmd_register(int argc, char **argv)
 	double t0;
 
 	if (tool_wants_help(argc, argv)) {
-		printf("usage: s2s register [--config FILE] [--timeout SEC]\n"
+		printf("usage: s2s register [--code CODE] [--config FILE] "
+		       "[--timeout SEC]\n"
 		       "Register this device with the CS (its key and its "
-		       "signature image).\nIdempotent.\n%s", common_help);
+		       "signature image).\nIdempotent.\n"
+		       "  --code CODE       the enrolment code the administrator "
+		       "issued\n                    (instead of the "
+		       "configuration's \"enrolment_code\")\n%s%s",
+		       timeout_help, common_help);
 		return 0;
 	}
 	if (!parse_opts("register", argc, argv, &o))
 		return EXIT_USAGE;
 	if (o.npos)
 		return tool_fail(EXIT_USAGE, "register", "no arguments expected");
-	c = open_client("register", &o);
+	c = open_client("register", &o, false);
 	if (!c)
 		return 1;
+	if (o.code && s2s_client_set_enrolment_code(c, o.code)) {
+		s2s_client_destroy(c);
+		return tool_fail(1, "register", "out of memory");
+	}
 	t0 = now_ms();
 	e = s2s_client_register(c, o.timeout_ms);
 	if (e)
@@ -231,15 +278,17 @@ cmd_pair(int argc, char **argv)
 		       " [--no-wait]\n"
 		       "Ask the CS to pair this device with PEER and wait until"
 		       " PEER asks too.\n"
-		       "  --no-wait         send the request and return\n%s",
-		       common_help);
+		       "  --no-wait         send the request and return\n%s%s",
+		       timeout_help, common_help);
 		return 0;
 	}
 	if (!parse_opts("pair", argc, argv, &o))
 		return EXIT_USAGE;
 	if (o.npos != 1)
 		return tool_fail(EXIT_USAGE, "pair", "usage: s2s pair PEER");
-	c = open_client("pair", &o);
+	if (bad_peer("pair", &o, o.pos[0]))
+		return EXIT_USAGE;
+	c = open_client("pair", &o, true);
 	if (!c)
 		return 1;
 	e = s2s_client_pair(c, o.pos[0], o.profile,
@@ -271,7 +320,8 @@ cmd_session(int argc, char **argv)
 	if (tool_wants_help(argc, argv)) {
 		printf("usage: s2s session PEER [--config FILE]\n"
 		       "Negotiate a new session with PEER (phase 2, this device"
-		       " as SDS).\n%s", common_help);
+		       " as SDS).  PEER's\ndevice must be online (its library "
+		       "answers on its own).\n%s%s", timeout_help, common_help);
 		return 0;
 	}
 	if (!parse_opts("session", argc, argv, &o))
@@ -279,7 +329,9 @@ cmd_session(int argc, char **argv)
 	if (o.npos != 1)
 		return tool_fail(EXIT_USAGE, "session",
 				 "usage: s2s session PEER");
-	c = open_client("session", &o);
+	if (bad_peer("session", &o, o.pos[0]))
+		return EXIT_USAGE;
+	c = open_client("session", &o, true);
 	if (!c)
 		return 1;
 	t0 = now_ms();
@@ -287,7 +339,7 @@ cmd_session(int argc, char **argv)
 	if (e)
 		return fail_op(c, "session", "negotiation failed", e);
 	s2s_client_has_session(c, o.pos[0], &t);
-	printf("session %016llx established with %s (%.1f ms)\n",
+	printf("session %llu established with %s (%.1f ms)\n",
 	       (unsigned long long)t, o.pos[0], now_ms() - t0);
 	s2s_client_destroy(c);
 	return 0;
@@ -324,7 +376,7 @@ cmd_send(int argc, char **argv)
 		       "  --count N         send MESSAGE N times, suffixed "
 		       "\" #i\"\n"
 		       "  --wait            wait for the CS to accept each "
-		       "package\n%s", common_help);
+		       "package\n%s%s", timeout_help, common_help);
 		return 0;
 	}
 	if (!parse_opts("send", argc, argv, &o))
@@ -332,7 +384,9 @@ cmd_send(int argc, char **argv)
 	if (o.npos != 2)
 		return tool_fail(EXIT_USAGE, "send",
 				 "usage: s2s send PEER MESSAGE|-");
-	c = open_client("send", &o);
+	if (bad_peer("send", &o, o.pos[0]))
+		return EXIT_USAGE;
+	c = open_client("send", &o, true);
 	if (!c)
 		return 1;
 	s2s_client_on_reject(c, print_reject, NULL);
@@ -414,7 +468,7 @@ print_message(bool json, const struct s2s_message_info *i, const uint8_t *m,
 
 		s2s_json_add_string(o, "from", i->sender);
 		s2s_json_add_string(o, "to", i->receiver);
-		s2s_json_add_int(o, "seq", (int64_t)i->seq);
+		s2s_json_add_u64_string(o, "seq", i->seq);
 		s2s_json_add_u64_string(o, "session", i->session);
 		s2s_json_add_string(o, "profile",
 				    i->profile == 1 ? "paper" : "hardened");
@@ -455,6 +509,20 @@ print_message(bool json, const struct s2s_message_info *i, const uint8_t *m,
 	fflush(stdout);
 }
 
+static volatile sig_atomic_t listen_denied;
+
+/* Network thread: connection changes, so a user sees them. */
+static void
+listen_event(void *ud, enum s2s_event ev, const char *peer,
+	     const char *detail)
+{
+	(void)ud;
+	(void)peer;
+	(void)detail;
+	if (ev == S2S_EVENT_DENIED)
+		listen_denied = 1;
+}
+
 static void
 print_reject_json(void *ud, const struct s2s_reject_info *r)
 {
@@ -470,7 +538,7 @@ print_reject_json(void *ud, const struct s2s_reject_info *r)
 
 		s2s_json_add_string(o, "rejected", s2s_errname(r->err));
 		s2s_json_add_string(o, "peer", r->peer);
-		s2s_json_add_int(o, "seq", (int64_t)r->seq);
+		s2s_json_add_u64_string(o, "seq", r->seq);
 		s2s_json_add_bool(o, "outgoing", r->outgoing);
 		s2s_json_add_string(o, "reason", r->reason);
 		txt = s2s_json_print(o, NULL);
@@ -499,6 +567,8 @@ cmd_listen(int argc, char **argv)
 		       " or with --json one\nJSON object per line: from, to, "
 		       "seq, session, profile, fetched, msg or\nmsg_hex); "
 		       "refused packages go to stderr.\n"
+		       "Connection changes (reconnecting, refused) are told "
+		       "on stderr.\n"
 		       "  --peer PEER       pair with PEER first if needed\n"
 		       "  --count N         exit after N messages\n"
 		       "  --timeout SEC     exit after SEC seconds (default: "
@@ -511,10 +581,11 @@ cmd_listen(int argc, char **argv)
 		return tool_fail(EXIT_USAGE, "listen", "unexpected argument");
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	c = open_client("listen", &o);
+	c = open_client("listen", &o, true);
 	if (!c)
 		return 1;
 	s2s_client_on_reject(c, print_reject_json, &o.json);
+	s2s_client_on_event(c, listen_event, NULL);
 	for (int i = 0; i < o.npeers; i++) {
 		if (s2s_client_paired(c, o.peers[i]))
 			continue;
@@ -527,6 +598,14 @@ cmd_listen(int argc, char **argv)
 	while (!stop_listening && (o.count < 0 || got < o.count)) {
 		int wait = 200;
 
+		if (listen_denied) {
+			char why[300];
+
+			s2s_client_last_reason(c, why, sizeof(why));
+			tool_fail(1, "listen", "%s", why);
+			status = 1;
+			break;
+		}
 		if (end) {
 			double left = end - now_ms();
 
@@ -537,7 +616,10 @@ cmd_listen(int argc, char **argv)
 			if (left < wait)
 				wait = (int)left + 1;
 		}
-		if (s2s_client_receive(c, wait, &r))
+		e = s2s_client_receive(c, wait, &r);
+		if (e == S2S_ERR_DENIED)
+			continue;       /* listen_denied says it */
+		if (e)
 			continue;
 		print_message(o.json, &r->info, r->msg, r->len);
 		s2s_received_free(r);
@@ -563,14 +645,15 @@ cmd_fetch(int argc, char **argv)
 		printf("usage: s2s fetch PEER [--from SEQ] [--to SEQ] [--json]\n"
 		       "Fetch PEER's stored packages of the current session from"
 		       " the CS, verify\nthe new ones in order and print them "
-		       "(default: from the next expected).\n%s", common_help);
+		       "(default: from the next expected).\n%s%s", timeout_help,
+		       common_help);
 		return 0;
 	}
 	if (!parse_opts("fetch", argc, argv, &o))
 		return EXIT_USAGE;
 	if (o.npos != 1)
 		return tool_fail(EXIT_USAGE, "fetch", "usage: s2s fetch PEER");
-	c = open_client("fetch", &o);
+	c = open_client("fetch", &o, true);
 	if (!c)
 		return 1;
 	if (s2s_client_seq(c, o.pos[0], NULL, &next))
