@@ -177,6 +177,9 @@ client__pair_topic(const struct s2s_client *c, const struct pair *p,
 		 sender);
 }
 
+static void note_event_only(struct s2s_client *c, enum s2s_event ev,
+			    const char *peer, const char *detail);
+
 void
 client__persist(struct s2s_client *c)
 {
@@ -198,9 +201,12 @@ client__persist(struct s2s_client *c)
 	e = s2s_state_save(c->cfg.state_dir, &st, v, c->npairs,
 			   c->cfg.state_fsync);
 	free(v);
-	if (e)
-		client__note_event(c, S2S_EVENT_DISCONNECTED, NULL,
-				   "cannot write the state file");
+	if (e) {
+		client__log(c, S2S_LOG_ERROR, "cannot write the state file "
+			    "in %s: %s", c->cfg.state_dir, strerror(errno));
+		note_event_only(c, S2S_EVENT_DISCONNECTED, NULL,
+				"cannot write the state file");
+	}
 }
 
 /* ---- Notes: callbacks made after the lock is released ------------------- */
@@ -340,16 +346,12 @@ event_text(enum s2s_event ev)
 	return "event";
 }
 
-void
-client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
-		   const char *detail)
+static void
+note_event_only(struct s2s_client *c, enum s2s_event ev, const char *peer,
+		const char *detail)
 {
 	struct note *n;
 
-	client__log(c, ev == S2S_EVENT_DENIED ? S2S_LOG_ERROR : S2S_LOG_INFO,
-		    "%s%s%s%s%s", event_text(ev), peer ? " " : "",
-		    peer ? peer : "", detail && *detail ? ": " : "",
-		    detail ? detail : "");
 	if (!c->on_event)
 		return;
 	n = note_new(c, NOTE_EVENT);
@@ -358,6 +360,26 @@ client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
 	n->ev = ev;
 	snprintf(n->peer, sizeof(n->peer), "%s", peer ? peer : "");
 	snprintf(n->detail, sizeof(n->detail), "%s", detail ? detail : "");
+}
+
+void
+client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
+		   const char *detail)
+{
+	if (ev == S2S_EVENT_CONNECTED)
+		client__log(c, S2S_LOG_INFO, "%s to %s",
+			    detail ? detail : "connected", c->cfg.broker);
+	else if (ev == S2S_EVENT_DISCONNECTED)
+		client__log(c, S2S_LOG_INFO, "disconnected from %s (%s); "
+			    "reconnecting", c->cfg.broker,
+			    detail ? detail : "connection lost");
+	else
+		client__log(c, ev == S2S_EVENT_DENIED ? S2S_LOG_ERROR
+						      : S2S_LOG_INFO,
+			    "%s%s%s%s%s", event_text(ev), peer ? " " : "",
+			    peer ? peer : "", detail && *detail ? ": " : "",
+			    detail ? detail : "");
+	note_event_only(c, ev, peer, detail);
 }
 
 void

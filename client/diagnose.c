@@ -102,9 +102,9 @@ diagnose__connect(const struct s2s_device_config *cfg, enum s2s_err e,
 	const char *said = paho && paho[0] ? paho : s2s_strerror(e);
 
 	if (e == S2S_ERR_DENIED) {
-		snprintf(out, len, "%s refused this device's credentials (%s): "
-			 "is the device revoked, or registered with another "
-			 "key?", cfg->broker, said);
+		snprintf(out, len, "%s refused this device's credentials (not "
+			 "authorised): is the device revoked, or registered "
+			 "with another key?", cfg->broker);
 		return;
 	}
 	if (!split_uri(cfg->broker, &tls, host, sizeof(host), port,

@@ -696,7 +696,7 @@ START_TEST(test_revoked)
 				 "--config", ca, "--timeout", "5", NULL };
 
 		ck_assert_int_eq(run(send, out, sizeof(out), 60), 1);
-		ck_assert_msg(strstr(out, "denied") || strstr(out, "not allowed"),
+		ck_assert_msg(strstr(out, "revoked") && strstr(out, B.uri),
 			      "%s", out);
 	}
 }

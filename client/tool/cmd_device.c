@@ -7,17 +7,21 @@
  * ./s2s-device.json) and --timeout SECONDS, and prints one line per result
  * on stdout; listen --json prints one JSON object per line.
  */
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "device_config.h"
 #include "json.h"
 #include "s2s/client.h"
 #include "s2s/error.h"
+#include "state.h"
 #include "tool.h"
 
 struct devopts {
@@ -672,4 +676,326 @@ cmd_fetch(int argc, char **argv)
 		       n == 1 ? "" : "s", o.pos[0]);
 	s2s_client_destroy(c);
 	return 0;
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+/*
+ * The process holding <state_dir>/lock ("pid command"), or "" when none:
+ * a shared flock succeeds only when no client holds the exclusive one.
+ */
+static void
+lock_holder(const char *state_dir, char *out, size_t len)
+{
+	char path[4096];
+	int fd;
+	ssize_t n;
+
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "%s/lock", state_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd);
+		return;
+	}
+	n = read(fd, out, len - 1);
+	close(fd);
+	out[n > 0 ? n : 0] = '\0';
+	n = (ssize_t)strlen(out);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	if (!out[0])
+		snprintf(out, len, "?");
+}
+
+/* Messages kept in <state_dir>/unread for the next listen. */
+static unsigned
+unread_count(const char *state_dir)
+{
+	char path[4096];
+	uint8_t h[9];
+	FILE *f;
+	unsigned n = 0;
+
+	snprintf(path, sizeof(path), "%s/unread", state_dir);
+	f = fopen(path, "rb");
+	if (!f)
+		return 0;
+	if (fread(h, 1, sizeof(h), f) == sizeof(h) && !memcmp(h, "S2SU", 4))
+		n = (unsigned)h[5] << 24 | (unsigned)h[6] << 16 |
+		    (unsigned)h[7] << 8 | h[8];
+	fclose(f);
+	return n;
+}
+
+static const char *
+profile_name(int p)
+{
+	return p == 1 ? "paper" : p == 2 ? "hardened" : "default";
+}
+
+int
+cmd_status(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_device_config cfg;
+	struct s2s_state st;
+	char err[512], holder[300];
+	enum s2s_err e;
+	unsigned unread;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s status [--json] [--config FILE]\n"
+		       "What this device's own state says: registration, pairs,"
+		       " sessions and\nsequence numbers, whether a process is "
+		       "using the device now, messages\nkept for the next "
+		       "listen.  Does not connect (see s2s health).\n"
+		       "  --json            one JSON object\n%s", common_help);
+		return 0;
+	}
+	if (!parse_opts("status", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos)
+		return tool_fail(EXIT_USAGE, "status", "no arguments expected");
+	memset(&cfg, 0, sizeof(cfg));
+	if (s2s_device_config_load(o.config, &cfg, err, sizeof(err)))
+		return tool_fail(1, "status", "%s", err);
+	e = s2s_state_load(cfg.state_dir, &st, err, sizeof(err));
+	if (e && e != S2S_ERR_NOT_FOUND) {
+		s2s_device_config_free(&cfg);
+		return tool_fail(1, "status", "%s", err);
+	}
+	if (e)
+		memset(&st, 0, sizeof(st));
+	lock_holder(cfg.state_dir, holder, sizeof(holder));
+	unread = unread_count(cfg.state_dir);
+	if (o.json) {
+		struct s2s_json *j = s2s_json_new_object(), *a;
+		char *txt;
+
+		s2s_json_add_string(j, "id", cfg.id);
+		s2s_json_add_string(j, "broker", cfg.broker);
+		s2s_json_add_string(j, "state_dir", cfg.state_dir);
+		if (holder[0])
+			s2s_json_add_string(j, "in_use_by", holder);
+		s2s_json_add_bool(j, "registered", st.registered);
+		if (st.registered)
+			s2s_json_add_string(j, "cs_id", st.cs_id);
+		s2s_json_add_int(j, "unread", unread);
+		a = s2s_json_add_array(j, "peers");
+		for (size_t i = 0; i < st.npairs; i++) {
+			const struct s2s_state_pair *p = &st.pairs[i];
+			struct s2s_json *x = s2s_json_push_object(a);
+
+			s2s_json_add_string(x, "peer", p->peer);
+			s2s_json_add_string(x, "pair", p->pair_id);
+			s2s_json_add_string(x, "status",
+					    p->status == S2S_PAIR_DONE ? "paired"
+					    : "waiting for the peer");
+			s2s_json_add_string(x, "profile",
+					    profile_name(p->profile));
+			if (p->established) {
+				s2s_json_add_u64_string(x, "session",
+							p->session);
+				s2s_json_add_string(x, "role", p->role == 1 ?
+						    "initiator" : "responder");
+				s2s_json_add_u64_string(x, "send_next",
+							p->tx.next_seq);
+				s2s_json_add_u64_string(x, "recv_next",
+							p->rx.next_seq);
+			}
+		}
+		txt = s2s_json_print(j, NULL);
+		if (txt)
+			printf("%s\n", txt);
+		free(txt);
+		s2s_json_free(j);
+	} else {
+		printf("device      %s\nbroker      %s\nstate       %s%s%s%s\n",
+		       cfg.id, cfg.broker, cfg.state_dir,
+		       holder[0] ? " (in use by process " : " (not in use)",
+		       holder, holder[0] ? ")" : "");
+		if (st.registered)
+			printf("registered  yes (CS %s)\n", st.cs_id);
+		else
+			printf("registered  no (run: s2s register)\n");
+		if (unread)
+			printf("unread      %u message%s kept for the next "
+			       "listen\n", unread, unread == 1 ? "" : "s");
+		if (!st.npairs)
+			printf("peers       none (run: s2s pair PEER)\n");
+		for (size_t i = 0; i < st.npairs; i++) {
+			const struct s2s_state_pair *p = &st.pairs[i];
+
+			printf("peer        %s: %s, %s", p->peer,
+			       p->status == S2S_PAIR_DONE ? "paired" :
+			       "waiting for the peer to pair",
+			       profile_name(p->profile));
+			if (p->established)
+				printf(", session %llu (%s), send next %llu, "
+				       "receive next %llu\n",
+				       (unsigned long long)p->session,
+				       p->role == 1 ? "initiator" : "responder",
+				       (unsigned long long)p->tx.next_seq,
+				       (unsigned long long)p->rx.next_seq);
+			else
+				printf(", no session\n");
+		}
+	}
+	s2s_state_clear(&st);
+	s2s_device_config_free(&cfg);
+	return 0;
+}
+
+/* ---- health -------------------------------------------------------------------- */
+
+int
+cmd_health(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_device_config cfg;
+	struct s2s_client *c;
+	char err[512], holder[300], why[300];
+	enum s2s_err e;
+	int status = 0;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s health [--peer PEER]... [--config FILE] "
+		       "[--timeout SEC]\n"
+		       "One line and an exit status for scripts and container "
+		       "health checks:\n"
+		       "  0  healthy: the broker accepts this device (or a "
+		       "process of this device\n"
+		       "     is running and holds it), registered, and a "
+		       "session with every --peer\n"
+		       "  1  the broker cannot be reached (the line says why)\n"
+		       "  2  usage or configuration error\n"
+		       "  3  the broker refuses this device (revoked?)\n"
+		       "  4  not registered\n"
+		       "  5  no session with a --peer\n%s%s", timeout_help,
+		       common_help);
+		return 0;
+	}
+	if (!parse_opts("health", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos)
+		return tool_fail(EXIT_USAGE, "health", "no arguments expected");
+	memset(&cfg, 0, sizeof(cfg));
+	if (s2s_device_config_load(o.config, &cfg, err, sizeof(err)))
+		return tool_fail(EXIT_USAGE, "health", "%s", err);
+	lock_holder(cfg.state_dir, holder, sizeof(holder));
+	s2s_device_config_free(&cfg);
+	if (holder[0]) {
+		/* Connecting as the device would take its connection over. */
+		printf("running: process %s holds the device\n", holder);
+		return 0;
+	}
+	if (s2s_client_create(o.config, &c, err, sizeof(err)))
+		return tool_fail(EXIT_USAGE, "health", "%s", err);
+	e = s2s_client_connect(c, o.timeout_ms);
+	if (e) {
+		s2s_client_last_reason(c, why, sizeof(why));
+		printf("%s\n", why[0] ? why : s2s_strerror(e));
+		s2s_client_destroy(c);
+		return e == S2S_ERR_DENIED ? 3 : 1;
+	}
+	if (!s2s_client_registered(c)) {
+		printf("not registered (run: s2s register)\n");
+		s2s_client_destroy(c);
+		return 4;
+	}
+	for (int i = 0; i < o.npeers; i++) {
+		if (!s2s_client_has_session(c, o.peers[i], NULL)) {
+			printf("no session with %s\n", o.peers[i]);
+			status = 5;
+		}
+	}
+	if (!status)
+		printf("ok: %s registered and connected\n", s2s_client_id(c));
+	s2s_client_destroy(c);
+	return status;
+}
+
+/* ---- unpair ------------------------------------------------------------------- */
+
+int
+cmd_unpair(int argc, char **argv)
+{
+	struct devopts o;
+	struct s2s_device_config cfg;
+	struct s2s_client *c;
+	char err[512], keybuf[4096], *req = NULL, *resp = NULL;
+	const char *key;
+	enum s2s_err e;
+	int status = 0;
+
+	if (tool_wants_help(argc, argv)) {
+		printf("usage: s2s unpair PEER [--admin-key FILE] [--config "
+		       "FILE]\n"
+		       "Forget PEER on this device: end the session, wipe it "
+		       "and the pair's key\n(Shk) from the state.  With the "
+		       "admin key (--admin-key, or <cs_key base>\n.admin.key "
+		       "when it is readable) also remove the pair at the CS "
+		       "(admin\ncommand unpair), so that both devices can pair "
+		       "again.\n%s%s", timeout_help, common_help);
+		return 0;
+	}
+	if (!parse_opts("unpair", argc, argv, &o))
+		return EXIT_USAGE;
+	if (o.npos != 1)
+		return tool_fail(EXIT_USAGE, "unpair", "usage: s2s unpair PEER");
+	if (bad_peer("unpair", &o, o.pos[0]))
+		return EXIT_USAGE;
+	c = open_client("unpair", &o, false);
+	if (!c)
+		return 1;
+	/* Best effort: the CS ends the session if we can reach it. */
+	if (s2s_client_connect(c, o.timeout_ms > 0 ? o.timeout_ms : 5000))
+		fprintf(stderr, "s2s unpair: broker not reachable: the CS "
+			"keeps the session until it ends\n");
+	e = s2s_client_forget_peer(c, o.pos[0]);
+	s2s_client_destroy(c);
+	if (e == S2S_ERR_NOT_FOUND)
+		return tool_fail(1, "unpair", "no pair with %s on this device",
+				 o.pos[0]);
+	if (e)
+		return tool_fail(1, "unpair", "%s", s2s_strerror(e));
+	printf("forgot %s on this device\n", o.pos[0]);
+
+	memset(&cfg, 0, sizeof(cfg));
+	if (s2s_device_config_load(o.config, &cfg, err, sizeof(err)))
+		return tool_fail(1, "unpair", "%s", err);
+	key = o.admin_key;
+	if (!key) {
+		size_t l = strlen(cfg.cs_key_file);
+
+		if (l > 4 && !strcmp(cfg.cs_key_file + l - 4, ".pub"))
+			l -= 4;
+		snprintf(keybuf, sizeof(keybuf), "%.*s.admin.key", (int)l,
+			 cfg.cs_key_file);
+		key = access(keybuf, R_OK) == 0 ? keybuf : NULL;
+	}
+	if (!key) {
+		printf("the CS keeps the pair: an administrator removes it with"
+		       " `s2s ctl unpair id=%s peer=%s`\n", cfg.id, o.pos[0]);
+		s2s_device_config_free(&cfg);
+		return 0;
+	}
+	req = s2s_admin_request_unpair(cfg.id, o.pos[0]);
+	e = req ? s2s_admin_call(cfg.broker, key, NULL, cfg.tls_ca_file, req,
+				 o.timeout_ms, &resp) : S2S_ERR_NOMEM;
+	if (e) {
+		status = tool_fail(1, "unpair", "admin unpair at %s with key %s:"
+				   " %s", cfg.broker, key, s2s_strerror(e));
+	} else if (strstr(resp, "\"error\"")) {
+		status = tool_fail(1, "unpair", "the CS: %s", resp);
+	} else {
+		printf("removed the pair %s/%s at the CS\n", cfg.id, o.pos[0]);
+	}
+	free(req);
+	s2s_free(resp);
+	s2s_device_config_free(&cfg);
+	return status;
 }
