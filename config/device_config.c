@@ -416,6 +416,44 @@ out:
 	return e;
 }
 
+/*
+ * Comments in the file (// to the end of the line, and /\* ... *\/) become
+ * spaces, outside strings, so that the example configuration can explain
+ * itself and error offsets still point into the file as written.
+ */
+static void
+blank_comments(char *p, size_t n)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in_str) {
+			if (p[i] == '\\' && i + 1 < n)
+				i++;
+			else if (p[i] == '"')
+				in_str = false;
+		} else if (p[i] == '"') {
+			in_str = true;
+		} else if (p[i] == '/' && i + 1 < n && p[i + 1] == '/') {
+			while (i < n && p[i] != '\n')
+				p[i++] = ' ';
+		} else if (p[i] == '/' && i + 1 < n && p[i + 1] == '*') {
+			p[i++] = ' ';
+			p[i++] = ' ';
+			while (i < n && !(p[i] == '*' && i + 1 < n &&
+					  p[i + 1] == '/')) {
+				if (p[i] != '\n')
+					p[i] = ' ';
+				i++;
+			}
+			if (i < n)
+				p[i++] = ' ';
+			if (i < n)
+				p[i] = ' ';
+		}
+	}
+}
+
 static enum s2s_err check_tls_files(struct s2s_device_config *c,
 				    const char *path, char *err,
 				    size_t err_len);
@@ -483,6 +521,7 @@ s2s_device_config_load(const char *path, struct s2s_device_config *cfg,
 	else
 		strcpy(dir, ".");
 
+	blank_comments(buf, n);
 	e = s2s_device_config_parse(buf, n, dir, cfg, sub, sizeof(sub));
 	if (e)
 		seterr(err, err_len, "%s: %s", path, sub);

@@ -369,6 +369,25 @@ START_TEST(test_examples)
 	ck_assert_msg(strstr(txt, "1 bob: hello from bob") &&
 		      strstr(txt, "2 bob: temperature 21.5 C"), "%s", txt);
 	free(txt);
+
+	/* Each example again, as a user does the next day: both now start
+	 * from their saved state (registered, paired, a session) and
+	 * connect on their own. */
+	snprintf(log, sizeof(log), "%s/listener2.out", bh_dir(B));
+	snprintf(cmd, sizeof(cmd), "LD_LIBRARY_PATH='%s' exec '%s/s2s-listener'"
+		 " '%s' bob 1 30", inst_lib, inst_bin, cfg_a);
+	listener = sh_bg(cmd, log);
+	snprintf(cmd, sizeof(cmd), "LD_LIBRARY_PATH='%s' '%s/s2s-sender' '%s'"
+		 " alice 'the next day'", inst_lib, inst_bin, cfg_b);
+	rc = sh(cmd, out, sizeof(out), 90);
+	ck_assert_msg(rc == 0, "s2s-sender (second run): %d\n%s", rc, out);
+	ck_assert_ptr_nonnull(strstr(out, "sent seq 3"));
+	rc = reap(listener, 60);
+	txt = slurp(log);
+	ck_assert_msg(rc == 0, "s2s-listener (second run): %d\n%s", rc,
+		      txt ? txt : "");
+	ck_assert_msg(strstr(txt, "3 bob: the next day"), "%s", txt);
+	free(txt);
 	stop_broker();
 }
 END_TEST

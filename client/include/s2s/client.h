@@ -89,10 +89,13 @@
  * before returning); they never run two at a time for one client, and
  * messages of one peer arrive in sequence order.  A callback may run
  * before the call that caused it returns.  A callback must return
- * quickly and must not call the blocking functions of this header (they
- * wait for replies the network thread delivers); s2s_client_send()
- * without S2S_SEND_WAIT_ACK, the getters and s2s_strerror() are fine.
- * s2s_client_destroy() must not be called from a callback.
+ * quickly and must not wait: a blocking function of this header called
+ * from a callback fails at once with S2S_ERR_STATE (it would wait for
+ * replies the thread running the callback delivers); with timeout_ms 0,
+ * s2s_client_send() without S2S_SEND_WAIT_ACK, the getters and
+ * s2s_strerror() are fine.  s2s_client_destroy() must not be called from
+ * a callback, s2s_client_forget_peer() not while another thread waits on
+ * that peer.
  *
  * State
  * -----
