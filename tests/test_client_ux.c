@@ -19,6 +19,8 @@
  *                names the peer; `pair` with a peer that never asks too
  *   revoked      a running listener whose device is revoked stops
  *                reconnecting and says so
+ *   reconnect    listen tells a lost connection and the reconnect;
+ *                send --verbose tells each package's answer
  *   status       `s2s status` (text and --json), `s2s health` exit codes,
  *                `s2s unpair` with the admin key removes the pair at the
  *                CS, `s2s register --code`
@@ -546,6 +548,37 @@ START_TEST(test_revoked_listener)
 }
 END_TEST
 
+/* ---- Reconnect lines, --verbose -------------------------------------------- */
+
+START_TEST(test_reconnect)
+{
+	char ca[700], cb[700], out[8192], f[700], err[2048];
+	char *lis[] = { (char *)tool(), "listen", "--config", cb, NULL };
+	char *snd[] = { (char *)tool(), "send", "bob", "after the restart",
+			"--wait", "--verbose", "--config", ca, NULL };
+	pid_t pb;
+
+	start_broker(NULL);
+	make_device("alice", 1, NULL, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, NULL, cb, sizeof(cb));
+	enrol_session(ca, cb);
+	snprintf(f, sizeof(f), "%s/listen.out", B.dir);
+	pb = spawn(lis, f);
+	ck_assert(wait_text(f, "listening as bob", 30));
+	broker_stop(&B);
+	ck_assert_msg(wait_text(f, "disconnected from", 30), "%s", slurp(f));
+	ck_assert_msg(wait_text(f, "reconnecting", 1), "%s", slurp(f));
+	ck_assert_msg(broker_restart(&B, err, sizeof(err)), "%s", err);
+	ck_assert_msg(wait_text(f, "reconnected to", 60), "%s", slurp(f));
+	/* --verbose: every package, and the CS's answer to it. */
+	ck_assert_msg(run(snd, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "accepted by the CS"), "%s", out);
+	ck_assert_msg(wait_text(f, "after the restart", 30), "%s", slurp(f));
+	kill(pb, SIGTERM);
+	ck_assert_int_eq(reap(pb, 30), 0);
+}
+END_TEST
+
 /* ---- status, health, unpair, register --code -------------------------------- */
 
 START_TEST(test_status)
@@ -835,6 +868,7 @@ make_suite(void)
 	tcase_add_test(tcase(s, "errors"), test_errors);
 	tcase_add_test(tcase(s, "waiting"), test_waiting);
 	tcase_add_test(tcase(s, "revoked_listener"), test_revoked_listener);
+	tcase_add_test(tcase(s, "reconnect"), test_reconnect);
 	tcase_add_test(tcase(s, "status"), test_status);
 	tcase_add_test(tcase(s, "api"), test_api);
 	return s;

@@ -315,6 +315,10 @@ START_TEST(test_install)
 	if (access("/usr/bin/man", X_OK) == 0)
 		ck_assert_msg(sh(p, out, sizeof(out), 30) == 0,
 			      "man page warnings: %s", out);
+	/* The commented example device configuration. */
+	snprintf(p, sizeof(p), "%s%s/../../doc/s2s-mqtt/s2s-device.json.example",
+		 dest, env("S2S_COVERSDIR"));
+	ck_assert_msg(stat(p, &st) == 0, "missing %s", p);
 	/* The default covers, with their provenance. */
 	snprintf(p, sizeof(p), "%s%s/camera128.png", dest, env("S2S_COVERSDIR"));
 	ck_assert_msg(stat(p, &st) == 0, "missing %s", p);
@@ -624,6 +628,14 @@ START_TEST(test_tls)
 		    cfg_c, sizeof(cfg_c));
 	c = client(cfg_c);
 	ck_assert_int_ne(s2s_client_connect(c, 5000), S2S_OK);
+	{
+		/* The reason names the URI, TLS and the CA file to check. */
+		char why[300];
+
+		s2s_client_last_reason(c, why, sizeof(why));
+		ck_assert_msg(strstr(why, uri[0]) && strstr(why, "TLS") &&
+			      strstr(why, bad), "%s", why);
+	}
 	s2s_client_destroy(c);
 	/* No client certificate where one is required: refused. */
 	snprintf(tls, sizeof(tls), ",\"tls\":{\"ca_file\":\"%s/ca.pem\"}",
