@@ -1124,6 +1124,20 @@ s2s_client_connect(struct s2s_client *c, int timeout_ms)
 		e = s2s_transport_connect(c->tr, false, timeout_ms);
 		if (e == S2S_ERR_DENIED)
 			c->use_token = true;
+		else if (!e && !c->use_token) {
+			/* The token was refused: say so (health checks and
+			 * applications learn it here, not at a later call). */
+			pthread_mutex_lock(&c->lock);
+			snprintf(c->last_reason, sizeof(c->last_reason),
+				 "%s refused this device's token (revoked, or "
+				 "registered with another key?): connected "
+				 "without one, to register again",
+				 c->cfg.broker);
+			client__note_event(c, S2S_EVENT_DENIED, NULL,
+					   c->last_reason);
+			pthread_mutex_unlock(&c->lock);
+			client__flush_notes(c);
+		}
 	}
 	if (e) {
 		char paho[256], why[S2S_MSG_REASON_MAX + 1];

@@ -545,6 +545,13 @@ START_TEST(test_revoked_listener)
 	ck_assert_msg(rc == 1, "rc %d\n%s", rc, slurp(f));
 	ck_assert_msg(strstr(slurp(f), "revoked") &&
 		      strstr(slurp(f), "not reconnecting"), "%s", slurp(f));
+	{
+		/* health says it too, with its own exit status. */
+		char *h[] = { (char *)tool(), "health", "--config", cb, NULL };
+
+		ck_assert_int_eq(run(h, out, sizeof(out), 30), 3);
+		ck_assert_msg(strstr(out, "revoked"), "%s", out);
+	}
 }
 END_TEST
 

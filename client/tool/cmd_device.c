@@ -851,9 +851,20 @@ cmd_status(int argc, char **argv)
 
 /* ---- health -------------------------------------------------------------------- */
 
+static void
+health_event(void *ud, enum s2s_event ev, const char *peer,
+	     const char *detail)
+{
+	(void)peer;
+	(void)detail;
+	if (ev == S2S_EVENT_DENIED)
+		*(bool *)ud = true;
+}
+
 int
 cmd_health(int argc, char **argv)
 {
+	bool denied = false;
 	struct devopts o;
 	struct s2s_device_config cfg;
 	struct s2s_client *c;
@@ -894,7 +905,10 @@ cmd_health(int argc, char **argv)
 	}
 	if (s2s_client_create(o.config, &c, err, sizeof(err)))
 		return tool_fail(EXIT_USAGE, "health", "%s", err);
+	s2s_client_on_event(c, health_event, &denied);
 	e = s2s_client_connect(c, o.timeout_ms);
+	if (!e && denied)
+		e = S2S_ERR_DENIED;
 	if (e) {
 		s2s_client_last_reason(c, why, sizeof(why));
 		printf("%s\n", why[0] ? why : s2s_strerror(e));

@@ -224,12 +224,15 @@ enum s2s_event {
 	S2S_EVENT_RECOVERING,       /* negotiating a new session on its own
 				     * (lost state, unrecoverable gap) */
 	S2S_EVENT_REGISTERED,       /* the CS answered REGISTERED */
-	S2S_EVENT_DENIED,           /* a reconnect was refused: the device
-				     * was revoked (or its key replaced).
-				     * The library stops reconnecting;
-				     * blocking calls fail with
-				     * S2S_ERR_DENIED until
-				     * s2s_client_connect() succeeds. */
+	S2S_EVENT_DENIED,           /* the broker refused this device's
+				     * token: revoked (or its key replaced).
+				     * On a reconnect the library stops
+				     * reconnecting and blocking calls fail
+				     * with S2S_ERR_DENIED until
+				     * s2s_client_connect() succeeds; in
+				     * s2s_client_connect() it connects
+				     * without a token (to register again)
+				     * when the broker lets it. */
 };
 
 /*
