@@ -804,13 +804,14 @@ START_TEST(test_api)
 		ck_assert_int_eq(s2s_client_peer_status(a, 1, &ps),
 				 S2S_ERR_NOT_FOUND);
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 5; i++) {
 		ck_assert_int_eq(s2s_client_send(a, "bob",
 						 (const uint8_t *)"x", 1,
 						 S2S_SEND_KEEP_PACKAGE, &info),
 				 S2S_OK);
-	ck_assert_ptr_nonnull(info.package);
-	s2s_free(info.package);
+		ck_assert_ptr_nonnull(info.package);
+		s2s_free(info.package);
+	}
 	ck_assert_int_eq(s2s_client_flush(a, 20000), S2S_OK);
 	for (int i = 0; i < 500; i++) {
 		pthread_mutex_lock(&xa.lock);
