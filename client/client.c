@@ -1166,6 +1166,8 @@ s2s_client_connected(const struct s2s_client *c)
 S2S_EXPORT void
 s2s_client_close(struct s2s_client *c, int timeout_ms)
 {
+	if (timeout_ms < 0)
+		timeout_ms = 2000;      /* as s2s_client_destroy() */
 	pthread_mutex_lock(&c->lock);
 	c->want_connected = false;
 	pthread_mutex_unlock(&c->lock);

@@ -312,8 +312,8 @@ S2S_EXPORT bool s2s_client_connected(const struct s2s_client *c);
 
 /*
  * Disconnect, waiting up to timeout_ms for messages in flight (they stay
- * in the MQTT session and Paho's store otherwise).  The client can connect
- * again later.
+ * in the MQTT session and Paho's store otherwise; < 0: 2 s, as destroy
+ * does).  The client can connect again later.
  */
 S2S_EXPORT void s2s_client_close(struct s2s_client *c, int timeout_ms);
 
