@@ -361,6 +361,53 @@ START_TEST(test_unread)
 }
 END_TEST
 
+static void
+count_msg(void *ud, const struct s2s_message_info *i, const uint8_t *m,
+	  size_t n)
+{
+	(void)i;
+	if (n == 4 && !memcmp(m, "kept", 4))
+		__atomic_add_fetch((unsigned *)ud, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Kept messages go to a message callback too, once it is set. */
+START_TEST(test_unread_callback)
+{
+	char ca[700], cb[700], out[8192], err[512];
+	char *m1[] = { (char *)tool(), "send", "bob", "kept", "--config", ca,
+		       NULL };
+	char *reply[] = { (char *)tool(), "send", "alice", "a reply",
+			  "--config", cb, NULL };
+	struct s2s_client *b;
+	unsigned got = 0;
+
+	start_broker(NULL);
+	make_device("alice", 1, NULL, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, NULL, cb, sizeof(cb));
+	enrol_session(ca, cb);
+	ck_assert_msg(run(m1, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_msg(run(reply, out, sizeof(out), 60) == 0, "%s", out);
+	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	s2s_client_on_message(b, count_msg, &got);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	for (int i = 0; i < 500 && !__atomic_load_n(&got, __ATOMIC_SEQ_CST);
+	     i++)
+		usleep(10000);
+	ck_assert_uint_eq(got, 1);
+	s2s_client_destroy(b);
+	/* Delivered: not kept again. */
+	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	got = 0;
+	s2s_client_on_message(b, count_msg, &got);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	usleep(500000);
+	ck_assert_uint_eq(__atomic_load_n(&got, __ATOMIC_SEQ_CST), 0);
+	s2s_client_destroy(b);
+}
+END_TEST
+
 /* ---- Errors that name the thing to fix ------------------------------------- */
 
 static void
@@ -873,6 +920,7 @@ make_suite(void)
 
 	tcase_add_test(tcase(s, "lock"), test_lock);
 	tcase_add_test(tcase(s, "unread"), test_unread);
+	tcase_add_test(tcase(s, "unread_callback"), test_unread_callback);
 	tcase_add_test(tcase(s, "errors"), test_errors);
 	tcase_add_test(tcase(s, "waiting"), test_waiting);
 	tcase_add_test(tcase(s, "revoked_listener"), test_revoked_listener);

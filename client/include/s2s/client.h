@@ -23,7 +23,9 @@
  * Configuration
  * -------------
  * A client is created from one JSON file read once (unknown keys and wrong
- * types are errors naming the key).  Example:
+ * types are errors naming the key; // and /\* *\/ comments are allowed;
+ * a commented example is installed as
+ * share/doc/s2s-mqtt/s2s-device.json.example).  Example:
  *
  *   {
  *     "broker": "tcp://127.0.0.1:1883",
