@@ -417,7 +417,7 @@ out:
 }
 
 /*
- * Comments in the file (// to the end of the line, and /\* ... *\/) become
+ * Comments in the file (C++ style to the end of the line, and C style) become
  * spaces, outside strings, so that the example configuration can explain
  * itself and error offsets still point into the file as written.
  */

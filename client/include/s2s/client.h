@@ -23,7 +23,7 @@
  * Configuration
  * -------------
  * A client is created from one JSON file read once (unknown keys and wrong
- * types are errors naming the key; // and /\* *\/ comments are allowed;
+ * types are errors naming the key; C and C++ style comments are allowed;
  * a commented example is installed as
  * share/doc/s2s-mqtt/s2s-device.json.example).  Example:
  *
