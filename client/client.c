@@ -493,13 +493,15 @@ tr_password(void *ctx, char *out, size_t len)
 	/*
 	 * Protocol v2: a fresh single-use token for every CONNECT (the CS
 	 * accepts each once), so reconnects call this again.  Not registered
-	 * (or registering a new key): an enrolment login that proves the
-	 * enrolment code, if any, without sending it.
+	 * (or registering a new key): with an enrolment code, an enrolment
+	 * login that proves it without sending it; without one, anonymous
+	 * (or, if the broker refuses that, an enrolment login without code).
 	 */
+	tok[0] = '\0';
 	if (c->use_token) {
 		if (s2s_token_make(c->key, c->cfg.id, exp, tok) != S2S_OK)
 			tok[0] = '\0';
-	} else {
+	} else if (c->cfg.enrolment_code || c->enrol_empty) {
 		const char *code = c->cfg.enrolment_code;
 
 		if (s2s_enrol_token_make(c->cfg.id, (const uint8_t *)code,
@@ -1132,12 +1134,22 @@ s2s_client_connect(struct s2s_client *c, int timeout_ms)
 	 * one connects anonymously to register.  If that guess is wrong
 	 * (state lost; revoked and re-enrolled), try the other way. */
 	c->use_token = c->registered;
+	c->enrol_empty = false;
 	e = s2s_transport_connect(c->tr, false, timeout_ms);
 	if (e == S2S_ERR_DENIED) {
 		c->use_token = !c->use_token;
 		e = s2s_transport_connect(c->tr, false, timeout_ms);
-		if (e == S2S_ERR_DENIED)
+		if (e == S2S_ERR_DENIED && !c->cfg.enrolment_code) {
+			/* Anonymous refused (allow_anonymous false): an
+			 * enrolment login without code (open enrolment). */
+			c->use_token = false;
+			c->enrol_empty = true;
+			e = s2s_transport_connect(c->tr, false, timeout_ms);
+		}
+		if (e == S2S_ERR_DENIED) {
 			c->use_token = true;
+			c->enrol_empty = false;
+		}
 		else if (!e && !c->use_token) {
 			/* The token was refused: say so (health checks and
 			 * applications learn it here, not at a later call). */

@@ -181,6 +181,9 @@ struct s2s_client {
 	bool registered;
 	char cs_id[S2S_MSG_ID_MAX + 1];
 	bool use_token;                 /* connect with a token */
+	/* Not with a token: an enrolment login even without a code (open
+	 * enrolment on a broker with allow_anonymous false). */
+	bool enrol_empty;
 	bool connected;
 	bool ever_connected;
 	bool want_connected;            /* reconnect when the link drops */
