@@ -823,6 +823,32 @@ START_TEST(test_rotation)
 }
 END_TEST
 
+/*
+ * allow_anonymous false (SECURITY.md's hardening): devices without a code
+ * still enrol (open enrolment) through the enrolment login, then work.
+ */
+START_TEST(test_no_anonymous)
+{
+	char ca[700], cb[700], err[2048];
+
+	ck_assert_msg(broker_start(&B, "hardened", "allow_anonymous false\n",
+				   err, sizeof(err)), "%s", err);
+	atexit(at_exit);
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	enrol_pair(ca, cb);
+	exchange(ca, cb);
+	{
+		char cmd[800];
+
+		/* It was the enrolment login that let them in. */
+		snprintf(cmd, sizeof(cmd), "grep -q \"enrolment login of "
+			 "'alice'\" %s", B.log);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
 static TCase *
 tcase(Suite *s, const char *name)
 {
@@ -846,6 +872,7 @@ make_suite(void)
 	tcase_add_test(tcase(s, "duplicates"), test_duplicates);
 	tcase_add_test(tcase(s, "revoked"), test_revoked);
 	tcase_add_test(tcase(s, "rotation"), test_rotation);
+	tcase_add_test(tcase(s, "no_anonymous"), test_no_anonymous);
 	tcase_add_test(tcase(s, "tool"), test_tool);
 	tcase_add_test(tcase(s, "lost_state"), test_lost_state);
 	return s;
