@@ -923,7 +923,8 @@ handle_fetch(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 		t = p->sess->t;
 	}
 	rc = cs_store_fetch(cs, p->id, m->sender, t, m->from_seq, m->to_seq,
-			    S2S_MSG_FETCH_MAX, fetch_one, &acc);
+			    S2S_MSG_FETCH_MAX, cs->opt.fetch_reply_bytes,
+			    fetch_one, &acc);
 	if (rc != S2S_OK) {
 		free(acc.buf);
 		cs_send_reject(cs, me, m->req_id, S2S_MSG_FETCH, rc, t, NULL);
