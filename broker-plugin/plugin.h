@@ -145,6 +145,7 @@ bool cs_pair_split(const char *pair, char a[CS_ID_BUF], char b[CS_ID_BUF]);
  * ========================================================================= */
 
 struct s2s_cs;
+struct cs_fetch_client;
 
 /* The store interface (cs_store_*) is in store.h, included above. */
 
@@ -227,6 +228,9 @@ void cs_on_register(struct s2s_cs *cs, const char *client_id,
 /* Handle a message on ROOT/req/<id> from device id. */
 void cs_on_request(struct s2s_cs *cs, const char *id, const uint8_t *buf,
 		   size_t len);
+/* FETCH pacing state of a device: forget it with its connection. */
+void cs_fetch_forget(struct s2s_cs *cs, const char *id);
+void cs_fetch_free_all(struct s2s_cs *cs);
 /* Negotiation timeouts, from TICK. */
 void cs_tick(struct s2s_cs *cs, int64_t now_ms);
 
@@ -343,6 +347,7 @@ struct cs_stats {
 	uint64_t registered, register_rejected;
 	uint64_t negotiated, negotiation_rejected;
 	uint64_t control_rejected;          /* malformed control messages */
+	uint64_t fetch_paced;               /* FETCHes refused: unread replies */
 };
 
 void cs_stats_reject(struct s2s_cs *cs, enum s2s_err err);
@@ -364,6 +369,7 @@ struct s2s_cs {
 	uint8_t seal_key[S2S_AEAD_KEY_LEN];    /* secret, derived (seal.c) */
 	void *store;                    /* the backend's state (store.h) */
 	const struct cs_store_ops *store_ops;
+	struct cs_fetch_client *fetch_clients;  /* FETCH pacing (cs.c) */
 	struct cs_pair *pairs;
 	/* Pair id -> pair, so the gate's lookups stay flat as pairs grow. */
 	struct cs_pair **pair_index;

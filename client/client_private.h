@@ -192,6 +192,8 @@ struct s2s_client {
 	/* Control messages queued (client__send_ctl) and handed to the
 	 * transport (run_note), in order: the queue is FIFO. */
 	uint64_t ctl_queued, ctl_sent;
+	/* ack of the newest FETCHED read (FETCH pacing, v1.1); 0: none */
+	uint64_t fetch_ack;
 
 	pthread_t keeper;               /* housekeeping thread */
 	bool keeper_running;

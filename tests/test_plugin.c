@@ -1548,6 +1548,326 @@ START_TEST(test_pair_index)
 }
 END_TEST
 
+/* =========================================================================
+ * The store (store.h, seglog.h): bounded disk, recovery, quotas, pacing
+ * ========================================================================= */
+
+static uint64_t
+path_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/*
+ * Tens of thousands of packages with a small retention: the log files stay
+ * within a few segments of the live data, the database does not grow, the
+ * newest packages can still be fetched, and after a restart (with a torn
+ * record at the tail) the chains are exactly where they were.
+ */
+START_TEST(test_store_long_bounded)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "retention_packages", "100",
+		"store_segment_size", "65536", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct cs_store_usage u, peak = { 0 };
+	uint8_t *buf;
+	size_t n, pkg_bytes = 0;
+	const int total = 20000;
+	uint64_t t, next[2], db0;
+	char seg[400];
+	FILE *f;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, 0);
+	t = p->sess->t;
+	cs_store_usage(cs, &u);
+	db0 = u.db_bytes;
+	for (int i = 1; i <= total; i++) {
+		struct td_dev *d = i % 4 == 0 ? &b : &a;
+
+		ck_assert_int_eq(td_seal(d, "steady traffic", &buf, &n),
+				 S2S_OK);
+		ck_assert_int_eq(gate(cs, d, d->id, buf, n), S2S_OK);
+		pkg_bytes += n;
+		free(buf);
+		if (i % 1000 == 0) {
+			(void)cs_store_retention(cs, cs_now_s());
+			cs_store_usage(cs, &u);
+			if (u.log_bytes > peak.log_bytes)
+				peak = u;
+		}
+	}
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 100);
+	/* the background thread frees whole segments within seconds */
+	for (int w = 0; w < 100; w++) {
+		cs_store_usage(cs, &u);
+		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
+			break;
+		usleep(100000);
+	}
+	printf("store: %d packages (%zu bytes) with retention 100: log %llu "
+	       "bytes in %llu segments (peak %llu), %llu live packages of "
+	       "%llu bytes, database %llu bytes (%llu after setup)\n", total,
+	       pkg_bytes, (unsigned long long)u.log_bytes,
+	       (unsigned long long)u.log_segments,
+	       (unsigned long long)peak.log_bytes,
+	       (unsigned long long)u.live_packages,
+	       (unsigned long long)u.live_bytes,
+	       (unsigned long long)u.db_bytes, (unsigned long long)db0);
+	ck_assert_uint_eq(u.live_packages, 100);
+	ck_assert_uint_le(u.log_bytes, 2 * u.live_bytes + 3 * 65536);
+	ck_assert_uint_lt(u.log_bytes, pkg_bytes / 20);
+	ck_assert_uint_le(u.db_bytes, db0 + 256 * 1024);
+	/* the newest of alice's are fetchable */
+	{
+		struct s2s_msg m;
+		uint64_t last = p->sess->chain[0].next_seq - 1;
+
+		REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, last - 9, last,
+				     41, &buf, &n));
+		ck_assert(inbox(&b, &m));
+		ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+		ck_assert_uint_eq(m.count, 10);
+		s2s_msg_clear(&m);
+		REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 10, 42, &buf,
+				     &n));
+		ck_assert(inbox(&b, &m));
+		ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+		ck_assert_uint_eq(m.count, 0);
+		s2s_msg_clear(&m);
+	}
+	next[0] = p->sess->chain[0].next_seq;
+	next[1] = p->sess->chain[1].next_seq;
+	cs_destroy(cs);
+
+	/* a torn record at the tail of the newest segment */
+	{
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "ls -1 '%s-log'/seg-*.log | "
+			 "tail -n 1", store_path);
+		f = popen(cmd, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(seg, sizeof(seg), f));
+		pclose(f);
+		seg[strcspn(seg, "\n")] = 0;
+		f = fopen(seg, "ab");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fwrite("S2L1\0\0\1\0garbage", 1, 15, f), 15);
+		fclose(f);
+	}
+	stub_log_reset();
+	cs = cs_open(opts);
+	p = cs->pairs;
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(p->sess);
+	ck_assert_uint_eq(p->sess->t, t);
+	ck_assert_uint_eq(p->sess->chain[0].next_seq, next[0]);
+	ck_assert_uint_eq(p->sess->chain[1].next_seq, next[1]);
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 100);
+	ck_assert_ptr_nonnull(stub_log_find("torn tail"));
+	/* the chains go on where they were, in both directions */
+	ck_assert_int_eq(td_seal(&a, "after restart", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	ck_assert_int_eq(td_seal(&b, "and back", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &b, "bob", buf, n), S2S_OK);
+	free(buf);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* The SQLite WAL is really checkpointed (and shrinks) while running. */
+START_TEST(test_store_checkpoint)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev d[6];
+	char wal[400];
+	uint64_t w = 0, peak = 0;
+
+	snprintf(wal, sizeof(wal), "%s-wal", store_path);
+	for (int i = 0; i < 6; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "dev%d", i);
+		td_init(&d[i], id, (uint32_t)i + 1);
+		do_register(cs, &d[i], NULL);
+		if (path_size(wal) > peak)
+			peak = path_size(wal);
+	}
+	ck_assert_uint_gt(peak, 0);
+	for (int k = 0; k < 50; k++) {
+		w = path_size(wal);
+		if (w == 0)
+			break;
+		usleep(100000);
+	}
+	printf("store: WAL %llu bytes after 6 registrations, %llu after "
+	       "the checkpoint thread\n", (unsigned long long)peak,
+	       (unsigned long long)w);
+	ck_assert_uint_eq(w, 0);
+	ck_assert_int_eq(cs_store_device_count(cs), 6);
+	for (int i = 0; i < 6; i++)
+		td_free(&d[i]);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* Open enrolment: a cap on pending registrations, and their expiry. */
+START_TEST(test_store_enrol_quota)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "enroll_pending_max", "3",
+		"enroll_expiry", "1", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev d[5];
+	struct cs_device_rec rec;
+	struct cs_store_usage u;
+	uint8_t *b;
+	size_t n;
+
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "dev%d", i);
+		td_init(&d[i], id, (uint32_t)i + 1);
+	}
+	for (int i = 0; i < 3; i++)
+		do_register(cs, &d[i], NULL);
+	/* the fourth waits: quota */
+	ck_assert_int_eq(td_register(&d[3], cs->cs_key, NULL, 7, &b, &n),
+			 S2S_OK);
+	cs_on_register(cs, d[3].id, b, n);
+	free(b);
+	expect_reject(&d[3], S2S_ERR_TOO_BIG);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev3", &rec, NULL, NULL),
+			 S2S_ERR_NOT_FOUND);
+	/* pairing completes two enrolments: room again */
+	do_pair(cs, &d[0], &d[1], 0);
+	cs_store_usage(cs, &u);
+	ck_assert_uint_eq(u.pending_enrolments, 1);
+	do_register(cs, &d[3], NULL);
+	/* the unpaired ones expire; the paired ones stay */
+	sleep(2);
+	(void)cs_store_retention(cs, cs_now_s());
+	cs_store_usage(cs, &u);
+	ck_assert_uint_eq(u.pending_enrolments, 0);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev2", &rec, NULL, NULL),
+			 S2S_ERR_NOT_FOUND);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev3", &rec, NULL, NULL),
+			 S2S_ERR_NOT_FOUND);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev0", &rec, NULL, NULL),
+			 S2S_OK);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev1", &rec, NULL, NULL),
+			 S2S_OK);
+	/* and a registration goes through again */
+	do_register(cs, &d[4], NULL);
+	for (int i = 0; i < 5; i++)
+		td_free(&d[i]);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* FETCH v1.1 pacing: a byte budget per reply and per unread replies. */
+static enum s2s_err
+fetch_acked(struct td_dev *d, uint64_t from, uint64_t to, uint64_t ack,
+	    uint64_t req, uint8_t **out, size_t *len)
+{
+	struct s2s_msg m;
+	enum s2s_err rc;
+
+	s2s_msg_init(&m, S2S_MSG_FETCH, req);
+	snprintf(m.peer, sizeof(m.peer), "%s", d->peer);
+	snprintf(m.sender, sizeof(m.sender), "%s", d->peer);
+	m.from_seq = from;
+	m.to_seq = to;
+	m.has_ack = true;
+	m.ack = ack;
+	rc = s2s_msg_encode(&m, NULL, NULL, out, len);
+	s2s_msg_clear(&m);
+	return rc;
+}
+
+START_TEST(test_fetch_paced)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "fetch_reply_bytes", "1024",
+		"fetch_client_bytes", "20000", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b;
+	struct s2s_msg m;
+	uint8_t *buf;
+	size_t n, one = 0;
+	uint64_t ack = 0, got = 0;
+	int replies = 0, refused = 0;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	(void)establish(cs, &a, &b, 0);
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(td_seal(&a, "stored", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+		one = n;
+		free(buf);
+	}
+	/* one package per reply (each is larger than 1024 bytes) */
+	ck_assert_uint_gt(one, 1024);
+	/* a reader that acks gets everything, one reply at a time */
+	while (got < 20) {
+		REQ(cs, &b, fetch_acked(&b, got + 1, 20, ack, 50, &buf, &n));
+		ck_assert(inbox(&b, &m));
+		ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+		ck_assert_uint_eq(m.count, 1);
+		ck_assert(m.has_ack);
+		ck_assert_uint_ne(m.ack, 0);
+		ack = m.ack;
+		got += m.count;
+		s2s_msg_clear(&m);
+		replies++;
+	}
+	ck_assert_int_eq(replies, 20);
+	/* one that never reads: refused once its unread replies pass the
+	 * per-client budget, whatever it asks */
+	for (int i = 0; i < 40; i++) {
+		REQ(cs, &b, fetch_acked(&b, 1, 20, ack, 60, &buf, &n));
+		ck_assert(inbox(&b, &m));
+		if (m.type == S2S_MSG_REJECT) {
+			ck_assert_int_eq(m.code, S2S_ERR_TOO_BIG);
+			refused++;
+		}
+		s2s_msg_clear(&m);
+	}
+	ck_assert_int_ge(refused, 40 - (int)(20000 / one) - 1);
+	ck_assert_int_le(40 - refused, (int)(20000 / one) + 1);
+	ck_assert_uint_eq(cs->stats.fetch_paced, (uint64_t)refused);
+	/* a made-up ack does not help; the real one does */
+	REQ(cs, &b, fetch_acked(&b, 1, 20, ack + 1, 61, &buf, &n));
+	expect_reject(&b, S2S_ERR_TOO_BIG);
+	cs_fetch_forget(cs, "bob");         /* its connection went */
+	REQ(cs, &b, fetch_acked(&b, 1, 20, 0, 62, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	s2s_msg_clear(&m);
+	/* a v1 FETCH (no ack) gets a v1 FETCHED (no ack) */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 20, 63, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert(!m.has_ack);
+	s2s_msg_clear(&m);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1593,6 +1913,15 @@ make_suite(void)
 	tcase_add_test(tc, test_gate_restart);
 	tcase_add_test(tc, test_fetch_end_retention);
 	tcase_add_test(tc, test_pair_index);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("store");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_store_long_bounded);
+	tcase_add_test(tc, test_store_checkpoint);
+	tcase_add_test(tc, test_store_enrol_quota);
+	tcase_add_test(tc, test_fetch_paced);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("control");
