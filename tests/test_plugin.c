@@ -1685,6 +1685,102 @@ START_TEST(test_store_long_bounded)
 }
 END_TEST
 
+/*
+ * A quiet pair's only package sits in the oldest segment while a busy pair
+ * fills the log: compaction copies it forward so the old segments go, its
+ * chain is written again before its segment is freed, and after a restart
+ * both pairs' chains and packages are intact.  A removed pair's packages
+ * do not come back.
+ */
+START_TEST(test_store_quiet_pair)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "retention_packages", "20",
+		"store_segment_size", "65536", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b, c, d;
+	struct cs_pair *pq, *pb;
+	struct cs_store_usage u;
+	struct s2s_msg m;
+	uint8_t *buf;
+	size_t n;
+	uint64_t nq, nb;
+	char idq[CS_PAIR_BUF], idb[CS_PAIR_BUF];
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	td_init(&c, "carol", 3);
+	td_init(&d, "dave", 4);
+	pq = establish(cs, &a, &b, 0);
+	pb = establish(cs, &c, &d, S2S_PROFILE_PAPER);
+	snprintf(idq, sizeof(idq), "%s", pq->id);
+	snprintf(idb, sizeof(idb), "%s", pb->id);
+	ck_assert_int_eq(td_seal(&a, "the only one", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	for (int i = 0; i < 600; i++) {
+		ck_assert_int_eq(td_seal(&c, "busy", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, &c, "carol", buf, n), S2S_OK);
+		free(buf);
+		if (i % 50 == 49)
+			(void)cs_store_retention(cs, cs_now_s());
+	}
+	for (int w = 0; w < 100; w++) {
+		cs_store_usage(cs, &u);
+		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
+			break;
+		usleep(100000);
+	}
+	printf("store: quiet + busy pair: log %llu bytes in %llu segments, "
+	       "%llu live packages (%llu bytes)\n",
+	       (unsigned long long)u.log_bytes,
+	       (unsigned long long)u.log_segments,
+	       (unsigned long long)u.live_packages,
+	       (unsigned long long)u.live_bytes);
+	ck_assert_uint_le(u.log_bytes, 2 * u.live_bytes + 3 * 65536);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 1);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 20);
+	nq = pq->sess->chain[0].next_seq;
+	nb = pb->sess->chain[0].next_seq;
+	cs_destroy(cs);
+
+	cs = cs_open(opts);
+	pq = cs_pair_find(cs, idq);
+	pb = cs_pair_find(cs, idb);
+	ck_assert_ptr_nonnull(pq);
+	ck_assert_ptr_nonnull(pb);
+	ck_assert_uint_eq(pq->sess->chain[0].next_seq, nq);
+	ck_assert_uint_eq(pb->sess->chain[0].next_seq, nb);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 1);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 20);
+	/* the quiet pair's package is still there to fetch */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 1, 43, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert_uint_eq(m.count, 1);
+	s2s_msg_clear(&m);
+	ck_assert_int_eq(td_seal(&a, "second", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	ck_assert_int_eq(td_seal(&c, "more", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &c, "carol", buf, n), S2S_OK);
+	free(buf);
+	/* a removed pair: its packages are gone, also after a restart */
+	cs_pair_remove(cs, pb);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 0);
+	cs_destroy(cs);
+	cs = cs_open(opts);
+	ck_assert_ptr_null(cs_pair_find(cs, idb));
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 0);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 2);
+	td_free(&a);
+	td_free(&b);
+	td_free(&c);
+	td_free(&d);
+	cs_destroy(cs);
+}
+END_TEST
+
 /* The SQLite WAL is really checkpointed (and shrinks) while running. */
 START_TEST(test_store_checkpoint)
 {
@@ -1919,6 +2015,7 @@ make_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_store_long_bounded);
+	tcase_add_test(tc, test_store_quiet_pair);
 	tcase_add_test(tc, test_store_checkpoint);
 	tcase_add_test(tc, test_store_enrol_quota);
 	tcase_add_test(tc, test_fetch_paced);
