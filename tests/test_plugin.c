@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -24,6 +26,7 @@
 #include "json.h"
 #include "plugin.h"
 #include "plugin_testlib.h"
+#include "seglog.h"
 #include "s2s/package.h"
 #include "s2s/secmem.h"
 #include "stubs/mosquitto_stubs.h"
@@ -1781,6 +1784,118 @@ START_TEST(test_store_quiet_pair)
 }
 END_TEST
 
+/*
+ * A schema-1 store (packages in SQLite, current chains in the chains
+ * table) is migrated at start: packages move into the log, chains and
+ * fetch work as before.
+ */
+struct v1_scan {
+	sqlite3 *db;
+	int n;
+};
+
+static void
+v1_put(void *arg, const struct seglog_rec *r)
+{
+	struct v1_scan *v = arg;
+	sqlite3_stmt *st;
+
+	if (r->type != SEGLOG_PKG)
+		return;
+	ck_assert_int_eq(sqlite3_prepare_v2(v->db, "INSERT INTO packages(pair,"
+					    " sender, session, seq, ts, data) "
+					    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+					    -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, r->pair, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->session);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->seq);
+	sqlite3_bind_int64(st, 5, r->ts);
+	sqlite3_bind_blob(st, 6, r->pkg, (int)r->pkg_len, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	/* v1 kept the current chain in the chains table */
+	ck_assert_int_eq(sqlite3_prepare_v2(v->db, "UPDATE chains SET "
+					    "next_seq = ?1, key = ?2 WHERE "
+					    "pair = ?3 AND dir = ?4", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq + 1);
+	sqlite3_bind_blob(st, 2, r->chain, (int)r->chain_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->pair, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, r->dir);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	v->n++;
+}
+
+START_TEST(test_store_migrate_v1)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct s2s_msg m;
+	struct v1_scan v = { NULL, 0 };
+	char logdir[400], cmd[500], pid[CS_PAIR_BUF];
+	uint8_t *buf;
+	size_t n;
+	uint64_t next[2];
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, 0);
+	for (int i = 0; i < 7; i++) {
+		struct td_dev *d = i % 3 ? &a : &b;
+
+		ck_assert_int_eq(td_seal(d, "old store", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, d, d->id, buf, n), S2S_OK);
+		free(buf);
+	}
+	snprintf(pid, sizeof(pid), "%s", p->id);
+	next[0] = p->sess->chain[0].next_seq;
+	next[1] = p->sess->chain[1].next_seq;
+	cs_destroy(cs);
+	/* rewrite it as schema 1 */
+	ck_assert_int_eq(sqlite3_open(store_path, &v.db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(v.db, "CREATE TABLE packages("
+		" id INTEGER PRIMARY KEY, pair TEXT NOT NULL, sender TEXT NOT "
+		"NULL, session INTEGER NOT NULL, seq INTEGER NOT NULL, ts "
+		"INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE(pair, sender, "
+		"session, seq)); DROP INDEX IF EXISTS devices_pending;"
+		"ALTER TABLE devices DROP COLUMN pending;"
+		"UPDATE schema_version SET version = 1;", NULL, NULL, NULL),
+		SQLITE_OK);
+	snprintf(logdir, sizeof(logdir), "%s-log", store_path);
+	ck_assert_int_eq(seglog_scan(logdir, v1_put, &v, NULL), 7 + 0);
+	ck_assert_int_eq(v.n, 7);
+	sqlite3_close(v.db);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", logdir);
+	ck_assert_int_eq(system(cmd), 0);
+
+	cs = cs_open(OPEN);
+	p = cs_pair_find(cs, pid);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->sess->chain[0].next_seq, next[0]);
+	ck_assert_uint_eq(p->sess->chain[1].next_seq, next[1]);
+	ck_assert_int_eq(cs_store_package_count(cs, pid), 7);
+	ck_assert_ptr_nonnull(stub_log_find("moved from the database"));
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 10, 44, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert_uint_eq(m.count, next[0] - 1);
+	s2s_msg_clear(&m);
+	ck_assert_int_eq(td_seal(&a, "new store", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	cs_destroy(cs);
+	/* and it stays migrated */
+	cs = cs_open(OPEN);
+	ck_assert_int_eq(cs_store_package_count(cs, pid), 8);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
 /* The SQLite WAL is really checkpointed (and shrinks) while running. */
 START_TEST(test_store_checkpoint)
 {
@@ -2016,6 +2131,7 @@ make_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_store_long_bounded);
 	tcase_add_test(tc, test_store_quiet_pair);
+	tcase_add_test(tc, test_store_migrate_v1);
 	tcase_add_test(tc, test_store_checkpoint);
 	tcase_add_test(tc, test_store_enrol_quota);
 	tcase_add_test(tc, test_fetch_paced);
