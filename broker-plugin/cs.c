@@ -420,6 +420,8 @@ cs_on_register(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 		goto reject;
 	}
 	rc = cs_store_device_put(cs, m.id, m.pub, m.hs, m.hs_len, coded);
+	if (rc == S2S_ERR_TOO_BIG)
+		why = "too many open enrolments are pending; try later";
 	if (rc != S2S_OK)
 		goto reject;
 	cs_log(MOSQ_LOG_NOTICE, "%s device '%s'", !known ? "registered" :
@@ -950,14 +952,100 @@ fetch_one(void *arg, uint64_t seq, const uint8_t *pkg, size_t len)
 	return s2s_msg_fetched_append(&a->buf, &a->len, &a->count, pkg, len);
 }
 
+/*
+ * FETCH pacing (docs/PROTOCOL-control.md, "Fetch"; issue 10, class 3): a
+ * FETCHED reply carries at most plugin_opt_fetch_reply_bytes of packages,
+ * and the replies a device has not yet acknowledged (a v1.1 FETCH names
+ * the ack of the newest FETCHED it read) may add up to at most
+ * plugin_opt_fetch_client_bytes: beyond that the CS refuses (too_big)
+ * until the device reads.  A device that sends FETCHes without reading
+ * its socket therefore holds at most that much of the broker's memory
+ * (plus one package).  Acks are random, so they cannot be made up without
+ * reading the reply.  The state is per device and goes with its
+ * connection (cs_fetch_forget).
+ */
+#define FETCH_RING 16
+
+struct cs_fetch_client {
+	struct cs_fetch_client *next;
+	char id[CS_ID_BUF];
+	uint64_t tok[FETCH_RING];       /* unacknowledged replies, in order */
+	size_t bytes[FETCH_RING];
+	unsigned head, n;
+	size_t outstanding;
+};
+
+static struct cs_fetch_client *
+fetch_client(struct s2s_cs *cs, const char *id, bool create)
+{
+	struct cs_fetch_client *f;
+
+	for (f = cs->fetch_clients; f; f = f->next)
+		if (strcmp(f->id, id) == 0)
+			return f;
+	if (!create || !(f = calloc(1, sizeof(*f))))
+		return NULL;
+	snprintf(f->id, sizeof(f->id), "%s", id);
+	f->next = cs->fetch_clients;
+	cs->fetch_clients = f;
+	return f;
+}
+
+/* The device read every reply up to the one with this ack. */
+static void
+fetch_acked(struct cs_fetch_client *f, uint64_t ack)
+{
+	for (unsigned k = 0; ack && k < f->n; k++) {
+		if (f->tok[(f->head + k) % FETCH_RING] != ack)
+			continue;
+		for (unsigned j = 0; j <= k; j++) {
+			f->outstanding -= f->bytes[f->head];
+			f->head = (f->head + 1) % FETCH_RING;
+		}
+		f->n -= k + 1;
+		return;
+	}
+}
+
+void
+cs_fetch_forget(struct s2s_cs *cs, const char *id)
+{
+	struct cs_fetch_client **pp = &cs->fetch_clients;
+
+	if (!id)
+		return;
+	for (; *pp; pp = &(*pp)->next) {
+		if (strcmp((*pp)->id, id) == 0) {
+			struct cs_fetch_client *f = *pp;
+
+			*pp = f->next;
+			free(f);
+			return;
+		}
+	}
+}
+
+void
+cs_fetch_free_all(struct s2s_cs *cs)
+{
+	while (cs->fetch_clients) {
+		struct cs_fetch_client *f = cs->fetch_clients;
+
+		cs->fetch_clients = f->next;
+		free(f);
+	}
+}
+
 static void
 handle_fetch(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 {
 	char pid[CS_PAIR_BUF];
 	struct cs_pair *p = NULL;
 	struct fetch_acc acc = { NULL, 0, 0 };
+	struct cs_fetch_client *f;
 	struct s2s_msg r;
 	uint64_t t = m->session;
+	size_t budget;
 	enum s2s_err rc;
 
 	if (s2s_id_valid(m->peer) && s2s_pair_id(me, m->peer, pid) == S2S_OK)
@@ -980,8 +1068,28 @@ handle_fetch(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 		}
 		t = p->sess->t;
 	}
+	f = fetch_client(cs, me, true);
+	if (!f) {
+		cs_send_reject(cs, me, m->req_id, S2S_MSG_FETCH,
+			       S2S_ERR_NOMEM, t, NULL);
+		return;
+	}
+	if (m->has_ack)
+		fetch_acked(f, m->ack);
+	if (f->outstanding >= cs->opt.fetch_client_bytes ||
+	    f->n == FETCH_RING) {
+		cs->stats.fetch_paced++;
+		cs_send_reject(cs, me, m->req_id, S2S_MSG_FETCH,
+			       S2S_ERR_TOO_BIG, t, "earlier FETCHED replies "
+			       "are unread: read them first (and send the "
+			       "ack, protocol v1.1)");
+		return;
+	}
+	budget = cs->opt.fetch_client_bytes - f->outstanding;
+	if (budget > cs->opt.fetch_reply_bytes)
+		budget = cs->opt.fetch_reply_bytes;
 	rc = cs_store_fetch(cs, p->id, m->sender, t, m->from_seq, m->to_seq,
-			    S2S_MSG_FETCH_MAX, fetch_one, &acc);
+			    S2S_MSG_FETCH_MAX, budget, fetch_one, &acc);
 	if (rc != S2S_OK) {
 		free(acc.buf);
 		cs_send_reject(cs, me, m->req_id, S2S_MSG_FETCH, rc, t, NULL);
@@ -992,6 +1100,20 @@ handle_fetch(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	r.count = acc.count;
 	r.packages = acc.buf;
 	r.packages_len = acc.len;
+	if (m->has_ack) {
+		r.has_ack = true;
+		while (r.ack == 0)
+			if (s2s_random(&r.ack, sizeof(r.ack)) != S2S_OK)
+				break;
+	}
+	{
+		unsigned k = (f->head + f->n) % FETCH_RING;
+
+		f->tok[k] = r.ack;
+		f->bytes[k] = acc.len + 64;
+		f->outstanding += f->bytes[k];
+		f->n++;
+	}
 	(void)cs_send(cs, me, &r, NULL);
 	r.packages = NULL;
 	s2s_msg_clear(&r);

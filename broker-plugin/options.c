@@ -128,6 +128,12 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 	o->max_package = 512u * 1024u;
 	o->max_signature = 1024u * 1024u;
 	o->stats_interval = 10;
+	o->store_segment = 64u << 20;
+	o->store_sync_ms = 50;
+	o->enroll_expiry = 86400;
+	o->enroll_pending_max = 1000;
+	o->fetch_reply_bytes = 1u << 20;
+	o->fetch_client_bytes = 4u << 20;
 	if (!o->store || !o->cs_key || !o->topic_root)
 		return fail(err, n, "out of memory");
 
@@ -246,6 +252,40 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 				return fail(err, n, "plugin_opt_stats_interval "
 					    "'%s': expected 1..86400 seconds", v);
 			o->stats_interval = (unsigned)u;
+		} else if (strcmp(k, "store_segment_size") == 0) {
+			if (!parse_u64(v, 65536, 1ull << 30, &u))
+				return fail(err, n, "plugin_opt_store_segment_size"
+					    " '%s': expected 65536..1073741824 "
+					    "bytes", v);
+			o->store_segment = u;
+		} else if (strcmp(k, "store_sync_ms") == 0) {
+			if (!parse_u64(v, 0, 10000, &u))
+				return fail(err, n, "plugin_opt_store_sync_ms "
+					    "'%s': expected 0..10000 ms", v);
+			o->store_sync_ms = (unsigned)u;
+		} else if (strcmp(k, "enroll_expiry") == 0) {
+			if (!parse_u64(v, 0, 365ull * 86400, &u))
+				return fail(err, n, "plugin_opt_enroll_expiry "
+					    "'%s': expected seconds (0 = never)",
+					    v);
+			o->enroll_expiry = u;
+		} else if (strcmp(k, "enroll_pending_max") == 0) {
+			if (!parse_u64(v, 1, 100000000, &u))
+				return fail(err, n, "plugin_opt_enroll_pending_max"
+					    " '%s': expected 1..100000000", v);
+			o->enroll_pending_max = u;
+		} else if (strcmp(k, "fetch_reply_bytes") == 0) {
+			if (!parse_u64(v, 1024, 1u << 30, &u))
+				return fail(err, n, "plugin_opt_fetch_reply_bytes"
+					    " '%s': expected 1024..1073741824 "
+					    "bytes", v);
+			o->fetch_reply_bytes = (size_t)u;
+		} else if (strcmp(k, "fetch_client_bytes") == 0) {
+			if (!parse_u64(v, 1024, 1u << 30, &u))
+				return fail(err, n, "plugin_opt_fetch_client_bytes"
+					    " '%s': expected 1024..1073741824 "
+					    "bytes", v);
+			o->fetch_client_bytes = (size_t)u;
 		} else {
 			return fail(err, n, "plugin_opt_%s: unknown option", k);
 		}

@@ -229,6 +229,7 @@ cs_destroy(struct s2s_cs *cs)
 		return;
 	cs_pair_free_all(cs);
 	cs_conn_free_all(cs);
+	cs_fetch_free_all(cs);
 	cs_store_close(cs);
 	s2s_key_destroy(cs->cs_key);
 	s2s_key_destroy(cs->admin_key);
@@ -442,6 +443,7 @@ cs_on_disconnect(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_disconnect *ed = event_data;
 
 	(void)event;
+	cs_fetch_forget(userdata, mosquitto_client_id(ed->client));
 	cs_conn_forget(userdata, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }

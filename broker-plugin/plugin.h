@@ -12,7 +12,10 @@
  *   acl.c      MOSQ_EVT_ACL_CHECK, the matrix of docs/PROTOCOL-control.md
  *   cs.c       registration, pairing, negotiation, fetch, end (phases 1-2)
  *   gate.c     MOSQ_EVT_MESSAGE on pair topics (phase 3)
- *   store.c    SQLite (WAL): registry, pairs, sessions, chains, packages
+ *   store.c    the store interface (store.h): backend choice, dispatch
+ *   store_embedded.c  the default backend: SQLite (WAL) for the registry,
+ *              pairs, sessions; the segment log (seglog.c) for packages
+ *              and chain advances
  *   seal.c     encryption at rest of the secrets in the store
  *   control.c  $CONTROL/s2s/v1 admin API
  *   stats.c    counters and $SYS/broker/s2s/...
@@ -41,6 +44,8 @@
 #include "s2s/package.h"
 #include "s2s/proto.h"
 #include "s2s/scheme.h"
+
+#include "store.h"
 
 struct mosquitto;
 struct mosquitto_opt;
@@ -80,6 +85,14 @@ struct cs_options {
 	 * password file (read at each REGISTER).  NULL: none. */
 	char *reserved_users;
 	char *reserved_users_file;
+	/* store (store.h, docs/OPERATIONS.md "Store") */
+	uint64_t store_segment;         /* bytes per log segment */
+	unsigned store_sync_ms;         /* group commit interval, 0 = each */
+	uint64_t enroll_expiry;         /* seconds an open enrolment may stay
+					 * unpaired, 0 = forever */
+	uint64_t enroll_pending_max;    /* open enrolments not yet paired */
+	size_t fetch_reply_bytes;       /* packages per FETCHED, in bytes */
+	size_t fetch_client_bytes;      /* unacknowledged FETCHED per device */
 };
 
 /*
@@ -138,89 +151,12 @@ bool cs_pair_split(const char *pair, char a[CS_ID_BUF], char b[CS_ID_BUF]);
  * ========================================================================= */
 
 struct s2s_cs;
+struct cs_fetch_client;
 
-/* Open (create) the database and its schema; S2S_ERR_STORE with a log. */
-enum s2s_err cs_store_open(struct s2s_cs *cs);
-void cs_store_close(struct s2s_cs *cs);
-
-struct cs_device_rec {
-	char id[CS_ID_BUF];
-	uint8_t pub[S2S_P256_PUB_LEN];
-	bool revoked;
-	int64_t created;
-};
-
-/* S2S_ERR_NOT_FOUND if id is unknown.  hs may be NULL (not wanted). */
-enum s2s_err cs_store_device_get(struct s2s_cs *cs, const char *id,
-				 struct cs_device_rec *rec, uint8_t **hs,
-				 size_t *hs_len);
-/*
- * Insert or replace a device (clears revoked) and, in the same
- * transaction, consume its enrolment code if consume_code.
- */
-enum s2s_err cs_store_device_put(struct s2s_cs *cs, const char *id,
-				 const uint8_t pub[S2S_P256_PUB_LEN],
-				 const uint8_t *hs, size_t hs_len,
-				 bool consume_code);
-/* Revoke: keep the id as revoked, drop its signature, pairs, requests. */
-enum s2s_err cs_store_device_revoke(struct s2s_cs *cs, const char *id);
-enum s2s_err cs_store_device_list(struct s2s_cs *cs,
-				  void (*cb)(void *arg,
-					     const struct cs_device_rec *r),
-				  void *arg);
-long cs_store_device_count(struct s2s_cs *cs);
-
-/* One-time enrolment codes, stored as SHA-256 of the code. */
-enum s2s_err cs_store_code_add(struct s2s_cs *cs, const char *id,
-			       const uint8_t *code, size_t len,
-			       int64_t expires);
-/* S2S_OK if a valid unexpired code for id matches; S2S_ERR_DENIED else. */
-enum s2s_err cs_store_code_check(struct s2s_cs *cs, const char *id,
-				 const uint8_t *code, size_t len, int64_t now);
-
-/* Pairing wishes. */
-enum s2s_err cs_store_pairreq_put(struct s2s_cs *cs, const char *requester,
-				  const char *peer, int profile,
-				  uint64_t req_id);
-enum s2s_err cs_store_pairreq_get(struct s2s_cs *cs, const char *requester,
-				  const char *peer, int *profile,
-				  uint64_t *req_id);
+/* The store interface (cs_store_*) is in store.h, included above. */
 
 struct cs_pair;
 struct cs_session;
-
-/* Persist a new pair with its Rv (sealed) and Shk (sealed); drops wishes. */
-enum s2s_err cs_store_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
-			       const uint16_t rv[S2S_RV_LEN]);
-/* Rv of a pair (caller wipes). */
-enum s2s_err cs_store_pair_rv(struct s2s_cs *cs, const char *pair,
-			      uint16_t rv[S2S_RV_LEN]);
-enum s2s_err cs_store_pair_delete(struct s2s_cs *cs, const char *pair);
-/* Load every pair and its established session into cs->pairs. */
-enum s2s_err cs_store_load(struct s2s_cs *cs);
-
-/* Persist an established session with both chains at their start. */
-enum s2s_err cs_store_session_put(struct s2s_cs *cs, const struct cs_pair *p);
-enum s2s_err cs_store_session_delete(struct s2s_cs *cs, const char *pair);
-
-/*
- * The gate's commit: the package and the advanced chain of its direction
- * in one transaction.  dir is 0 (sender = pair member a) or 1.
- */
-enum s2s_err cs_store_accept(struct s2s_cs *cs, const struct cs_pair *p,
-			     int dir, const struct s2s_chain *advanced,
-			     const uint8_t *pkg, size_t pkg_len);
-
-/* Stored packages of (pair, sender, T) with from <= seq <= to, in order. */
-enum s2s_err cs_store_fetch(struct s2s_cs *cs, const char *pair,
-			    const char *sender, uint64_t session,
-			    uint64_t from, uint64_t to, unsigned max,
-			    enum s2s_err (*cb)(void *arg, uint64_t seq,
-					       const uint8_t *pkg, size_t len),
-			    void *arg);
-/* Apply the retention policy; returns the number of packages deleted. */
-long cs_store_retention(struct s2s_cs *cs, int64_t now);
-long cs_store_package_count(struct s2s_cs *cs, const char *pair);
 
 /*
  * Authenticated encryption at rest.  ad binds the record (e.g. "dev:<id>").
@@ -308,6 +244,9 @@ void cs_on_register(struct s2s_cs *cs, const char *client_id,
 /* Handle a message on ROOT/req/<id> from device id. */
 void cs_on_request(struct s2s_cs *cs, const char *id, const uint8_t *buf,
 		   size_t len);
+/* FETCH pacing state of a device: forget it with its connection. */
+void cs_fetch_forget(struct s2s_cs *cs, const char *id);
+void cs_fetch_free_all(struct s2s_cs *cs);
 /* Negotiation timeouts, from TICK. */
 void cs_tick(struct s2s_cs *cs, int64_t now_ms);
 
@@ -439,6 +378,7 @@ struct cs_stats {
 	uint64_t registered, register_rejected;
 	uint64_t negotiated, negotiation_rejected;
 	uint64_t control_rejected;          /* malformed control messages */
+	uint64_t fetch_paced;               /* FETCHes refused: unread replies */
 };
 
 void cs_stats_reject(struct s2s_cs *cs, enum s2s_err err);
@@ -458,9 +398,9 @@ struct s2s_cs {
 	struct s2s_key *admin_key;      /* public */
 	uint8_t store_key[CS_STORE_KEY_LEN];   /* secret */
 	uint8_t seal_key[S2S_AEAD_KEY_LEN];    /* secret, derived (seal.c) */
-	struct sqlite3 *db;
-	void *stmt[32];                 /* prepared statements (store.c) */
-	void *ckpt;                     /* checkpoint thread (store.c) */
+	void *store;                    /* the backend's state (store.h) */
+	const struct cs_store_ops *store_ops;
+	struct cs_fetch_client *fetch_clients;  /* FETCH pacing (cs.c) */
 	struct cs_pair *pairs;
 	/* Pair id -> pair, so the gate's lookups stay flat as pairs grow. */
 	struct cs_pair **pair_index;

@@ -203,6 +203,8 @@ struct s2s_client {
 	/* Control messages queued (client__send_ctl) and handed to the
 	 * transport (run_note), in order: the queue is FIFO. */
 	uint64_t ctl_queued, ctl_sent;
+	/* ack of the newest FETCHED read (FETCH pacing, v1.1); 0: none */
+	uint64_t fetch_ack;
 
 	int lock_fd;                    /* <state_dir>/lock (local.c) */
 	bool spool_ok;                  /* the unread spool was read: write

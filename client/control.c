@@ -41,7 +41,9 @@ neg_fail(struct s2s_client *c, struct pair *p, int err, const char *why)
 	p->neg = NEG_NONE;
 	p->neg_result = err;
 	neg_wipe(p);
-	snprintf(c->last_reason, sizeof(c->last_reason), "%s", why);
+	/* cut to the buffer on purpose (release builds warn otherwise) */
+	snprintf(c->last_reason, sizeof(c->last_reason), "%.*s",
+		 (int)sizeof(c->last_reason) - 1, why);
 	if (was)
 		client__note_event(c, S2S_EVENT_SESSION_DOWN, p->st.peer, why);
 	pthread_cond_broadcast(&c->cond);
@@ -99,6 +101,8 @@ control__fetch(struct s2s_client *c, struct pair *p, uint64_t from,
 	m.session = p->st.session;
 	m.from_seq = from;
 	m.to_seq = to;
+	m.has_ack = true;               /* v1.1: paced replies */
+	m.ack = c->fetch_ack;
 	p->fetch_req = m.req_id;
 	p->fetch_from = from;
 	p->fetch_to = to;
@@ -427,6 +431,8 @@ on_fetched(struct s2s_client *c, const struct s2s_msg *m)
 	struct request *r = client__req_find(c, m->req_id);
 	unsigned n = 0;
 
+	if (m->has_ack)
+		c->fetch_ack = m->ack;
 	if (p) {
 		n = message__fetched(c, p, m);
 	}

@@ -384,6 +384,13 @@ message__fetched(struct s2s_client *c, struct pair *p,
 			request_gap(c, p);
 		else if (!catchup || m->count == 0)
 			gap_unrecoverable(c, p);
+	} else if (catchup && !p->stash && !p->fetch_req && m->count > 0 &&
+		   p->st.rx.next_seq > before && p->st.established) {
+		/* The CS paces its replies (a byte budget each): catching up
+		 * goes on until an answer brings nothing new. */
+		(void)control__fetch(c, p, p->st.rx.next_seq,
+				     p->st.rx.next_seq + S2S_MSG_FETCH_MAX - 1,
+				     true);
 	}
 	return (unsigned)(p->st.rx.next_seq - before);
 }

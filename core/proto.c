@@ -377,11 +377,15 @@ s2s_msg_encode(const struct s2s_msg *m, const struct s2s_key *to,
 		s2s_wbuf_be(&w, m->session, 8);
 		s2s_wbuf_be(&w, m->from_seq, 8);
 		s2s_wbuf_be(&w, m->to_seq, 8);
+		if (m->has_ack)
+			s2s_wbuf_be(&w, m->ack, 8);
 		break;
 	case S2S_MSG_FETCHED:
 		s2s_wbuf_be(&w, m->session, 8);
 		s2s_wbuf_be(&w, m->count, 2);
 		s2s_wbuf_put(&w, m->packages, m->packages_len);
+		if (m->has_ack)
+			s2s_wbuf_be(&w, m->ack, 8);
 		break;
 	case S2S_MSG_REJECT:
 		s2s_wbuf_u8(&w, m->about);
@@ -579,11 +583,20 @@ dec_fetched(struct s2s_rbuf *r, struct s2s_msg *m)
 	memcpy(m->owned, r->p + r->off, m->owned_len);
 	m->packages = m->owned;
 	m->packages_len = m->owned_len;
-	while ((err = s2s_msg_fetched_next(m, &off, &pkg, &pkg_len)) == S2S_OK)
+	/* count packages, then (v1.1) an 8-byte ack, then nothing */
+	while (n < m->count &&
+	       (err = s2s_msg_fetched_next(m, &off, &pkg, &pkg_len)) == S2S_OK)
 		n++;
-	if (err != S2S_ERR_NOT_FOUND)
-		return err;
-	return n == m->count ? S2S_OK : S2S_ERR_FORMAT;
+	if (n != m->count)
+		return S2S_ERR_FORMAT;
+	if (m->packages_len - off == 8) {
+		struct s2s_rbuf t = { m->packages + off, 8, 0, S2S_OK };
+
+		m->ack = s2s_rbuf_be(&t, 8);
+		m->has_ack = true;
+		m->packages_len = off;
+	}
+	return off == m->packages_len ? S2S_OK : S2S_ERR_FORMAT;
 }
 
 enum s2s_err
@@ -637,6 +650,10 @@ s2s_msg_decode(const uint8_t *buf, size_t len, const struct s2s_key *priv,
 		m->to_seq = s2s_rbuf_be(&r, 8);
 		if (!r.err && (m->from_seq == 0 || m->to_seq < m->from_seq))
 			s2s_rbuf_fail(&r, S2S_ERR_FORMAT);
+		if (!r.err && r.len - r.off == 8) {     /* v1.1: ack */
+			m->ack = s2s_rbuf_be(&r, 8);
+			m->has_ack = true;
+		}
 		break;
 	case S2S_MSG_REJECT:
 		m->about = s2s_rbuf_u8(&r);

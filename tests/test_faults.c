@@ -37,14 +37,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "broker_harness.h"
 #include "check_main.h"
 #include "s2s/bio.h"
 #include "s2s/client.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
+#include "s2s/proto.h"
+#include "seglog.h"
 
 #define MAXSEQ 2048
 
@@ -64,6 +64,16 @@ teardown(void)
 			fprintf(stderr, "cannot remove %s\n", tmpdir);
 		tmpdir[0] = 0;
 	}
+}
+
+static void
+start_opts(const char *const *opts)
+{
+	ck_assert_msg(bh_start(&broker, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = opts }) == 0,
+		"broker did not start");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/s2s-faults-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
 static void
@@ -268,33 +278,82 @@ send_main(void *arg)
 	return NULL;
 }
 
-/* seqs of alice's stored packages, from the CS store on disk */
-static unsigned
-stored(uint64_t session, bool have[MAXSEQ])
+/* seqs of alice's stored packages, from the CS store's log on disk */
+struct scan {
+	uint64_t session;
+	bool *have;
+	unsigned n;
+	uint64_t max_seq;
+	unsigned dup;
+};
+
+static void
+scan_one(void *arg, const struct seglog_rec *r)
 {
-	sqlite3 *db;
-	sqlite3_stmt *st;
-	unsigned n = 0;
+	struct scan *c = arg;
 
-	ck_assert_int_eq(sqlite3_open_v2(bh_path(broker, "s2s.db"), &db,
-					 SQLITE_OPEN_READONLY, NULL),
-			 SQLITE_OK);
-	sqlite3_busy_timeout(db, 2000);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT seq FROM packages "
-					    "WHERE sender = 'alice' AND "
-					    "session = ?1", -1, &st, NULL),
-			 SQLITE_OK);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)session);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		uint64_t q = (uint64_t)sqlite3_column_int64(st, 0);
-
-		if (q < MAXSEQ)
-			have[q] = true;
-		n++;
+	if (r->type != SEGLOG_PKG || strcmp(r->sender, "alice") != 0 ||
+	    r->session != c->session)
+		return;
+	if (r->seq < MAXSEQ) {
+		if (c->have[r->seq])
+			c->dup++;
+		c->have[r->seq] = true;
 	}
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return n;
+	if (r->seq > c->max_seq)
+		c->max_seq = r->seq;
+	c->n++;
+}
+
+static unsigned
+stored(uint64_t session, bool have[MAXSEQ], uint64_t *max_seq)
+{
+	struct scan c = { session, have, 0, 0, 0 };
+	uint64_t torn = 1;
+
+	ck_assert_int_ge(seglog_scan(bh_path(broker, "s2s.db-log"), scan_one,
+				     &c, &torn), 0);
+	/* a package is written once (relocation only after retention) */
+	ck_assert_uint_eq(c.dup, 0);
+	if (max_seq)
+		*max_seq = c.max_seq;
+	return c.n;
+}
+
+/* Newest segment file of the broker's log (path into buf). */
+static void
+newest_segment(char *buf, size_t n)
+{
+	char cmd[600];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "ls -1 '%s'/seg-*.log | tail -n 1",
+		 bh_path(broker, "s2s.db-log"));
+	f = popen(cmd, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(buf, (int)n, f));
+	pclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+/*
+ * A torn last record, as a power loss in the middle of a write leaves it:
+ * a valid header announcing more bytes than follow, then garbage.
+ */
+static void
+tear_tail(void)
+{
+	char path[600];
+	uint8_t junk[300];
+	FILE *f;
+
+	newest_segment(path, sizeof(path));
+	memset(junk, 0xa5, sizeof(junk));
+	memcpy(junk, "S2L1\x00\x00\x40\x00\x12\x34\x56\x78", 12);
+	f = fopen(path, "ab");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	fclose(f);
 }
 
 START_TEST(test_kill9)
@@ -305,9 +364,10 @@ START_TEST(test_kill9)
 	struct sender *s = calloc(1, sizeof(*s));
 	pthread_t th;
 	static bool have[MAXSEQ];
-	uint64_t t0, t1;
+	uint64_t t0, t1, max_before = 0, max_after = 0;
 	unsigned nstored, lost = 0;
 	int before;
+	bool torn = _i == 1;
 
 	ck_assert_ptr_nonnull(s);
 	memset(&r, 0, sizeof(r));
@@ -332,13 +392,44 @@ START_TEST(test_kill9)
 		usleep(1000);
 	before = s->acked_n;
 	ck_assert_int_eq(bh_kill9(broker), 0);
+	if (torn) {
+		/* what the log held when the broker died, then a torn tail */
+		bool h[MAXSEQ] = { false };
+
+		(void)stored(t0, h, &max_before);
+		tear_tail();
+	}
 	usleep(500000);
 	ck_assert_int_eq(bh_restart(broker), 0);
+	if (torn) {
+		bool h[MAXSEQ] = { false };
+		uint64_t left = 1;
+
+		/* recovery cut the torn record off; chains are those of the
+		 * last accepted package: the CS takes max_before + 1 next */
+		ck_assert(bh_log_contains(broker, "torn tail"));
+		ck_assert_int_ge(seglog_scan(bh_path(broker, "s2s.db-log"),
+					     NULL, NULL, &left), 0);
+		ck_assert_uint_eq(left, 0);
+		(void)stored(t0, h, NULL);
+		for (uint64_t q = 1; q <= max_before && q < MAXSEQ; q++)
+			ck_assert_msg(h[q], "package %llu lost in recovery",
+				      (unsigned long long)q);
+	}
 	pthread_join(th, NULL);
 	ck_assert_int_eq(s2s_client_flush(a, 20000), S2S_OK);
 
 	/* Every acknowledged package is in the store. */
-	nstored = stored(t0, have);
+	nstored = stored(t0, have, &max_after);
+	/* no hole: the chain went on from the last accepted package */
+	for (uint64_t q = 1; q <= max_after && q < MAXSEQ; q++)
+		ck_assert_msg(have[q], "seq %llu of session T0 missing from "
+			      "the log", (unsigned long long)q);
+	if (torn)
+		printf("faults: torn tail cut at restart; the log held seq "
+		       "1..%llu at the kill and 1..%llu at the end\n",
+		       (unsigned long long)max_before,
+		       (unsigned long long)max_after);
 	for (int i = 0; i < s->acked_n && i < MAXSEQ; i++)
 		if (s->session[i] == t0 && !have[s->acked[i]])
 			lost++;
@@ -374,6 +465,7 @@ START_TEST(test_kill9)
 		}
 	}
 	ck_assert(s2s_client_has_session(a, "bob", &t1));
+
 	{
 		time_t end = time(NULL) + 60;
 		bool all = false;
@@ -729,6 +821,245 @@ START_TEST(test_lossy)
 }
 END_TEST
 
+/* ---- a FETCH client that does not read (issue 10, class 3) -------------- */
+
+/* MQTT 3.1.1 by hand on a socket that is never read after SUBACK. */
+static void
+raw_put_str(uint8_t *b, size_t *o, const char *str, size_t n)
+{
+	b[(*o)++] = (uint8_t)(n >> 8);
+	b[(*o)++] = (uint8_t)n;
+	memcpy(b + *o, str, n);
+	*o += n;
+}
+
+static void
+raw_send(int fd, uint8_t type, const uint8_t *body, size_t n)
+{
+	uint8_t h[5];
+	size_t hl = 0, x = n;
+
+	h[hl++] = type;
+	do {
+		h[hl] = (uint8_t)(x & 0x7f);
+		x >>= 7;
+		if (x)
+			h[hl] |= 0x80;
+		hl++;
+	} while (x);
+	ck_assert(write_all(fd, h, hl));
+	ck_assert(write_all(fd, body, n));
+}
+
+static void
+raw_read(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, buf + got, n - got);
+
+		ck_assert_int_gt(k, 0);
+		got += (size_t)k;
+	}
+}
+
+static int
+raw_device(int port, const char *id, const char *token)
+{
+	struct sockaddr_in sa;
+	uint8_t b[1024], ack[5];
+	size_t o = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+	char topic[128];
+
+	ck_assert_int_ge(fd, 0);
+	/* a small window: the broker keeps what the client does not take */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	raw_put_str(b, &o, "MQTT", 4);
+	b[o++] = 4;                     /* 3.1.1 */
+	b[o++] = 0xc2;                  /* user, password, clean session */
+	b[o++] = 0;
+	b[o++] = 120;                   /* keepalive */
+	raw_put_str(b, &o, id, strlen(id));
+	raw_put_str(b, &o, id, strlen(id));
+	raw_put_str(b, &o, token, strlen(token));
+	raw_send(fd, 0x10, b, o);
+	raw_read(fd, ack, 4);
+	ck_assert_int_eq(ack[0], 0x20);
+	ck_assert_int_eq(ack[3], 0);    /* accepted */
+	o = 0;
+	b[o++] = 0;
+	b[o++] = 1;                     /* packet id */
+	snprintf(topic, sizeof(topic), "s2s/inbox/%s", id);
+	raw_put_str(b, &o, topic, strlen(topic));
+	b[o++] = 0;                     /* QoS 0 */
+	raw_send(fd, 0x82, b, o);
+	raw_read(fd, ack, 5);
+	ck_assert_int_eq(ack[0], 0x90);
+	ck_assert_int_eq(ack[4], 0);
+	return fd;
+}
+
+static void
+raw_publish(int fd, const char *topic, const uint8_t *p, size_t n)
+{
+	uint8_t *b = malloc(n + strlen(topic) + 2);
+	size_t o = 0;
+
+	ck_assert_ptr_nonnull(b);
+	raw_put_str(b, &o, topic, strlen(topic));
+	memcpy(b + o, p, n);
+	raw_send(fd, 0x30, b, o + n);
+	free(b);
+}
+
+/* Is the ASan runtime loaded into this process? */
+static bool
+under_sanitizer(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[1024];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, "/libasan.so") != NULL;
+	fclose(f);
+	return found;
+}
+
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * bob's stored history is fetched again and again by a client with bob's
+ * token that never reads its socket: the broker grows by at most the
+ * per-client budget; then the genuine bob catches up on everything with
+ * paced replies (several FETCHes, the library goes on by itself).
+ */
+START_TEST(test_fetch_slow_reader)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "fetch_reply_bytes", "262144",
+		"fetch_client_bytes", "1048576", NULL };
+	char ca[600], cb[600], path[700], tok[S2S_TOKEN_MAX];
+	struct s2s_client *a, *b;
+	struct s2s_key *k = NULL;
+	struct rx r;
+	uint64_t t0;
+	long rss0, rss1;
+	int fd, n = 100;
+	bool all;
+
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.lock, NULL);
+	start_opts(opts);
+	make_device("alice", 1, bh_port(broker), ca, sizeof(ca));
+	make_device("bob", 2, bh_port(broker), cb, sizeof(cb));
+	a = client(ca, NULL);
+	b = client(cb, &r);
+	setup_pair(a, b);
+	ck_assert(s2s_client_has_session(a, "bob", &t0));
+	s2s_client_destroy(b);          /* bob is away */
+	for (int i = 1; i <= n; i++) {
+		char msg[32];
+
+		snprintf(msg, sizeof(msg), "load %d", i);
+		ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)msg,
+						 strlen(msg),
+						 S2S_SEND_WAIT_ACK, NULL),
+				 S2S_OK);
+	}
+
+	/* someone with bob's token asks for it all, 60 times, not reading */
+	snprintf(path, sizeof(path), "%s/bob/bob.key", tmpdir);
+	ck_assert_int_eq(s2s_key_load_private(path, &k), S2S_OK);
+	ck_assert_int_eq(s2s_token_make(k, "bob", (uint64_t)time(NULL) + 300,
+					tok), S2S_OK);
+	s2s_key_destroy(k);
+	fd = raw_device(bh_port(broker), "bob", tok);
+	usleep(300000);
+	rss0 = rss_kb(bh_pid(broker));
+	for (int i = 0; i < 60; i++) {
+		struct s2s_msg m;
+		uint8_t *buf;
+		size_t len;
+
+		s2s_msg_init(&m, S2S_MSG_FETCH, 100 + (uint64_t)i);
+		snprintf(m.peer, sizeof(m.peer), "alice");
+		snprintf(m.sender, sizeof(m.sender), "alice");
+		m.session = t0;
+		m.from_seq = 1;
+		m.to_seq = 64;
+		m.has_ack = i % 2 == 0;         /* v1.1 and v1 alike */
+		ck_assert_int_eq(s2s_msg_encode(&m, NULL, NULL, &buf, &len),
+				 S2S_OK);
+		raw_publish(fd, "s2s/req/bob", buf, len);
+		free(buf);
+		s2s_msg_clear(&m);
+	}
+	usleep(1500000);
+	rss1 = rss_kb(bh_pid(broker));
+	printf("faults: 60 FETCHes of ~1 MB each by a client that does not "
+	       "read: broker RSS %ld kB -> %ld kB (+%ld kB; budget 1024 kB "
+	       "per client)\n", rss0, rss1, rss1 - rss0);
+	ck_assert_int_gt(rss0, 0);
+	/* ASan keeps freed memory in quarantine: RSS says nothing there */
+	if (!under_sanitizer())
+		ck_assert_msg(rss1 - rss0 < 6 * 1024, "the broker grew by %ld "
+			      "kB", rss1 - rss0);
+	ck_assert(bh_running(broker));
+	close(fd);
+
+	/* the genuine bob catches up through paced replies */
+	b = client(cb, &r);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	{
+		time_t end = time(NULL) + 60;
+
+		do {
+			all = true;
+			pthread_mutex_lock(&r.lock);
+			for (int i = 1; i <= n && all; i++)
+				all = r.load[i] == 1;
+			pthread_mutex_unlock(&r.lock);
+			if (!all)
+				usleep(50000);
+		} while (!all && time(NULL) <= end);
+	}
+	pthread_mutex_lock(&r.lock);
+	printf("faults: bob caught up on %u messages, %u of them by FETCH "
+	       "(replies of at most 256 kB)\n", r.got, r.fetched);
+	pthread_mutex_unlock(&r.lock);
+	ck_assert_msg(all, "bob did not catch up on every message");
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+	pthread_mutex_destroy(&r.lock);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -737,8 +1068,9 @@ make_suite(void)
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 240);
-	tcase_add_test(tc, test_kill9);
+	tcase_add_loop_test(tc, test_kill9, 0, 2);
 	tcase_add_loop_test(tc, test_lossy, 0, 2);
+	tcase_add_test(tc, test_fetch_slow_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -15,6 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -24,6 +26,7 @@
 #include "json.h"
 #include "plugin.h"
 #include "plugin_testlib.h"
+#include "seglog.h"
 #include "s2s/package.h"
 #include "s2s/secmem.h"
 #include "stubs/mosquitto_stubs.h"
@@ -1316,13 +1319,15 @@ START_TEST(test_fetch_end_retention)
 		ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
 		free(buf);
 	}
-	/* bob fetches alice's 2..4 of the current session. */
-	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 2, 4, 31, &buf, &n));
+	/* bob fetches alice's 3..5 of the current session (the newest
+	 * three, which retention keeps: the log's thread applies it every
+	 * second on its own). */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 3, 5, 31, &buf, &n));
 	ck_assert(inbox(&b, &m));
 	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
 	ck_assert_uint_eq(m.session, t);
 	ck_assert_uint_eq(m.count, 3);
-	for (uint64_t seq = 2; seq <= 4; seq++) {
+	for (uint64_t seq = 3; seq <= 5; seq++) {
 		ck_assert_int_eq(s2s_msg_fetched_next(&m, &off, &pkg, &pl),
 				 S2S_OK);
 		ck_assert_int_eq(s2s_package_parse(pkg, pl, NULL, &pp), S2S_OK);
@@ -1333,7 +1338,7 @@ START_TEST(test_fetch_end_retention)
 	REQ(cs, &b, td_fetch(&b, "carol", "alice", 0, 1, 4, 32, &buf, &n));
 	expect_reject(&b, S2S_ERR_NOT_FOUND);
 	/* Retention keeps the newest 3. */
-	ck_assert_int_eq(cs_store_retention(cs, cs_now_s()), 2);
+	ck_assert_int_le(cs_store_retention(cs, cs_now_s()), 2);
 	ck_assert_int_eq(cs_store_package_count(cs, p->id), 3);
 	/* END: both hear ENDED; the gate closes. */
 	REQ(cs, &a, td_end(&a, "bob", 33, &buf, &n));
@@ -1585,6 +1590,535 @@ START_TEST(test_pair_index)
 }
 END_TEST
 
+/* =========================================================================
+ * The store (store.h, seglog.h): bounded disk, recovery, quotas, pacing
+ * ========================================================================= */
+
+static uint64_t
+path_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+/*
+ * Tens of thousands of packages with a small retention: the log files stay
+ * within a few segments of the live data, the database does not grow, the
+ * newest packages can still be fetched, and after a restart (with a torn
+ * record at the tail) the chains are exactly where they were.
+ */
+START_TEST(test_store_long_bounded)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "retention_packages", "100",
+		"store_segment_size", "65536", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct cs_store_usage u, peak = { 0 };
+	uint8_t *buf;
+	size_t n, pkg_bytes = 0;
+	/* tens of thousands; fewer under valgrind (same bound checked) */
+	const int total = getenv("S2S_UNDER_VALGRIND") ? 3000 : 20000;
+	uint64_t t, next[2], db0;
+	char seg[400];
+	FILE *f;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, 0);
+	t = p->sess->t;
+	cs_store_usage(cs, &u);
+	db0 = u.db_bytes;
+	for (int i = 1; i <= total; i++) {
+		struct td_dev *d = i % 4 == 0 ? &b : &a;
+
+		ck_assert_int_eq(td_seal(d, "steady traffic", &buf, &n),
+				 S2S_OK);
+		ck_assert_int_eq(gate(cs, d, d->id, buf, n), S2S_OK);
+		pkg_bytes += n;
+		free(buf);
+		if (i % 1000 == 0) {
+			(void)cs_store_retention(cs, cs_now_s());
+			cs_store_usage(cs, &u);
+			if (u.log_bytes > peak.log_bytes)
+				peak = u;
+		}
+	}
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 100);
+	/* the background thread frees whole segments within seconds */
+	for (int w = 0; w < 100; w++) {
+		cs_store_usage(cs, &u);
+		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
+			break;
+		usleep(100000);
+	}
+	printf("store: %d packages (%zu bytes) with retention 100: log %llu "
+	       "bytes in %llu segments (peak %llu), %llu live packages of "
+	       "%llu bytes, database %llu bytes (%llu after setup)\n", total,
+	       pkg_bytes, (unsigned long long)u.log_bytes,
+	       (unsigned long long)u.log_segments,
+	       (unsigned long long)peak.log_bytes,
+	       (unsigned long long)u.live_packages,
+	       (unsigned long long)u.live_bytes,
+	       (unsigned long long)u.db_bytes, (unsigned long long)db0);
+	ck_assert_uint_eq(u.live_packages, 100);
+	ck_assert_uint_le(u.log_bytes, 2 * u.live_bytes + 3 * 65536);
+	ck_assert_uint_lt(u.log_bytes, pkg_bytes / (total / 1000));
+	ck_assert_uint_le(u.db_bytes, db0 + 256 * 1024);
+	/* the newest of alice's are fetchable */
+	{
+		struct s2s_msg m;
+		uint64_t last = p->sess->chain[0].next_seq - 1;
+
+		REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, last - 9, last,
+				     41, &buf, &n));
+		ck_assert(inbox(&b, &m));
+		ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+		ck_assert_uint_eq(m.count, 10);
+		s2s_msg_clear(&m);
+		REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 10, 42, &buf,
+				     &n));
+		ck_assert(inbox(&b, &m));
+		ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+		ck_assert_uint_eq(m.count, 0);
+		s2s_msg_clear(&m);
+	}
+	next[0] = p->sess->chain[0].next_seq;
+	next[1] = p->sess->chain[1].next_seq;
+	cs_destroy(cs);
+
+	/* a torn record at the tail of the newest segment */
+	{
+		char cmd[700];
+
+		snprintf(cmd, sizeof(cmd), "ls -1 '%s-log'/seg-*.log | "
+			 "tail -n 1", store_path);
+		f = popen(cmd, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(seg, sizeof(seg), f));
+		pclose(f);
+		seg[strcspn(seg, "\n")] = 0;
+		f = fopen(seg, "ab");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fwrite("S2L1\0\0\1\0garbage", 1, 15, f), 15);
+		fclose(f);
+	}
+	stub_log_reset();
+	cs = cs_open(opts);
+	p = cs->pairs;
+	ck_assert_ptr_nonnull(p);
+	ck_assert_ptr_nonnull(p->sess);
+	ck_assert_uint_eq(p->sess->t, t);
+	ck_assert_uint_eq(p->sess->chain[0].next_seq, next[0]);
+	ck_assert_uint_eq(p->sess->chain[1].next_seq, next[1]);
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 100);
+	ck_assert_ptr_nonnull(stub_log_find("torn tail"));
+	/* the chains go on where they were, in both directions */
+	ck_assert_int_eq(td_seal(&a, "after restart", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	ck_assert_int_eq(td_seal(&b, "and back", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &b, "bob", buf, n), S2S_OK);
+	free(buf);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
+/*
+ * A quiet pair's only package sits in the oldest segment while a busy pair
+ * fills the log: compaction copies it forward so the old segments go, its
+ * chain is written again before its segment is freed, and after a restart
+ * both pairs' chains and packages are intact.  A removed pair's packages
+ * do not come back.
+ */
+START_TEST(test_store_quiet_pair)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "retention_packages", "20",
+		"store_segment_size", "65536", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b, c, d;
+	struct cs_pair *pq, *pb;
+	struct cs_store_usage u;
+	struct s2s_msg m;
+	uint8_t *buf;
+	size_t n;
+	uint64_t nq, nb;
+	char idq[CS_PAIR_BUF], idb[CS_PAIR_BUF];
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	td_init(&c, "carol", 3);
+	td_init(&d, "dave", 4);
+	pq = establish(cs, &a, &b, 0);
+	pb = establish(cs, &c, &d, S2S_PROFILE_PAPER);
+	snprintf(idq, sizeof(idq), "%s", pq->id);
+	snprintf(idb, sizeof(idb), "%s", pb->id);
+	ck_assert_int_eq(td_seal(&a, "the only one", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	for (int i = 0; i < 600; i++) {
+		ck_assert_int_eq(td_seal(&c, "busy", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, &c, "carol", buf, n), S2S_OK);
+		free(buf);
+		if (i % 50 == 49)
+			(void)cs_store_retention(cs, cs_now_s());
+	}
+	for (int w = 0; w < 100; w++) {
+		cs_store_usage(cs, &u);
+		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
+			break;
+		usleep(100000);
+	}
+	printf("store: quiet + busy pair: log %llu bytes in %llu segments, "
+	       "%llu live packages (%llu bytes)\n",
+	       (unsigned long long)u.log_bytes,
+	       (unsigned long long)u.log_segments,
+	       (unsigned long long)u.live_packages,
+	       (unsigned long long)u.live_bytes);
+	ck_assert_uint_le(u.log_bytes, 2 * u.live_bytes + 3 * 65536);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 1);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 20);
+	nq = pq->sess->chain[0].next_seq;
+	nb = pb->sess->chain[0].next_seq;
+	cs_destroy(cs);
+
+	cs = cs_open(opts);
+	pq = cs_pair_find(cs, idq);
+	pb = cs_pair_find(cs, idb);
+	ck_assert_ptr_nonnull(pq);
+	ck_assert_ptr_nonnull(pb);
+	ck_assert_uint_eq(pq->sess->chain[0].next_seq, nq);
+	ck_assert_uint_eq(pb->sess->chain[0].next_seq, nb);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 1);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 20);
+	/* the quiet pair's package is still there to fetch */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 1, 43, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert_uint_eq(m.count, 1);
+	s2s_msg_clear(&m);
+	ck_assert_int_eq(td_seal(&a, "second", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	ck_assert_int_eq(td_seal(&c, "more", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &c, "carol", buf, n), S2S_OK);
+	free(buf);
+	/* a removed pair: its packages are gone, also after a restart */
+	cs_pair_remove(cs, pb);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 0);
+	cs_destroy(cs);
+	cs = cs_open(opts);
+	ck_assert_ptr_null(cs_pair_find(cs, idb));
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 0);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 2);
+	td_free(&a);
+	td_free(&b);
+	td_free(&c);
+	td_free(&d);
+	cs_destroy(cs);
+}
+END_TEST
+
+/*
+ * A schema-1 store (packages in SQLite, current chains in the chains
+ * table) is migrated at start: packages move into the log, chains and
+ * fetch work as before.
+ */
+struct v1_scan {
+	sqlite3 *db;
+	int n;
+};
+
+static void
+v1_put(void *arg, const struct seglog_rec *r)
+{
+	struct v1_scan *v = arg;
+	sqlite3_stmt *st;
+
+	if (r->type != SEGLOG_PKG)
+		return;
+	ck_assert_int_eq(sqlite3_prepare_v2(v->db, "INSERT INTO packages(pair,"
+					    " sender, session, seq, ts, data) "
+					    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+					    -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, r->pair, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->session);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->seq);
+	sqlite3_bind_int64(st, 5, r->ts);
+	sqlite3_bind_blob(st, 6, r->pkg, (int)r->pkg_len, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	/* v1 kept the current chain in the chains table */
+	ck_assert_int_eq(sqlite3_prepare_v2(v->db, "UPDATE chains SET "
+					    "next_seq = ?1, key = ?2 WHERE "
+					    "pair = ?3 AND dir = ?4", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq + 1);
+	sqlite3_bind_blob(st, 2, r->chain, (int)r->chain_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->pair, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, r->dir);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	v->n++;
+}
+
+START_TEST(test_store_migrate_v1)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct s2s_msg m;
+	struct v1_scan v = { NULL, 0 };
+	char logdir[400], cmd[500], pid[CS_PAIR_BUF];
+	uint8_t *buf;
+	size_t n;
+	uint64_t next[2];
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, 0);
+	for (int i = 0; i < 7; i++) {
+		struct td_dev *d = i % 3 ? &a : &b;
+
+		ck_assert_int_eq(td_seal(d, "old store", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, d, d->id, buf, n), S2S_OK);
+		free(buf);
+	}
+	snprintf(pid, sizeof(pid), "%s", p->id);
+	next[0] = p->sess->chain[0].next_seq;
+	next[1] = p->sess->chain[1].next_seq;
+	cs_destroy(cs);
+	/* rewrite it as schema 1 */
+	ck_assert_int_eq(sqlite3_open(store_path, &v.db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(v.db, "CREATE TABLE packages("
+		" id INTEGER PRIMARY KEY, pair TEXT NOT NULL, sender TEXT NOT "
+		"NULL, session INTEGER NOT NULL, seq INTEGER NOT NULL, ts "
+		"INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE(pair, sender, "
+		"session, seq)); DROP INDEX IF EXISTS devices_pending;"
+		"ALTER TABLE devices DROP COLUMN pending;"
+		"UPDATE schema_version SET version = 1;", NULL, NULL, NULL),
+		SQLITE_OK);
+	snprintf(logdir, sizeof(logdir), "%s-log", store_path);
+	ck_assert_int_eq(seglog_scan(logdir, v1_put, &v, NULL), 7 + 0);
+	ck_assert_int_eq(v.n, 7);
+	sqlite3_close(v.db);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", logdir);
+	ck_assert_int_eq(system(cmd), 0);
+
+	cs = cs_open(OPEN);
+	p = cs_pair_find(cs, pid);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->sess->chain[0].next_seq, next[0]);
+	ck_assert_uint_eq(p->sess->chain[1].next_seq, next[1]);
+	ck_assert_int_eq(cs_store_package_count(cs, pid), 7);
+	ck_assert_ptr_nonnull(stub_log_find("moved from the database"));
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 10, 44, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert_uint_eq(m.count, next[0] - 1);
+	s2s_msg_clear(&m);
+	ck_assert_int_eq(td_seal(&a, "new store", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	cs_destroy(cs);
+	/* and it stays migrated */
+	cs = cs_open(OPEN);
+	ck_assert_int_eq(cs_store_package_count(cs, pid), 8);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* The SQLite WAL is really checkpointed (and shrinks) while running. */
+START_TEST(test_store_checkpoint)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev d[6];
+	char wal[400];
+	uint64_t w = 0, peak = 0;
+
+	snprintf(wal, sizeof(wal), "%s-wal", store_path);
+	for (int i = 0; i < 6; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "dev%d", i);
+		td_init(&d[i], id, (uint32_t)i + 1);
+		do_register(cs, &d[i], NULL);
+		if (path_size(wal) > peak)
+			peak = path_size(wal);
+	}
+	ck_assert_uint_gt(peak, 0);
+	for (int k = 0; k < 50; k++) {
+		w = path_size(wal);
+		if (w == 0)
+			break;
+		usleep(100000);
+	}
+	printf("store: WAL %llu bytes after 6 registrations, %llu after "
+	       "the checkpoint thread\n", (unsigned long long)peak,
+	       (unsigned long long)w);
+	ck_assert_uint_eq(w, 0);
+	ck_assert_int_eq(cs_store_device_count(cs), 6);
+	for (int i = 0; i < 6; i++)
+		td_free(&d[i]);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* Open enrolment: a cap on pending registrations, and their expiry. */
+START_TEST(test_store_enrol_quota)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "enroll_pending_max", "3",
+		"enroll_expiry", "1", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev d[5];
+	struct cs_device_rec rec;
+	struct cs_store_usage u;
+	uint8_t *b;
+	size_t n;
+
+	for (int i = 0; i < 5; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "dev%d", i);
+		td_init(&d[i], id, (uint32_t)i + 1);
+	}
+	for (int i = 0; i < 3; i++)
+		do_register(cs, &d[i], NULL);
+	/* the fourth waits: quota */
+	ck_assert_int_eq(td_register(&d[3], cs->cs_key, NULL, 7, &b, &n),
+			 S2S_OK);
+	cs_on_register(cs, d[3].id, b, n);
+	free(b);
+	expect_reject(&d[3], S2S_ERR_TOO_BIG);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev3", &rec, NULL, NULL),
+			 S2S_ERR_NOT_FOUND);
+	/* pairing completes two enrolments: room again */
+	do_pair(cs, &d[0], &d[1], 0);
+	cs_store_usage(cs, &u);
+	ck_assert_uint_eq(u.pending_enrolments, 1);
+	do_register(cs, &d[3], NULL);
+	/* the unpaired ones expire; the paired ones stay */
+	sleep(2);
+	(void)cs_store_retention(cs, cs_now_s());
+	cs_store_usage(cs, &u);
+	ck_assert_uint_eq(u.pending_enrolments, 0);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev2", &rec, NULL, NULL),
+			 S2S_ERR_NOT_FOUND);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev3", &rec, NULL, NULL),
+			 S2S_ERR_NOT_FOUND);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev0", &rec, NULL, NULL),
+			 S2S_OK);
+	ck_assert_int_eq(cs_store_device_get(cs, "dev1", &rec, NULL, NULL),
+			 S2S_OK);
+	/* and a registration goes through again */
+	do_register(cs, &d[4], NULL);
+	for (int i = 0; i < 5; i++)
+		td_free(&d[i]);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* FETCH v1.1 pacing: a byte budget per reply and per unread replies. */
+static enum s2s_err
+fetch_acked(struct td_dev *d, uint64_t from, uint64_t to, uint64_t ack,
+	    uint64_t req, uint8_t **out, size_t *len)
+{
+	struct s2s_msg m;
+	enum s2s_err rc;
+
+	s2s_msg_init(&m, S2S_MSG_FETCH, req);
+	snprintf(m.peer, sizeof(m.peer), "%s", d->peer);
+	snprintf(m.sender, sizeof(m.sender), "%s", d->peer);
+	m.from_seq = from;
+	m.to_seq = to;
+	m.has_ack = true;
+	m.ack = ack;
+	rc = s2s_msg_encode(&m, NULL, NULL, out, len);
+	s2s_msg_clear(&m);
+	return rc;
+}
+
+START_TEST(test_fetch_paced)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "fetch_reply_bytes", "1024",
+		"fetch_client_bytes", "20000", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b;
+	struct s2s_msg m;
+	uint8_t *buf;
+	size_t n, one = 0;
+	uint64_t ack = 0, got = 0;
+	int replies = 0, refused = 0;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	(void)establish(cs, &a, &b, 0);
+	for (int i = 0; i < 20; i++) {
+		ck_assert_int_eq(td_seal(&a, "stored", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+		one = n;
+		free(buf);
+	}
+	/* one package per reply (each is larger than 1024 bytes) */
+	ck_assert_uint_gt(one, 1024);
+	/* a reader that acks gets everything, one reply at a time */
+	while (got < 20) {
+		REQ(cs, &b, fetch_acked(&b, got + 1, 20, ack, 50, &buf, &n));
+		ck_assert(inbox(&b, &m));
+		ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+		ck_assert_uint_eq(m.count, 1);
+		ck_assert(m.has_ack);
+		ck_assert_uint_ne(m.ack, 0);
+		ack = m.ack;
+		got += m.count;
+		s2s_msg_clear(&m);
+		replies++;
+	}
+	ck_assert_int_eq(replies, 20);
+	/* one that never reads: refused once its unread replies pass the
+	 * per-client budget, whatever it asks */
+	for (int i = 0; i < 40; i++) {
+		REQ(cs, &b, fetch_acked(&b, 1, 20, ack, 60, &buf, &n));
+		ck_assert(inbox(&b, &m));
+		if (m.type == S2S_MSG_REJECT) {
+			ck_assert_int_eq(m.code, S2S_ERR_TOO_BIG);
+			refused++;
+		}
+		s2s_msg_clear(&m);
+	}
+	ck_assert_int_ge(refused, 40 - (int)(20000 / one) - 1);
+	ck_assert_int_le(40 - refused, (int)(20000 / one) + 1);
+	ck_assert_uint_eq(cs->stats.fetch_paced, (uint64_t)refused);
+	/* a made-up ack does not help; the real one does */
+	REQ(cs, &b, fetch_acked(&b, 1, 20, ack + 1, 61, &buf, &n));
+	expect_reject(&b, S2S_ERR_TOO_BIG);
+	cs_fetch_forget(cs, "bob");         /* its connection went */
+	REQ(cs, &b, fetch_acked(&b, 1, 20, 0, 62, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	s2s_msg_clear(&m);
+	/* a v1 FETCH (no ack) gets a v1 FETCHED (no ack) */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 20, 63, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert(!m.has_ack);
+	s2s_msg_clear(&m);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1630,6 +2164,17 @@ make_suite(void)
 	tcase_add_test(tc, test_gate_restart);
 	tcase_add_test(tc, test_fetch_end_retention);
 	tcase_add_test(tc, test_pair_index);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("store");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_store_long_bounded);
+	tcase_add_test(tc, test_store_quiet_pair);
+	tcase_add_test(tc, test_store_migrate_v1);
+	tcase_add_test(tc, test_store_checkpoint);
+	tcase_add_test(tc, test_store_enrol_quota);
+	tcase_add_test(tc, test_fetch_paced);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("control");

@@ -130,6 +130,15 @@ struct s2s_msg {
 
 	uint8_t *owned;                 /* decoder's allocation, or NULL */
 	size_t owned_len;
+
+	/*
+	 * FETCH / FETCHED pacing (PROTOCOL-control.md, "Fetch", v1.1): a
+	 * FETCH with has_ack names the ack of the newest FETCHED its sender
+	 * has read (0: none yet); the CS answers such a FETCH with a fresh
+	 * ack in FETCHED.  Without has_ack both are the v1 forms.
+	 */
+	uint64_t ack;
+	bool has_ack;
 };
 
 /* Zero m and set its type and request id. */
