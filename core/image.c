@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <libdeflate.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -80,7 +81,760 @@ rgb_to_y(unsigned r, unsigned g, unsigned b)
 	return (uint8_t)((299 * r + 587 * g + 114 * b + 500) / 1000);
 }
 
-/* ---- PNG reading --------------------------------------------------------- */
+/* ---- PNG reading: our own bounded decoder -------------------------------- */
+
+/*
+ * Why not libpng for reading: libpng inflates every compressed ancillary
+ * chunk (zTXt, iTXt, iCCP) it meets, each up to the chunk malloc limit, so
+ * a few hundred of them cost the broker about a second (issue 10).  This
+ * decoder never reads an ancillary chunk's body (not even its CRC: libpng
+ * only warns about those), checks the CRC of every critical chunk, knows
+ * the exact size of the pixel data from IHDR before it inflates a byte,
+ * and inflates with libdeflate into a buffer of exactly that size, so a
+ * stream that says more stops there.  Every step is linear in the input
+ * or in the pixel data, both bounded by the limits.
+ *
+ * Stricter than libpng where libpng only warns: PLTE in a gray image, a
+ * non-empty IEND, bytes after IEND, data after the end of the zlib stream,
+ * a bad Adler-32.  What this decoder accepts, libpng accepts with the same
+ * pixels (tests/test_image.c checks that on mutated files).
+ */
+
+#define PNG_MAX_CHUNKS 4096u
+/* Stored-block pieces the zero-copy path follows before inflating instead. */
+#define PNG_MAX_PIECES 512u
+
+static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a,
+				    '\n' };
+
+static uint32_t
+be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* One IDAT body: where it sits in the file. */
+struct png_seg {
+	const uint8_t *p;
+	size_t len;
+};
+
+/* What the chunk walk learnt. */
+struct png_scan {
+	uint32_t width, height;
+	uint8_t depth, ctype, interlace, channels;
+	unsigned bits;             /* bits per pixel */
+	uint16_t npal;             /* palette entries (ctype 3) */
+	uint8_t pal[256 * 3];
+	struct png_seg *segs;      /* IDAT bodies, in order */
+	size_t nsegs;
+	size_t idat_len;           /* sum of IDAT body lengths */
+	uint64_t raw_len;          /* filtered scanline bytes, all passes */
+};
+
+static void
+work_add(struct s2s_image_work *w, size_t *field, size_t v)
+{
+	if (w)
+		*field += v;
+}
+
+#define WORK(w, f, v) work_add((w), (w) ? &(w)->f : NULL, (v))
+
+static bool
+chunk_type_ok(const uint8_t *t)
+{
+	for (int i = 0; i < 4; i++)
+		if (!((t[i] >= 'A' && t[i] <= 'Z') ||
+		      (t[i] >= 'a' && t[i] <= 'z')))
+			return false;
+	return true;
+}
+
+static bool
+ihdr_ok(unsigned depth, unsigned ctype, unsigned *channels)
+{
+	switch (ctype) {
+	case 0:
+		*channels = 1;
+		return depth == 1 || depth == 2 || depth == 4 || depth == 8 ||
+		       depth == 16;
+	case 3:
+		*channels = 1;
+		return depth == 1 || depth == 2 || depth == 4 || depth == 8;
+	case 2:
+		*channels = 3;
+		return depth == 8 || depth == 16;
+	case 4:
+		*channels = 2;
+		return depth == 8 || depth == 16;
+	case 6:
+		*channels = 4;
+		return depth == 8 || depth == 16;
+	default:
+		return false;
+	}
+}
+
+static const uint8_t adam7[7][4] = {    /* x0, y0, dx, dy */
+	{ 0, 0, 8, 8 }, { 4, 0, 8, 8 }, { 0, 4, 4, 8 }, { 2, 0, 4, 4 },
+	{ 0, 2, 2, 4 }, { 1, 0, 2, 2 }, { 0, 1, 1, 2 },
+};
+
+static uint64_t
+pass_rowbytes(uint64_t pw, unsigned bits)
+{
+	return (pw * bits + 7) / 8;
+}
+
+/* Width and height of pass k (0..6), or of the image if not interlaced. */
+static void
+pass_dims(const struct png_scan *s, int k, uint32_t *pw, uint32_t *ph)
+{
+	if (!s->interlace) {
+		*pw = s->width;
+		*ph = s->height;
+		return;
+	}
+	*pw = s->width > adam7[k][0] ?
+	      (s->width - adam7[k][0] + adam7[k][2] - 1) / adam7[k][2] : 0;
+	*ph = s->height > adam7[k][1] ?
+	      (s->height - adam7[k][1] + adam7[k][3] - 1) / adam7[k][3] : 0;
+}
+
+/*
+ * Walk the chunks: signature, IHDR first (limits checked here, before
+ * anything else is read), PLTE, consecutive IDATs, IEND last and at the
+ * very end.  Critical chunks have their CRC checked; ancillary chunks are
+ * skipped by their length alone.  s->segs is malloc()ed on success.
+ */
+static enum s2s_err
+png_scan(const uint8_t *buf, size_t len, const struct s2s_image_limits *lim,
+	 struct png_scan *s, struct s2s_image_work *work)
+{
+	size_t pos = 8, nchunks = 0, cap = 0;
+	bool have_plte = false, idat_done = false, iend = false;
+	enum s2s_err err = S2S_ERR_IMAGE;
+	unsigned channels = 0;
+
+	memset(s, 0, sizeof(*s));
+	if (len < 8 || memcmp(buf, png_sig, 8))
+		return len < 8 && !memcmp(buf, png_sig, len) ?
+		       S2S_ERR_TRUNCATED : S2S_ERR_IMAGE;
+	while (!iend) {
+		const uint8_t *c = buf + pos, *t;
+		uint32_t clen;
+
+		if (len - pos < 12) {
+			err = S2S_ERR_TRUNCATED;
+			goto fail;
+		}
+		clen = be32(c);
+		t = c + 4;
+		if (clen > 0x7fffffffu || !chunk_type_ok(t))
+			goto fail;
+		if (clen > len - pos - 12) {
+			err = S2S_ERR_TRUNCATED;
+			goto fail;
+		}
+		if (++nchunks > PNG_MAX_CHUNKS) {
+			err = S2S_ERR_TOO_BIG;
+			goto fail;
+		}
+		WORK(work, chunks, 1);
+		if (nchunks == 1 && memcmp(t, "IHDR", 4))
+			goto fail;
+		if (!(t[0] & 0x20)) {      /* critical: CRC checked */
+			uint32_t crc = (uint32_t)libdeflate_crc32(0, t,
+								  4 + clen);
+
+			WORK(work, crc_bytes, 4 + (size_t)clen);
+			if (crc != be32(c + 8 + clen))
+				goto fail;
+		}
+		if (!memcmp(t, "IHDR", 4)) {
+			const uint8_t *d = c + 8;
+			uint64_t raw = 0;
+
+			if (nchunks != 1 || clen != 13)
+				goto fail;
+			s->width = be32(d);
+			s->height = be32(d + 4);
+			s->depth = d[8];
+			s->ctype = d[9];
+			s->interlace = d[12];
+			if (s->width && s->height &&
+			    !within(lim, s->width, s->height)) {
+				err = S2S_ERR_TOO_BIG;
+				goto fail;
+			}
+			if (!s->width || !s->height || s->width > 0x7fffffffu ||
+			    s->height > 0x7fffffffu ||
+			    !ihdr_ok(s->depth, s->ctype, &channels) ||
+			    d[10] != 0 || d[11] != 0 || d[12] > 1)
+				goto fail;
+			s->channels = (uint8_t)channels;
+			s->bits = s->depth * channels;
+			for (int k = 0; k < (s->interlace ? 7 : 1); k++) {
+				uint32_t pw, ph;
+
+				pass_dims(s, k, &pw, &ph);
+				if (pw && ph)
+					raw += (uint64_t)ph *
+					       (1 + pass_rowbytes(pw, s->bits));
+			}
+			if (raw > SIZE_MAX / 2) {
+				err = S2S_ERR_TOO_BIG;
+				goto fail;
+			}
+			s->raw_len = raw;
+		} else if (!memcmp(t, "PLTE", 4)) {
+			if (s->ctype == 0 || s->ctype == 4 || have_plte ||
+			    s->nsegs || !clen || clen % 3 || clen > 768)
+				goto fail;
+			/* Entries beyond 2^depth are never indexed; libpng
+			 * keeps them too. */
+			memcpy(s->pal, c + 8, clen);
+			s->npal = (uint16_t)(clen / 3);
+			have_plte = true;
+		} else if (!memcmp(t, "IDAT", 4)) {
+			if (idat_done || (s->ctype == 3 && !have_plte))
+				goto fail;
+			if (s->nsegs == cap) {
+				size_t ncap = cap ? 2 * cap : 8;
+				struct png_seg *ns = realloc(s->segs,
+							     ncap * sizeof(*ns));
+
+				if (!ns) {
+					err = S2S_ERR_NOMEM;
+					goto fail;
+				}
+				s->segs = ns;
+				cap = ncap;
+			}
+			s->segs[s->nsegs].p = c + 8;
+			s->segs[s->nsegs].len = clen;
+			s->nsegs++;
+			s->idat_len += clen;
+		} else if (!memcmp(t, "IEND", 4)) {
+			if (clen != 0)
+				goto fail;
+			iend = true;
+		} else if (!(t[0] & 0x20)) {
+			goto fail;                 /* unknown critical chunk */
+		} else {
+			WORK(work, ancillary, 1);
+		}
+		if (s->nsegs && memcmp(t, "IDAT", 4))
+			idat_done = true;
+		pos += 12 + (size_t)clen;
+	}
+	if (!s->nsegs || pos != len)
+		goto fail;
+	return S2S_OK;
+fail:
+	free(s->segs);
+	s->segs = NULL;
+	return err;
+}
+
+/* ---- Inflating -------------------------------------------------------------- */
+
+/*
+ * Inflate the IDAT stream into raw (exactly s->raw_len bytes).  The zlib
+ * stream must end exactly at the end of the last IDAT; libdeflate checks
+ * the zlib header and the Adler-32.  tmp (may be NULL) is scratch of at
+ * least s->idat_len bytes for joining several IDATs.
+ */
+static enum s2s_err
+png_inflate(const struct png_scan *s, uint8_t *raw, uint8_t *tmp,
+	    struct s2s_image_work *work)
+{
+	struct libdeflate_decompressor *d;
+	const uint8_t *in = s->segs[0].p;
+	uint8_t *joined = NULL;
+	size_t used = 0;
+	enum libdeflate_result r;
+
+	if (s->nsegs > 1) {
+		size_t at = 0;
+
+		joined = tmp ? tmp : malloc(s->idat_len ? s->idat_len : 1);
+		if (!joined)
+			return S2S_ERR_NOMEM;
+		for (size_t i = 0; i < s->nsegs; i++) {
+			memcpy(joined + at, s->segs[i].p, s->segs[i].len);
+			at += s->segs[i].len;
+		}
+		in = joined;
+	}
+	d = libdeflate_alloc_decompressor();
+	if (!d) {
+		if (joined != tmp)
+			free(joined);
+		return S2S_ERR_NOMEM;
+	}
+	r = libdeflate_zlib_decompress_ex(d, in, s->idat_len, raw,
+					  (size_t)s->raw_len, &used, NULL);
+	libdeflate_free_decompressor(d);
+	if (joined != tmp)
+		free(joined);
+	WORK(work, inflated, (size_t)s->raw_len);
+	if (r != LIBDEFLATE_SUCCESS || used != s->idat_len)
+		return S2S_ERR_IMAGE;
+	return S2S_OK;
+}
+
+/* ---- Filters -------------------------------------------------------------- */
+
+static uint8_t
+paeth(int a, int b, int c)
+{
+	int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+
+	if (pa <= pb && pa <= pc)
+		return (uint8_t)a;
+	return (uint8_t)(pb <= pc ? b : c);
+}
+
+/*
+ * Undo the filter of one row in place: row has n bytes, prev the previous
+ * unfiltered row of the same pass (NULL for the first), bpp the filter's
+ * byte distance.  S2S_ERR_IMAGE for an unknown filter type.
+ */
+static enum s2s_err
+unfilter_row(unsigned f, uint8_t *row, const uint8_t *prev, size_t n,
+	     size_t bpp)
+{
+	size_t i;
+
+	switch (f) {
+	case 0:
+		return S2S_OK;
+	case 1:
+		for (i = bpp; i < n; i++)
+			row[i] = (uint8_t)(row[i] + row[i - bpp]);
+		return S2S_OK;
+	case 2:
+		if (prev)
+			for (i = 0; i < n; i++)
+				row[i] = (uint8_t)(row[i] + prev[i]);
+		return S2S_OK;
+	case 3:
+		for (i = 0; i < n; i++) {
+			unsigned a = i >= bpp ? row[i - bpp] : 0;
+			unsigned b = prev ? prev[i] : 0;
+
+			row[i] = (uint8_t)(row[i] + ((a + b) >> 1));
+		}
+		return S2S_OK;
+	case 4:
+		for (i = 0; i < n; i++) {
+			int a = i >= bpp ? row[i - bpp] : 0;
+			int b = prev ? prev[i] : 0;
+			int c = prev && i >= bpp ? prev[i - bpp] : 0;
+
+			row[i] = (uint8_t)(row[i] + paeth(a, b, c));
+		}
+		return S2S_OK;
+	default:
+		return S2S_ERR_IMAGE;
+	}
+}
+
+/* ---- Full decode into gray8 -------------------------------------------------- */
+
+static unsigned
+sample(const uint8_t *row, uint64_t i, unsigned depth)
+{
+	switch (depth) {
+	case 8:
+		return row[i];
+	case 16:
+		return row[2 * i];            /* high byte: v >> 8 */
+	default: {
+		uint64_t bit = i * depth;
+		unsigned shift = 8 - depth - (unsigned)(bit & 7);
+
+		return (unsigned)(row[bit >> 3] >> shift) & ((1u << depth) - 1);
+	}
+	}
+}
+
+static uint8_t
+gray_of(const struct png_scan *s, const uint8_t *row, uint64_t x)
+{
+	unsigned ch = s->channels, v;
+
+	switch (s->ctype) {
+	case 0:
+		v = sample(row, x, s->depth);
+		switch (s->depth) {
+		case 1:
+			return (uint8_t)(v * 255);
+		case 2:
+			return (uint8_t)(v * 85);
+		case 4:
+			return (uint8_t)(v * 17);
+		default:
+			return (uint8_t)v;
+		}
+	case 3:
+		v = sample(row, x, s->depth);
+		if (v >= s->npal)
+			return 0;     /* libpng: missing entries are black */
+		return rgb_to_y(s->pal[3 * v], s->pal[3 * v + 1],
+				s->pal[3 * v + 2]);
+	case 4:
+		return (uint8_t)sample(row, x * ch, s->depth);
+	default:            /* 2 and 6 */
+		return rgb_to_y(sample(row, x * ch, s->depth),
+				sample(row, x * ch + 1, s->depth),
+				sample(row, x * ch + 2, s->depth));
+	}
+}
+
+/* Unfilter every pass of raw in place and write gray8 pixels to px. */
+static enum s2s_err
+png_reconstruct(const struct png_scan *s, uint8_t *raw, uint8_t *px,
+		struct s2s_image_work *work)
+{
+	size_t bpp = s->bits >= 8 ? s->bits / 8 : 1;
+	uint8_t *at = raw;
+
+	for (int k = 0; k < (s->interlace ? 7 : 1); k++) {
+		uint32_t pw, ph, x0 = 0, y0 = 0, dx = 1, dy = 1;
+		size_t rb;
+		const uint8_t *prev = NULL;
+
+		pass_dims(s, k, &pw, &ph);
+		if (!pw || !ph)
+			continue;
+		if (s->interlace) {
+			x0 = adam7[k][0];
+			y0 = adam7[k][1];
+			dx = adam7[k][2];
+			dy = adam7[k][3];
+		}
+		rb = (size_t)pass_rowbytes(pw, s->bits);
+		for (uint32_t j = 0; j < ph; j++) {
+			uint8_t *row = at + 1;
+			uint8_t *dst = px + ((size_t)y0 + (size_t)j * dy) *
+				       s->width;
+
+			if (unfilter_row(at[0], row, prev, rb, bpp))
+				return S2S_ERR_IMAGE;
+			WORK(work, unfiltered, rb);
+			if (s->ctype == 0 && s->depth == 8 && !s->interlace)
+				memcpy(dst, row, pw);
+			else
+				for (uint32_t i = 0; i < pw; i++)
+					dst[x0 + (size_t)i * dx] =
+						gray_of(s, row, i);
+			prev = row;
+			at += 1 + rb;
+		}
+	}
+	return S2S_OK;
+}
+
+static enum s2s_err
+png_decode(const uint8_t *buf, size_t len,
+	   const struct s2s_image_limits *lim, struct s2s_image *out,
+	   struct s2s_image_work *work)
+{
+	struct png_scan s;
+	uint8_t *raw = NULL;
+	enum s2s_err err;
+
+	if ((err = png_scan(buf, len, lim, &s, work)))
+		return err;
+	raw = malloc((size_t)s.raw_len);
+	out->pixels = malloc((size_t)s.width * s.height);
+	if (!raw || !out->pixels) {
+		err = S2S_ERR_NOMEM;
+		goto out;
+	}
+	if ((err = png_inflate(&s, raw, NULL, work)) ||
+	    (err = png_reconstruct(&s, raw, out->pixels, work)))
+		goto out;
+	out->width = s.width;
+	out->height = s.height;
+out:
+	if (err) {
+		free(out->pixels);
+		memset(out, 0, sizeof(*out));
+	}
+	free(raw);
+	free(s.segs);
+	return err;
+}
+
+/* ---- Rows of an 8-bit gray PNG, zero-copy where the stream allows ------ */
+
+/* A run of stored bytes: raw offset `at` is file bytes p[0..len). */
+struct png_piece {
+	const uint8_t *p;
+	size_t at, len;
+};
+
+/* A byte cursor over the IDAT segments. */
+struct seg_cur {
+	const struct png_scan *s;
+	size_t seg, off;
+};
+
+/* Copy n bytes (dst may be NULL: skip); false if the stream ends first. */
+static bool
+cur_take(struct seg_cur *c, uint8_t *dst, size_t n,
+	 struct png_piece *pieces, size_t *npieces, size_t at)
+{
+	while (n) {
+		size_t avail, k;
+
+		if (c->seg >= c->s->nsegs)
+			return false;
+		avail = c->s->segs[c->seg].len - c->off;
+		if (!avail) {
+			c->seg++;
+			c->off = 0;
+			continue;
+		}
+		k = avail < n ? avail : n;
+		if (dst) {
+			memcpy(dst, c->s->segs[c->seg].p + c->off, k);
+			dst += k;
+		} else if (pieces) {
+			if (*npieces == PNG_MAX_PIECES)
+				return false;
+			pieces[*npieces].p = c->s->segs[c->seg].p + c->off;
+			pieces[*npieces].at = at;
+			pieces[*npieces].len = k;
+			(*npieces)++;
+			at += k;
+		}
+		c->off += k;
+		n -= k;
+	}
+	return true;
+}
+
+static bool
+cur_at_end(struct seg_cur *c)
+{
+	while (c->seg < c->s->nsegs && c->off == c->s->segs[c->seg].len) {
+		c->seg++;
+		c->off = 0;
+	}
+	return c->seg >= c->s->nsegs;
+}
+
+/*
+ * Follow a zlib stream made only of stored blocks (PNG level 0) and list
+ * where its bytes sit in the file.  Returns 1 if it is such a stream and
+ * well-formed (header, LEN/NLEN, exact length, Adler-32, nothing after),
+ * 0 if it is not (a compressed block, too many pieces: inflate instead,
+ * which then gives the verdict), -1 if it is malformed in a way inflating
+ * would reject too.
+ */
+static int
+png_stored_pieces(const struct png_scan *s, struct png_piece *pieces,
+		  size_t *npieces, struct s2s_image_work *work)
+{
+	struct seg_cur c = { .s = s };
+	uint8_t hdr[5], zh[2], ad[4];
+	size_t at = 0, first;
+	uint32_t adler = 1;
+	bool final = false;
+
+	*npieces = 0;
+	if (!cur_take(&c, zh, 2, NULL, NULL, 0))
+		return 0;
+	if ((zh[0] & 0x0f) != 8 || (zh[0] >> 4) > 7 || (zh[1] & 0x20) ||
+	    ((unsigned)zh[0] << 8 | zh[1]) % 31)
+		return 0;
+	while (!final) {
+		uint32_t blen;
+
+		if (!cur_take(&c, hdr, 1, NULL, NULL, 0))
+			return 0;
+		if ((hdr[0] >> 1 & 3) != 0)
+			return 0;          /* a compressed block */
+		final = hdr[0] & 1;
+		if (!cur_take(&c, hdr + 1, 4, NULL, NULL, 0))
+			return 0;
+		blen = (uint32_t)hdr[1] | (uint32_t)hdr[2] << 8;
+		if ((blen ^ ((uint32_t)hdr[3] | (uint32_t)hdr[4] << 8)) !=
+		    0xffff)
+			return -1;
+		if (blen > s->raw_len - at)
+			return -1;         /* more data than the image has */
+		first = *npieces;
+		if (!cur_take(&c, NULL, blen, pieces, npieces, at))
+			return *npieces == PNG_MAX_PIECES ? 0 : -1;
+		for (size_t i = first; i < *npieces; i++)
+			adler = libdeflate_adler32(adler, pieces[i].p,
+						   pieces[i].len);
+		WORK(work, stored, blen);
+		at += blen;
+	}
+	if (at != s->raw_len || !cur_take(&c, ad, 4, NULL, NULL, 0) ||
+	    be32(ad) != adler || !cur_at_end(&c))
+		return -1;
+	return 1;
+}
+
+static enum s2s_err
+rows_reserve(struct s2s_image_rows *r, size_t nrows, size_t scratch)
+{
+	if (nrows > r->rows_cap_) {
+		const uint8_t **nr = realloc(r->rows_buf_, nrows * sizeof(*nr));
+
+		if (!nr)
+			return S2S_ERR_NOMEM;
+		r->rows_buf_ = nr;
+		r->rows_cap_ = nrows;
+	}
+	if (scratch > r->scratch_cap_) {
+		uint8_t *ns = malloc(scratch);
+
+		if (!ns)
+			return S2S_ERR_NOMEM;
+		free(r->scratch_);
+		r->scratch_ = ns;
+		r->scratch_cap_ = scratch;
+	}
+	return S2S_OK;
+}
+
+void
+s2s_image_rows_free(struct s2s_image_rows *r)
+{
+	if (!r)
+		return;
+	free(r->rows_buf_);
+	free(r->scratch_);
+	memset(r, 0, sizeof(*r));
+}
+
+enum s2s_err
+s2s_image_png_gray_rows(const uint8_t *buf, size_t len,
+			const struct s2s_image_limits *limits,
+			struct s2s_image_rows *out,
+			struct s2s_image_work *work)
+{
+	struct png_piece pieces[PNG_MAX_PIECES];
+	struct s2s_image_limits lim;
+	struct png_scan s;
+	size_t np = 0, stride, p = 0;
+	uint8_t *raw;
+	bool direct = true;
+	enum s2s_err err;
+	int st;
+
+	if (!out || (!buf && len))
+		return S2S_ERR_INVAL;
+	out->width = out->height = 0;
+	out->rows = NULL;
+	get_limits(limits, &lim);
+	if (len > lim.max_bytes)
+		return S2S_ERR_TOO_BIG;
+	if ((err = png_scan(buf, len, &lim, &s, work)))
+		return err;
+	if (s.ctype != 0 || s.depth != 8 || s.interlace) {
+		err = S2S_ERR_IMAGE;
+		goto out;
+	}
+	stride = (size_t)s.width + 1;
+	/* Scratch: the raw scanlines, and room to join the IDATs. */
+	if ((err = rows_reserve(out, s.height, (size_t)s.raw_len +
+				(s.nsegs > 1 ? s.idat_len : 0))))
+		goto out;
+	raw = out->scratch_;
+	st = png_stored_pieces(&s, pieces, &np, work);
+	if (st < 0) {
+		err = S2S_ERR_IMAGE;
+		goto out;
+	}
+	if (st > 0) {
+		/*
+		 * Level 0: rows whose filter byte and pixels lie in one
+		 * piece are read in place; a row split across pieces is
+		 * copied to its place in the scratch.  Any filter but None
+		 * sends the whole image through the scratch.
+		 */
+		for (uint32_t y = 0; y < s.height; y++) {
+			size_t a = (size_t)y * stride;
+
+			while (pieces[p].at + pieces[p].len <= a)
+				p++;
+			if (a + stride <= pieces[p].at + pieces[p].len) {
+				const uint8_t *q = pieces[p].p + (a -
+								  pieces[p].at);
+
+				if (q[0] != 0) {
+					direct = false;
+					break;
+				}
+				out->rows_buf_[y] = q + 1;
+			} else {
+				size_t q = p, done = 0;
+
+				while (done < stride) {
+					size_t o = a + done - pieces[q].at;
+					size_t k = pieces[q].len - o;
+
+					if (k > stride - done)
+						k = stride - done;
+					memcpy(raw + a + done, pieces[q].p + o,
+					       k);
+					done += k;
+					q++;
+				}
+				if (raw[a] != 0) {
+					direct = false;
+					break;
+				}
+				out->rows_buf_[y] = raw + a + 1;
+			}
+		}
+		if (!direct)
+			for (size_t i = 0; i < np; i++)
+				memcpy(raw + pieces[i].at, pieces[i].p,
+				       pieces[i].len);
+	} else {
+		err = png_inflate(&s, raw, s.nsegs > 1 ? raw + s.raw_len : NULL,
+				  work);
+		if (err)
+			goto out;
+		direct = false;
+	}
+	if (!direct) {
+		const uint8_t *prev = NULL;
+
+		for (uint32_t y = 0; y < s.height; y++) {
+			uint8_t *row = raw + (size_t)y * stride;
+
+			if (unfilter_row(row[0], row + 1, prev, s.width, 1)) {
+				err = S2S_ERR_IMAGE;
+				goto out;
+			}
+			if (row[0])
+				WORK(work, unfiltered, s.width);
+			out->rows_buf_[y] = row + 1;
+			prev = row + 1;
+		}
+	}
+	out->width = s.width;
+	out->height = s.height;
+	out->rows = out->rows_buf_;
+out:
+	free(s.segs);
+	return err;
+}
+
+/* ---- PNG reading through libpng: the reference ----------------------------- */
 
 /*
  * Everything the decoder changes after setjmp() lives here, in the caller's
@@ -200,7 +954,7 @@ png_decode_run(png_structp png, png_infop info, struct png_rd *rd)
 }
 
 static enum s2s_err
-png_decode(const uint8_t *buf, size_t len,
+png_decode_libpng(const uint8_t *buf, size_t len,
 	   const struct s2s_image_limits *lim, struct s2s_image *out)
 {
 	struct png_rd rd = { .buf = buf, .len = len, .lim = *lim, .out = out };
@@ -334,12 +1088,11 @@ pgm_decode(const uint8_t *buf, size_t len,
 	return S2S_OK;
 }
 
-enum s2s_err
-s2s_image_decode(const uint8_t *buf, size_t len,
-		 const struct s2s_image_limits *limits, struct s2s_image *out)
+static enum s2s_err
+image_decode(const uint8_t *buf, size_t len,
+	     const struct s2s_image_limits *limits, struct s2s_image *out,
+	     struct s2s_image_work *work, bool libpng)
 {
-	static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G',
-					    '\r', '\n', 0x1a, '\n' };
 	struct s2s_image_limits lim;
 
 	if (!out || (!buf && len))
@@ -355,11 +1108,35 @@ s2s_image_decode(const uint8_t *buf, size_t len,
 	if (len == 1 && buf[0] == 'P')
 		return S2S_ERR_TRUNCATED;
 	if (len >= 8 && !memcmp(buf, png_sig, 8))
-		return png_decode(buf, len, &lim, out);
+		return libpng ? png_decode_libpng(buf, len, &lim, out)
+			      : png_decode(buf, len, &lim, out, work);
 	/* A prefix of a PNG signature is a truncated PNG. */
 	if (len < 8 && !memcmp(buf, png_sig, len))
 		return S2S_ERR_TRUNCATED;
 	return S2S_ERR_IMAGE;
+}
+
+enum s2s_err
+s2s_image_decode(const uint8_t *buf, size_t len,
+		 const struct s2s_image_limits *limits, struct s2s_image *out)
+{
+	return image_decode(buf, len, limits, out, NULL, false);
+}
+
+enum s2s_err
+s2s_image_decode_work(const uint8_t *buf, size_t len,
+		      const struct s2s_image_limits *limits,
+		      struct s2s_image *out, struct s2s_image_work *work)
+{
+	return image_decode(buf, len, limits, out, work, false);
+}
+
+enum s2s_err
+s2s_image_decode_libpng(const uint8_t *buf, size_t len,
+			const struct s2s_image_limits *limits,
+			struct s2s_image *out)
+{
+	return image_decode(buf, len, limits, out, NULL, true);
 }
 
 enum s2s_err

@@ -2,9 +2,13 @@
 /*
  * s2s/image.h - 8-bit grayscale images and their files (PNG and PGM).
  *
- * PNG goes through libpng's low-level API with no gamma or colour
- * management: ancillary chunks (gAMA, sRGB, iCCP, cHRM) never change a
- * pixel.  Conversions are exact and documented: RGB(A) to gray as
+ * PNG is read by our own bounded decoder (libdeflate inflates, nothing
+ * else is allocated beyond the pixel data) and written through libpng's
+ * low-level API.  No gamma or colour management: ancillary chunks (gAMA,
+ * sRGB, iCCP, cHRM, zTXt, ...) are skipped unread and never change a
+ * pixel or cost more than a length check.  The work of a decode is
+ * bounded before it starts: IHDR gives the exact size of the pixel data,
+ * checked against the limits, and inflating stops there.  Conversions are exact and documented: RGB(A) to gray as
  * Y = (299 R + 587 G + 114 B + 500) / 1000, alpha ignored, 16-bit samples
  * as v >> 8, palettes expanded, bit depths below 8 scaled to 0..255.
  * Written PNGs are colour type 0, depth 8, with no ancillary chunks.
@@ -58,6 +62,62 @@ void s2s_image_free(struct s2s_image *img);
 enum s2s_err s2s_image_decode(const uint8_t *buf, size_t len,
 			      const struct s2s_image_limits *limits,
 			      struct s2s_image *out);
+
+/*
+ * The work one decode did, for tests and benchmarks that bound it without
+ * a clock.  Counters are added to (zero the struct first).
+ */
+struct s2s_image_work {
+	size_t chunks;       /* PNG chunks walked (at most 4096) */
+	size_t ancillary;    /* ancillary chunks skipped, body unread */
+	size_t crc_bytes;    /* bytes run through CRC-32 (critical chunks) */
+	size_t inflated;     /* bytes inflated (IHDR's exact scanline size) */
+	size_t stored;       /* bytes read in place from stored blocks */
+	size_t unfiltered;   /* bytes run through a PNG filter */
+};
+
+/* s2s_image_decode, adding the work done to *work (may be NULL). */
+enum s2s_err s2s_image_decode_work(const uint8_t *buf, size_t len,
+				   const struct s2s_image_limits *limits,
+				   struct s2s_image *out,
+				   struct s2s_image_work *work);
+
+/*
+ * The previous decoder, libpng's low-level API, kept as the reference the
+ * tests compare with.  Not bounded (libpng inflates compressed ancillary
+ * chunks): never use it on untrusted input in the broker.
+ */
+enum s2s_err s2s_image_decode_libpng(const uint8_t *buf, size_t len,
+				     const struct s2s_image_limits *limits,
+				     struct s2s_image *out);
+
+/*
+ * Rows of an 8-bit gray, non-interlaced PNG (the stego images on the
+ * wire), for verifiers that only read pixels.  rows[y] points at width
+ * bytes: into buf itself where the PNG stores them uncompressed and
+ * unfiltered (level 0), else into scratch owned by the struct.  Same
+ * checks and verdicts as s2s_image_decode (critical CRCs, zlib header,
+ * stored LEN/NLEN, exact length, Adler-32); any other colour type, depth
+ * or interlacing is S2S_ERR_IMAGE.  The struct keeps its scratch between
+ * calls (zero it first, release with s2s_image_rows_free); rows stay
+ * valid until the next call or buf changes.  Not thread-safe per struct.
+ */
+struct s2s_image_rows {
+	uint32_t width;
+	uint32_t height;
+	const uint8_t *const *rows;
+	/* private */
+	const uint8_t **rows_buf_;
+	size_t rows_cap_;
+	uint8_t *scratch_;
+	size_t scratch_cap_;
+};
+
+enum s2s_err s2s_image_png_gray_rows(const uint8_t *buf, size_t len,
+				     const struct s2s_image_limits *limits,
+				     struct s2s_image_rows *out,
+				     struct s2s_image_work *work);
+void s2s_image_rows_free(struct s2s_image_rows *r);
 
 /* Read and decode a file (PNG or PGM). */
 enum s2s_err s2s_image_read_file(const char *path,
