@@ -1354,3 +1354,201 @@ s2s_image_psnr(const struct s2s_image *a, const struct s2s_image *b,
 		*psnr = sse ? 10.0 * log10(255.0 * 255.0 / m) : INFINITY;
 	return S2S_OK;
 }
+
+/* ---- Patching a pre-encoded level-0 PNG ------------------------------------- */
+
+struct patch_piece {
+	size_t file;        /* file offset of raw byte `at` */
+	size_t at, len;
+	uint32_t chunk;     /* index into chunks */
+};
+
+struct s2s_image_patch {
+	uint8_t *png;
+	size_t len;
+	uint32_t width, height;
+	size_t raw_len;
+	struct patch_piece *pieces;
+	size_t npieces;
+	size_t *chunks;     /* file offset of each IDAT chunk (its length) */
+	size_t nchunks;
+	size_t adler[4];    /* file offsets of the Adler-32 bytes */
+	uint32_t adler_chunk[4];
+};
+
+void
+s2s_image_patch_destroy(struct s2s_image_patch *p)
+{
+	if (!p)
+		return;
+	free(p->png);
+	free(p->pieces);
+	free(p->chunks);
+	free(p);
+}
+
+size_t
+s2s_image_patch_len(const struct s2s_image_patch *p)
+{
+	return p ? p->len : 0;
+}
+
+static uint32_t
+seg_of(const struct png_scan *s, const uint8_t *q)
+{
+	for (size_t i = 0; i < s->nsegs; i++)
+		if (q >= s->segs[i].p && q < s->segs[i].p + s->segs[i].len)
+			return (uint32_t)i;
+	return 0;
+}
+
+enum s2s_err
+s2s_image_patch_create(const struct s2s_image *img,
+		       struct s2s_image_patch **out)
+{
+	struct png_piece pieces[PNG_MAX_PIECES];
+	struct s2s_image_limits lim = { .max_width = 0x7fffffff,
+					.max_height = 0x7fffffff,
+					.max_pixels = SIZE_MAX,
+					.max_bytes = SIZE_MAX };
+	struct s2s_image_patch *p;
+	struct png_scan s = { 0 };
+	size_t np = 0;
+	enum s2s_err err;
+
+	if (!img || !out)
+		return S2S_ERR_INVAL;
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return S2S_ERR_NOMEM;
+	if ((err = s2s_image_encode_png(img, 0, &p->png, &p->len)))
+		goto fail;
+	if ((err = png_scan(p->png, p->len, &lim, &s, NULL)))
+		goto fail;
+	if (png_stored_pieces(&s, pieces, &np, NULL) != 1) {
+		err = S2S_ERR_IMAGE;   /* libpng wrote more blocks than we follow */
+		goto fail;
+	}
+	p->pieces = malloc(np * sizeof(*p->pieces));
+	p->chunks = malloc(s.nsegs * sizeof(*p->chunks));
+	if (!p->pieces || !p->chunks) {
+		err = S2S_ERR_NOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < np; i++) {
+		p->pieces[i].file = (size_t)(pieces[i].p - p->png);
+		p->pieces[i].at = pieces[i].at;
+		p->pieces[i].len = pieces[i].len;
+		p->pieces[i].chunk = seg_of(&s, pieces[i].p);
+	}
+	p->npieces = np;
+	for (size_t i = 0; i < s.nsegs; i++)
+		p->chunks[i] = (size_t)(s.segs[i].p - 8 - p->png);
+	p->nchunks = s.nsegs;
+	/* The Adler-32 is the last 4 bytes of the IDAT data. */
+	{
+		size_t seg = s.nsegs, left = 0;
+
+		for (int k = 3; k >= 0; k--) {
+			while (!left) {
+				seg--;
+				left = s.segs[seg].len;
+			}
+			left--;
+			p->adler[k] = (size_t)(s.segs[seg].p + left - p->png);
+			p->adler_chunk[k] = (uint32_t)seg;
+		}
+	}
+	p->width = img->width;
+	p->height = img->height;
+	p->raw_len = (size_t)s.raw_len;
+	free(s.segs);
+	*out = p;
+	return S2S_OK;
+fail:
+	free(s.segs);
+	s2s_image_patch_destroy(p);
+	return err;
+}
+
+#define ADLER_MOD 65521u
+
+enum s2s_err
+s2s_image_patch_write(const struct s2s_image_patch *p,
+		      const struct s2s_image_change *ch, size_t n,
+		      uint8_t *dst)
+{
+	uint8_t touched[64] = { 0 };
+	bool all = p && p->nchunks > sizeof(touched);
+	uint32_t a, b, adler;
+
+	if (!p || !dst || (!ch && n))
+		return S2S_ERR_INVAL;
+	for (size_t i = 0; i < n; i++)
+		if (ch[i].pos / p->width >= p->height)
+			return S2S_ERR_INVAL;
+	memcpy(dst, p->png, p->len);
+	adler = (uint32_t)dst[p->adler[0]] << 24 |
+		(uint32_t)dst[p->adler[1]] << 16 |
+		(uint32_t)dst[p->adler[2]] << 8 | dst[p->adler[3]];
+	a = adler & 0xffff;
+	b = adler >> 16;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t y = ch[i].pos / p->width, x = ch[i].pos % p->width;
+		size_t at = (size_t)y * ((size_t)p->width + 1) + 1 + x;
+		size_t lo = 0, hi = p->npieces, f;
+		int old, delta;
+		uint32_t w;
+
+		while (hi - lo > 1) {       /* last piece with .at <= at */
+			size_t mid = (lo + hi) / 2;
+
+			if (p->pieces[mid].at <= at)
+				lo = mid;
+			else
+				hi = mid;
+		}
+		f = p->pieces[lo].file + (at - p->pieces[lo].at);
+		old = dst[f];
+		delta = (int)ch[i].val - old;
+		if (!delta)
+			continue;
+		dst[f] = ch[i].val;
+		if (!all)
+			touched[p->pieces[lo].chunk] = 1;
+		/* A = 1 + sum d_i, B = n + sum (n - i) d_i, both mod 65521. */
+		w = (uint32_t)((p->raw_len - at) % ADLER_MOD);
+		if (delta > 0) {
+			a = (a + (uint32_t)delta) % ADLER_MOD;
+			b = (uint32_t)((b + (uint64_t)w * (uint32_t)delta) %
+				       ADLER_MOD);
+		} else {
+			uint32_t d = (uint32_t)-delta;
+
+			a = (a + ADLER_MOD - d) % ADLER_MOD;
+			b = (uint32_t)((b + (uint64_t)w * (ADLER_MOD - d)) %
+				       ADLER_MOD);
+		}
+	}
+	adler = b << 16 | a;
+	for (int k = 0; k < 4; k++) {
+		dst[p->adler[k]] = (uint8_t)(adler >> (24 - 8 * k));
+		if (!all)
+			touched[p->adler_chunk[k]] = 1;
+	}
+	for (size_t c = 0; c < p->nchunks; c++) {
+		size_t off = p->chunks[c];
+		uint32_t clen, crc;
+
+		if (!all && !touched[c])
+			continue;
+		clen = be32(dst + off);
+		crc = (uint32_t)libdeflate_crc32(0, dst + off + 4, 4 + clen);
+		dst[off + 8 + clen] = (uint8_t)(crc >> 24);
+		dst[off + 9 + clen] = (uint8_t)(crc >> 16);
+		dst[off + 10 + clen] = (uint8_t)(crc >> 8);
+		dst[off + 11 + clen] = (uint8_t)crc;
+	}
+	return S2S_OK;
+}

@@ -32,6 +32,7 @@ struct s2s_stego_sel {
 	uint32_t width, height;
 	size_t groups;          /* payload bytes this selection serves */
 	uint32_t *off;          /* pixel offset of each selected block */
+	uint32_t *idx;          /* its HH index (parity map position) */
 };
 
 size_t
@@ -163,7 +164,8 @@ s2s_stego_sel_create(const uint8_t key[32], uint32_t width, uint32_t height,
 		goto out;
 	}
 	sel->off = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->off));
-	if (!sel->off) {
+	sel->idx = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->idx));
+	if (!sel->off || !sel->idx) {
 		err = S2S_ERR_NOMEM;
 		goto out;
 	}
@@ -173,6 +175,7 @@ s2s_stego_sel_create(const uint8_t key[32], uint32_t width, uint32_t height,
 		uint32_t row = perm[k] / hw, col = perm[k] % hw;
 
 		sel->off[k] = 2 * row * width + 2 * col;
+		sel->idx[k] = perm[k];
 	}
 	sel->width = width;
 	sel->height = height;
@@ -196,6 +199,10 @@ s2s_stego_sel_destroy(struct s2s_stego_sel *sel)
 		s2s_memzero(sel->off,
 			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->off));
 	free(sel->off);
+	if (sel->idx)
+		s2s_memzero(sel->idx,
+			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->idx));
+	free(sel->idx);
 	s2s_memzero(sel, sizeof(*sel));
 	free(sel);
 }
@@ -231,11 +238,8 @@ syndrome(const uint8_t *px, uint32_t w, const uint32_t *off)
 	return s0 ^ s1 ^ s2 ^ s3;
 }
 
-/* A planned change: one pixel gets a new value. */
-struct change {
-	uint32_t pos;
-	uint8_t val;
-};
+/* A planned change: one pixel gets a new value (s2s_stego_change). */
+#define change s2s_image_change
 
 /*
  * Try HH += dir on the block at off; on success store the single pixel it
@@ -277,10 +281,10 @@ flip(const uint8_t *px, uint32_t w, uint32_t off, struct change *c)
  * number of changes, or -1 if the group cannot carry m.
  */
 static int
-plan_group(const uint8_t *px, uint32_t w, const uint32_t *off, uint8_t m,
-	   struct change c[2])
+plan_group_syn(const uint8_t *px, uint32_t w, const uint32_t *off,
+	       unsigned syn, uint8_t m, struct change c[2])
 {
-	unsigned d = syndrome(px, w, off) ^ m;
+	unsigned d = syn ^ m;
 
 	if (!d)
 		return 0;
@@ -296,6 +300,13 @@ plan_group(const uint8_t *px, uint32_t w, const uint32_t *off, uint8_t m,
 			return 2;
 	}
 	return -1;
+}
+
+static int
+plan_group(const uint8_t *px, uint32_t w, const uint32_t *off, uint8_t m,
+	   struct change c[2])
+{
+	return plan_group_syn(px, w, off, syndrome(px, w, off), m, c);
 }
 
 enum s2s_err
@@ -397,4 +408,83 @@ s2s_stego_extract(const struct s2s_image *img, const uint8_t key[32],
 	err = s2s_stego_extract_sel(sel, img, payload, n);
 	s2s_stego_sel_destroy(sel);
 	return err;
+}
+
+/* ---- Parity maps ------------------------------------------------------------ */
+
+void
+s2s_stego_parity_map(const uint8_t *const *rows, uint32_t width,
+		     uint32_t height, uint8_t *map)
+{
+	uint32_t hw = width / 2;
+
+	for (uint32_t i = 0; i < height / 2; i++) {
+		const uint8_t *a = rows[2 * i], *b = rows[2 * i + 1];
+		uint8_t *m = map + (size_t)i * hw;
+
+		for (uint32_t j = 0; j < hw; j++)
+			m[j] = (uint8_t)((a[2 * j] ^ a[2 * j + 1] ^ b[2 * j] ^
+					  b[2 * j + 1]) & 1);
+	}
+}
+
+static unsigned
+syndrome_map(const uint8_t *map, const uint32_t *idx)
+{
+	unsigned s0 = 0, s1 = 0, s2 = 0, s3 = 0, e;
+
+	for (e = 1; e + 3 <= S2S_STEGO_GROUP; e += 4) {
+		s0 ^= e & (0u - map[idx[e - 1]]);
+		s1 ^= (e + 1) & (0u - map[idx[e]]);
+		s2 ^= (e + 2) & (0u - map[idx[e + 1]]);
+		s3 ^= (e + 3) & (0u - map[idx[e + 2]]);
+	}
+	for (; e <= S2S_STEGO_GROUP; e++)
+		s0 ^= e & (0u - map[idx[e - 1]]);
+	return s0 ^ s1 ^ s2 ^ s3;
+}
+
+enum s2s_err
+s2s_stego_extract_map(const struct s2s_stego_sel *sel, const uint8_t *map,
+		      uint8_t *payload, size_t n)
+{
+	if (!sel || !map || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (n > sel->groups)
+		return S2S_ERR_COVER;
+	for (size_t g = 0; g < n; g++)
+		payload[g] = (uint8_t)syndrome_map(map,
+						   sel->idx + g * S2S_STEGO_GROUP);
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_stego_plan_map(const struct s2s_stego_sel *sel,
+		   const struct s2s_image *img, const uint8_t *map,
+		   const uint8_t *payload, size_t n,
+		   struct s2s_image_change *plan, size_t *count)
+{
+	size_t k = 0;
+
+	if (count)
+		*count = 0;
+	if (!sel || !img || !img->pixels || !map || !plan || !count ||
+	    (!payload && n))
+		return S2S_ERR_INVAL;
+	if (img->width != sel->width || img->height != sel->height)
+		return S2S_ERR_INVAL;
+	if (n > sel->groups)
+		return S2S_ERR_COVER;
+	for (size_t g = 0; g < n; g++) {
+		const size_t at = g * S2S_STEGO_GROUP;
+		int r = plan_group_syn(img->pixels, img->width, sel->off + at,
+				       syndrome_map(map, sel->idx + at),
+				       payload[g], plan + k);
+
+		if (r < 0)
+			return S2S_ERR_COVER;
+		k += (size_t)r;
+	}
+	*count = k;
+	return S2S_OK;
 }

@@ -119,6 +119,37 @@ enum s2s_err s2s_image_png_gray_rows(const uint8_t *buf, size_t len,
 				     struct s2s_image_work *work);
 void s2s_image_rows_free(struct s2s_image_rows *r);
 
+/* One pixel change: pixel pos (y * width + x) takes the value val. */
+struct s2s_image_change {
+	uint32_t pos;
+	uint8_t val;
+};
+
+/*
+ * A pre-encoded level-0 PNG of an image, and the map of where each pixel
+ * sits in it, so a sender that changes a few pixels of a fixed cover
+ * writes the PNG by copying it and patching those bytes, the Adler-32 and
+ * the CRCs of the IDAT chunks it touched, instead of encoding the whole
+ * image.  The result is byte for byte what s2s_image_encode_png(level 0)
+ * writes for the changed image.  Immutable after creation (may be shared
+ * by threads); s2s_image_patch_destroy(NULL) is a no-op.
+ */
+struct s2s_image_patch;
+
+enum s2s_err s2s_image_patch_create(const struct s2s_image *img,
+				    struct s2s_image_patch **out);
+void s2s_image_patch_destroy(struct s2s_image_patch *p);
+/* Length of the PNG the patch writes. */
+size_t s2s_image_patch_len(const struct s2s_image_patch *p);
+/*
+ * Write the PNG of the image with changes ch[0..n) applied (later ones
+ * win) to dst (s2s_image_patch_len bytes).  S2S_ERR_INVAL for a position
+ * outside the image.
+ */
+enum s2s_err s2s_image_patch_write(const struct s2s_image_patch *p,
+				   const struct s2s_image_change *ch,
+				   size_t n, uint8_t *dst);
+
 /* Read and decode a file (PNG or PGM). */
 enum s2s_err s2s_image_read_file(const char *path,
 				 const struct s2s_image_limits *limits,

@@ -116,8 +116,9 @@ enum s2s_err s2s_package_seal(struct s2s_chain *c, const char *sender,
 /*
  * Gate and receiver: verify a parsed package against the chain.
  * Checks profile and session against the chain, seq against next_seq
- * (S2S_ERR_REPLAY if lower, S2S_ERR_GAP if higher), decodes the image
- * (S2S_ERR_IMAGE, or S2S_ERR_TOO_BIG beyond limits), checks it can carry
+ * (S2S_ERR_REPLAY if lower, S2S_ERR_GAP if higher), reads the image
+ * (S2S_ERR_IMAGE unless an 8-bit gray non-interlaced PNG, see
+ * s2s_image_png_gray_rows; S2S_ERR_TOO_BIG beyond limits), checks it can carry
  * the payload (S2S_ERR_FORMAT), extracts tag and R^T and verifies the tag
  * (S2S_ERR_AUTH).  On S2S_OK the chain has advanced and *rt (may be NULL)
  * holds R^T; on any error the chain is untouched.  A receiver that gets
@@ -130,17 +131,28 @@ enum s2s_err s2s_package_open(struct s2s_chain *c,
 			      uint32_t *rt);
 
 /*
- * The stego selection for one chain, kept between messages.  The keyed
- * shuffle behind the selection costs more than the rest of open put
- * together (~170 us of ~190 us at PNG level 0, 128x128), and it depends
- * only on the chain's stego key and the image size, both fixed for a
- * session in practice.  A caller that opens (or seals) many packages on
- * one chain keeps one cache next to it, under the same lock, zeroed at
- * first; the _cached forms then skip the shuffle and allocate nothing
- * beyond the PNG codec.  The cache rebuilds itself when the key (a new
- * session) or the image size changes, so it is never wrong, only cold.
- * It holds a copy of the stego key: release it with
- * s2s_package_cache_clear(), which wipes it.  Fields are private.
+ * What one chain keeps between messages, so that seal and open do only
+ * the work that depends on the message.
+ *
+ * - The stego selection: the keyed shuffle behind it costs more than the
+ *   rest of open put together (~150 us at 128x128), and it depends only on
+ *   the chain's stego key and the image size, both fixed for a session in
+ *   practice.
+ * - Open (gate, receiver): scratch for the PNG rows and the parity map, so
+ *   a warm open allocates nothing but libdeflate's decompressor (level 1
+ *   and above) and reads a level-0 PNG where it lies (s2s_image_png_gray_rows).
+ * - Seal at PNG level 0: the cover, its parity map and its pre-encoded PNG
+ *   (s2s_image_patch): the stego PNG is the cover's PNG with at most 2n
+ *   bytes, the Adler-32 and the touched IDAT CRCs patched, byte for byte
+ *   what encoding the stego image would write.  The cache keeps a copy of
+ *   the cover and compares it (memcmp) on every seal, so a new cover is
+ *   never missed.
+ *
+ * A caller that opens (or seals) many packages on one chain keeps one
+ * cache next to it, under the same lock, zeroed at first.  The cache
+ * rebuilds what changed (a new session key, image size or cover), so it
+ * is never wrong, only cold.  It holds a copy of the stego key: release it
+ * with s2s_package_cache_clear(), which wipes it.  Fields are private.
  */
 struct s2s_stego_sel;
 
@@ -150,6 +162,14 @@ struct s2s_package_cache {
 	uint32_t height;
 	size_t n;
 	uint8_t key[S2S_STEGO_KEY_LEN];
+	/* open */
+	struct s2s_image_rows rows;
+	uint8_t *map;
+	size_t map_cap;
+	/* seal at level 0 */
+	struct s2s_image cover;
+	uint8_t *cover_map;
+	struct s2s_image_patch *patch;
 };
 
 /* s2s_package_seal / s2s_package_open with a cache (NULL: none). */
@@ -166,6 +186,17 @@ enum s2s_err s2s_package_open_cached(struct s2s_chain *c,
 				     const struct s2s_package *p,
 				     const struct s2s_package_limits *limits,
 				     uint32_t *rt);
+
+/*
+ * The reference open: decodes the whole image with s2s_image_decode and
+ * extracts from the pixels with the one-shot s2s_stego_extract.  Same
+ * verdicts and chain effects as s2s_package_open (tests compare the two
+ * on mutated packages); slower.  For tests and tools.
+ */
+enum s2s_err s2s_package_open_full(struct s2s_chain *c,
+				   const struct s2s_package *p,
+				   const struct s2s_package_limits *limits,
+				   uint32_t *rt);
 
 /* Free the selection and wipe the cache; a zeroed cache is a no-op. */
 void s2s_package_cache_clear(struct s2s_package_cache *cache);
