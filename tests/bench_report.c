@@ -19,7 +19,8 @@
  *  5. forgery acceptance rates at the core level (s2s_package_open);
  *  6. PSNR over the covers (from `s2s bench stego`).
  *
- * usage: bench_report [-o DIR] [-q]   (-q: quick, fewer repetitions)
+ * usage: bench_report [-o DIR] [-q] [-s LIST]   (-q: quick, fewer
+ * repetitions; -s: only the sections in LIST, e.g. -s 1,5)
  * Needs S2S_PLUGIN for 2-4 and S2S_TOOL for 6 (the Makefile sets both).
  */
 #include <math.h>
@@ -47,6 +48,27 @@
 #include "stubs/mosquitto_stubs.h"
 
 static bool quick;
+static const char *only;    /* -s: section numbers to run, NULL: all */
+
+static bool
+want(int sec)
+{
+	char n[8];
+	size_t l;
+	const char *p = only;
+
+	if (!only)
+		return true;
+	l = (size_t)snprintf(n, sizeof(n), "%d", sec);
+	while (p && *p) {
+		if (!strncmp(p, n, l) && (p[l] == ',' || !p[l]))
+			return true;
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	return false;
+}
 
 /* ---- the report ---------------------------------------------------------- */
 
@@ -1530,28 +1552,46 @@ main(int argc, char **argv)
 	int opt;
 	double t0 = now_us();
 
-	while ((opt = getopt(argc, argv, "o:q")) != -1) {
+	while ((opt = getopt(argc, argv, "o:qs:")) != -1) {
 		if (opt == 'o')
 			out = optarg;
+		else if (opt == 's')
+			only = optarg;
 		else if (opt == 'q')
 			quick = true;
 		else {
-			fprintf(stderr, "usage: bench_report [-o DIR] [-q]\n");
+			fprintf(stderr, "usage: bench_report [-o DIR] [-q] "
+				"[-s LIST]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mosquitto_lib_init();
-	bench_phases();
-	bench_broker();
-	section("4. Scaling and memory");
-	bench_scaling();
-	section("5. The gate in process: where the time goes (hardened)");
-	bench_gate_split();
-	section("6. Forgery, at the core level (s2s_package_open)");
-	bench_forgery();
-	section("7. Stego image quality");
-	bench_psnr();
+	if (want(1))
+		bench_phases();
+	if (want(2) || want(3))
+		bench_broker();
+	if (want(4)) {
+		section("4. Scaling and memory");
+		bench_scaling();
+	}
+	if (want(5)) {
+		section("5. The gate in process: where the time goes (hardened)");
+		bench_gate_split();
+	}
+	if (want(6)) {
+		section("6. Forgery, at the core level (s2s_package_open)");
+		bench_forgery();
+	}
+	if (want(7)) {
+		section("7. Stego image quality");
+		bench_psnr();
+	}
+	if (want(8)) {
+		section("8. Worst-case inputs within the default limits "
+			"(broker time)");
+		/* bench_worst(); */
+	}
 	section("Run");
 	row("bench_report wall time", (now_us() - t0) / 1e6, "s", NULL,
 	    "~10 min", NULL);
