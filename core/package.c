@@ -716,10 +716,12 @@ out:
 }
 
 enum s2s_err
-s2s_package_open_full(struct s2s_chain *c, const struct s2s_package *p,
+s2s_package_open_full(struct s2s_chain *c, struct s2s_package_cache *cache,
+		      const struct s2s_package *p,
 		      const struct s2s_package_limits *limits,
 		      uint32_t *rt_out)
 {
+	const struct s2s_stego_sel *sel = NULL;
 	struct s2s_package_limits lim;
 	struct s2s_image img = { 0 };
 	uint8_t payload[PAYLOAD_MAX];
@@ -742,8 +744,12 @@ s2s_package_open_full(struct s2s_chain *c, const struct s2s_package *p,
 		err = S2S_ERR_FORMAT;
 		goto out;
 	}
-	if ((err = s2s_stego_extract(&img, c->stego_key, payload,
-				     tag_len + 4)))
+	if ((err = cache_sel(cache, c, img.width, img.height, tag_len + 4,
+			     &sel)))
+		goto out;
+	err = sel ? s2s_stego_extract_sel(sel, &img, payload, tag_len + 4)
+		  : s2s_stego_extract(&img, c->stego_key, payload, tag_len + 4);
+	if (err)
 		goto out;
 	err = open_finish(c, p, payload, tag_len, rt_out);
 out:

@@ -189,11 +189,13 @@ enum s2s_err s2s_package_open_cached(struct s2s_chain *c,
 
 /*
  * The reference open: decodes the whole image with s2s_image_decode and
- * extracts from the pixels with the one-shot s2s_stego_extract.  Same
- * verdicts and chain effects as s2s_package_open (tests compare the two
- * on mutated packages); slower.  For tests and tools.
+ * extracts from the pixels (s2s_stego_extract_sel, random access), the
+ * cache (may be NULL) serving only the selection.  Same verdicts and
+ * chain effects as s2s_package_open (tests compare the two on mutated
+ * packages); slower.  For tests and tools.
  */
 enum s2s_err s2s_package_open_full(struct s2s_chain *c,
+				   struct s2s_package_cache *cache,
 				   const struct s2s_package *p,
 				   const struct s2s_package_limits *limits,
 				   uint32_t *rt);
