@@ -66,6 +66,7 @@ get_limits(const struct s2s_image_limits *in, struct s2s_image_limits *out)
 	out->max_height = in && in->max_height ? in->max_height : DEF_MAX_SIDE;
 	out->max_pixels = in && in->max_pixels ? in->max_pixels : DEF_MAX_PIXELS;
 	out->max_bytes = in && in->max_bytes ? in->max_bytes : DEF_MAX_BYTES;
+	out->max_raw = in ? in->max_raw : 0;
 }
 
 static bool
@@ -284,7 +285,12 @@ png_scan(const uint8_t *buf, size_t len, const struct s2s_image_limits *lim,
 					raw += (uint64_t)ph *
 					       (1 + pass_rowbytes(pw, s->bits));
 			}
-			if (raw > SIZE_MAX / 2) {
+			/* The work bound: inflating and unfiltering are
+			 * linear in these bytes (default: 4 per pixel). */
+			if (raw > SIZE_MAX / 2 ||
+			    raw > (lim->max_raw ? (uint64_t)lim->max_raw :
+				   4 * (uint64_t)lim->max_pixels +
+				   s->height)) {
 				err = S2S_ERR_TOO_BIG;
 				goto fail;
 			}
@@ -388,14 +394,20 @@ png_inflate(const struct png_scan *s, uint8_t *raw, uint8_t *tmp,
 
 /* ---- Filters -------------------------------------------------------------- */
 
-static uint8_t
+/*
+ * Paeth predictor, branch-free: the select compiles to conditional moves,
+ * so random data costs no mispredictions and rows with several bytes per
+ * pixel run their independent chains in parallel.  Same result as the
+ * PNG specification's: a if pa <= pb and pa <= pc, else b if pb <= pc,
+ * else c, with pa = |b - c|, pb = |a - c|, pc = |a + b - 2c|.
+ */
+static inline unsigned
 paeth(int a, int b, int c)
 {
-	int p = a + b - c, pa = abs(p - a), pb = abs(p - b), pc = abs(p - c);
+	int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
+	int t = pb <= pc ? b : c, tp = pb <= pc ? pb : pc;
 
-	if (pa <= pb && pa <= pc)
-		return (uint8_t)a;
-	return (uint8_t)(pb <= pc ? b : c);
+	return (unsigned)(pa <= tp ? a : t);
 }
 
 /*
@@ -430,13 +442,16 @@ unfilter_row(unsigned f, uint8_t *row, const uint8_t *prev, size_t n,
 		}
 		return S2S_OK;
 	case 4:
-		for (i = 0; i < n; i++) {
-			int a = i >= bpp ? row[i - bpp] : 0;
-			int b = prev ? prev[i] : 0;
-			int c = prev && i >= bpp ? prev[i - bpp] : 0;
-
-			row[i] = (uint8_t)(row[i] + paeth(a, b, c));
+		if (!prev) {        /* Paeth on the first row is Sub */
+			for (i = bpp; i < n; i++)
+				row[i] = (uint8_t)(row[i] + row[i - bpp]);
+			return S2S_OK;
 		}
+		for (i = 0; i < bpp && i < n; i++)
+			row[i] = (uint8_t)(row[i] + prev[i]);
+		for (; i < n; i++)
+			row[i] = (uint8_t)(row[i] + paeth(row[i - bpp], prev[i],
+							  prev[i - bpp]));
 		return S2S_OK;
 	default:
 		return S2S_ERR_IMAGE;
@@ -495,6 +510,27 @@ gray_of(const struct png_scan *s, const uint8_t *row, uint64_t x)
 	}
 }
 
+/* gray_of() for a whole row of 8- or 16-bit samples, without a switch
+ * per sample. */
+static void
+row_to_gray(const struct png_scan *s, const uint8_t *row, uint8_t *dst,
+	    uint32_t w)
+{
+	size_t step = (size_t)s->channels * (s->depth / 8);
+	size_t cs = s->depth / 8;      /* the high byte comes first */
+
+	if (s->channels < 3) {
+		for (uint32_t i = 0; i < w; i++)
+			dst[i] = row[i * step];
+		return;
+	}
+	for (uint32_t i = 0; i < w; i++) {
+		const uint8_t *p = row + i * step;
+
+		dst[i] = rgb_to_y(p[0], p[cs], p[2 * cs]);
+	}
+}
+
 /* Unfilter every pass of raw in place and write gray8 pixels to px. */
 static enum s2s_err
 png_reconstruct(const struct png_scan *s, uint8_t *raw, uint8_t *px,
@@ -528,6 +564,9 @@ png_reconstruct(const struct png_scan *s, uint8_t *raw, uint8_t *px,
 			WORK(work, unfiltered, rb);
 			if (s->ctype == 0 && s->depth == 8 && !s->interlace)
 				memcpy(dst, row, pw);
+			else if (!s->interlace && s->depth >= 8 &&
+				 s->ctype != 3)
+				row_to_gray(s, row, dst, pw);
 			else
 				for (uint32_t i = 0; i < pw; i++)
 					dst[x0 + (size_t)i * dx] =
@@ -1410,7 +1449,8 @@ s2s_image_patch_create(const struct s2s_image *img,
 	struct s2s_image_limits lim = { .max_width = 0x7fffffff,
 					.max_height = 0x7fffffff,
 					.max_pixels = SIZE_MAX,
-					.max_bytes = SIZE_MAX };
+					.max_bytes = SIZE_MAX,
+					.max_raw = SIZE_MAX };
 	struct s2s_image_patch *p;
 	struct png_scan s = { 0 };
 	size_t np = 0;

@@ -688,15 +688,25 @@ START_TEST(test_worst_bomb)
 	ck_assert_uint_eq(w.unfiltered, 0);
 	free(png);
 
-	/* A signature-sized bomb: 512 x 512 RGBA 16-bit, Paeth. */
+	/* A signature-sized bomb: 512 x 512 RGBA 16-bit is 8 bytes per
+	 * pixel, over the default work bound (4 per pixel): refused from
+	 * IHDR, nothing inflated.  RGBA 8-bit fits and decodes. */
 	sp = (struct wp_spec){ .width = 512, .height = 512, .depth = 16,
 			       .ctype = 6, .filter = 4, .fill = 7,
 			       .zlevel = 12 };
 	png = wp_png(&sp, &len);
 	memset(&w, 0, sizeof(w));
 	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, &w),
+			 S2S_ERR_TOO_BIG);
+	ck_assert_uint_eq(w.inflated, 0);
+	free(png);
+	sp.depth = 8;
+	png = wp_png(&sp, &len);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, &w),
 			 S2S_OK);
 	ck_assert_uint_eq(w.inflated, wp_raw_len(&sp));
+	ck_assert_uint_le(w.inflated, 4 * pkg_lim.max_pixels + 512);
 	ck_assert_uint_eq(back.width, 512);
 	s2s_image_free(&back);
 	free(png);

@@ -43,6 +43,13 @@ struct s2s_image_limits {
 	uint32_t max_height;  /* default 4096 */
 	size_t max_pixels;    /* default 4096 * 4096 */
 	size_t max_bytes;     /* encoded size, default 16 MiB */
+	/*
+	 * PNG scanline bytes (samples and filter bytes, every pass), the
+	 * measure of a decode's work; default 4 * max_pixels + height, so a
+	 * 16-bit RGBA or RGB image may have half or two thirds of
+	 * max_pixels.  Checked from IHDR, before anything is inflated.
+	 */
+	size_t max_raw;
 };
 
 /* Allocate a width x height image filled with value. */

@@ -51,13 +51,20 @@ extern "C" {
 struct s2s_package_limits {
 	size_t max_msg;     /* default 256 KiB */
 	size_t max_image;   /* default 256 KiB */
-	struct s2s_image_limits image;  /* stego image; max_pixels default 1 Mi */
+	struct s2s_image_limits image;  /* stego image; max_pixels default 64 Ki */
 };
 
 #define S2S_PACKAGE_DEFAULT_MAX_MSG (256u * 1024u)
 #define S2S_PACKAGE_DEFAULT_MAX_IMAGE (256u * 1024u)
-/* Default pixel limit for the stego image (1024 x 1024). */
-#define S2S_PACKAGE_DEFAULT_MAX_PIXELS (1024u * 1024u)
+/*
+ * Default pixel limit for the stego image (256 x 256, four times the
+ * 128 x 128 covers; 64 payload bytes).  It bounds the broker's work for a
+ * package: a new image size rebuilds the chain's keyed selection, a
+ * SHA-256 shuffle of all (w/2)(h/2) HH positions (~35 ns each), and the
+ * decode is linear in the pixels: at 256 x 256 the worst package costs
+ * about 1 ms, at 1024 x 1024 it cost 10-15 ms (docs/OPERATIONS.md).
+ */
+#define S2S_PACKAGE_DEFAULT_MAX_PIXELS (256u * 256u)
 
 /* A parsed package: every pointer points into the parsed buffer. */
 struct s2s_package {
