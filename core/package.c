@@ -274,6 +274,7 @@ chain_commit(struct s2s_chain *c, uint32_t rt)
 static void
 cache_sel_clear(struct s2s_package_cache *cache)
 {
+	cache->cover_syn_n = 0;      /* they belong to the selection too */
 	s2s_stego_sel_destroy(cache->sel);
 	cache->sel = NULL;
 	cache->width = cache->height = 0;
@@ -284,6 +285,7 @@ cache_sel_clear(struct s2s_package_cache *cache)
 static void
 cache_cover_clear(struct s2s_package_cache *cache)
 {
+	cache->cover_syn_n = 0;
 	s2s_image_free(&cache->cover);
 	free(cache->cover_map);
 	cache->cover_map = NULL;
@@ -409,7 +411,13 @@ seal_patched(struct s2s_chain *c, struct s2s_package_cache *cache,
 		return S2S_ERR_NOT_FOUND;
 	if ((err = cache_sel(cache, c, cover->width, cover->height, n, &sel)))
 		return err;
-	if ((err = s2s_stego_plan_map(sel, &cache->cover, cache->cover_map,
+	if (cache->cover_syn_n < n) {
+		if ((err = s2s_stego_extract_map(sel, cache->cover_map,
+						 cache->cover_syn, n)))
+			return err;
+		cache->cover_syn_n = n;
+	}
+	if ((err = s2s_stego_plan_syn(sel, &cache->cover, cache->cover_syn,
 				      payload, n, plan, &count)))
 		return err;
 	png_len = s2s_image_patch_len(cache->patch);

@@ -482,18 +482,18 @@ s2s_stego_extract_map(const struct s2s_stego_sel *sel, const uint8_t *map,
 	return S2S_OK;
 }
 
-enum s2s_err
-s2s_stego_plan_map(const struct s2s_stego_sel *sel,
-		   const struct s2s_image *img, const uint8_t *map,
-		   const uint8_t *payload, size_t n,
-		   struct s2s_image_change *plan, size_t *count)
+/* Plan with syndromes from map (syn NULL) or given (syn). */
+static enum s2s_err
+plan(const struct s2s_stego_sel *sel, const struct s2s_image *img,
+     const uint8_t *map, const uint8_t *syn, const uint8_t *payload,
+     size_t n, struct s2s_image_change *out, size_t *count)
 {
 	size_t k = 0;
 
 	if (count)
 		*count = 0;
-	if (!sel || !img || !img->pixels || !map || !plan || !count ||
-	    (!payload && n))
+	if (!sel || !img || !img->pixels || (!map && !syn) || !out ||
+	    !count || (!payload && n))
 		return S2S_ERR_INVAL;
 	if (img->width != sel->width || img->height != sel->height)
 		return S2S_ERR_INVAL;
@@ -501,9 +501,9 @@ s2s_stego_plan_map(const struct s2s_stego_sel *sel,
 		return S2S_ERR_COVER;
 	for (size_t g = 0; g < n; g++) {
 		const size_t at = g * S2S_STEGO_GROUP;
+		unsigned sy = syn ? syn[g] : syndrome_map(map, sel->idx + at);
 		int r = plan_group_syn(img->pixels, img->width, sel->off + at,
-				       syndrome_map(map, sel->idx + at),
-				       payload[g], plan + k);
+				       sy, payload[g], out + k);
 
 		if (r < 0)
 			return S2S_ERR_COVER;
@@ -511,4 +511,22 @@ s2s_stego_plan_map(const struct s2s_stego_sel *sel,
 	}
 	*count = k;
 	return S2S_OK;
+}
+
+enum s2s_err
+s2s_stego_plan_map(const struct s2s_stego_sel *sel,
+		   const struct s2s_image *img, const uint8_t *map,
+		   const uint8_t *payload, size_t n,
+		   struct s2s_image_change *out, size_t *count)
+{
+	return plan(sel, img, map, NULL, payload, n, out, count);
+}
+
+enum s2s_err
+s2s_stego_plan_syn(const struct s2s_stego_sel *sel,
+		   const struct s2s_image *img, const uint8_t *syn,
+		   const uint8_t *payload, size_t n,
+		   struct s2s_image_change *out, size_t *count)
+{
+	return plan(sel, img, NULL, syn, payload, n, out, count);
 }

@@ -177,6 +177,8 @@ struct s2s_package_cache {
 	struct s2s_image cover;
 	uint8_t *cover_map;
 	struct s2s_image_patch *patch;
+	uint8_t cover_syn[S2S_TAG_MAX + 4];  /* the cover's syndromes ... */
+	size_t cover_syn_n;                  /* ... for this many bytes */
 };
 
 /* s2s_package_seal / s2s_package_open with a cache (NULL: none). */

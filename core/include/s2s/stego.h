@@ -113,6 +113,18 @@ enum s2s_err s2s_stego_extract_map(const struct s2s_stego_sel *sel,
 				   size_t n);
 
 /*
+ * s2s_stego_plan_map with the cover's syndromes already known (syn[k] =
+ * byte k that s2s_stego_extract_map gives for the cover), for senders that
+ * keep them with a fixed cover: planning then reads only the blocks it
+ * changes.
+ */
+enum s2s_err s2s_stego_plan_syn(const struct s2s_stego_sel *sel,
+				const struct s2s_image *img,
+				const uint8_t *syn, const uint8_t *payload,
+				size_t n, struct s2s_image_change *plan,
+				size_t *count);
+
+/*
  * Plan s2s_stego_embed_sel without writing: img is the cover and map its
  * parity map.  plan (s2s/image.h) has room for 2n changes; *count receives how many were
  * planned.  Applying them to img gives exactly what s2s_stego_embed_sel
