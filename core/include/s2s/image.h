@@ -174,8 +174,13 @@ enum s2s_err s2s_image_encode_png(const struct s2s_image *img, int level,
 enum s2s_err s2s_image_write_file(const struct s2s_image *img,
 				  const char *path, int level);
 
-/* Default PNG level for stego images on the wire (fast, small enough). */
-#define S2S_PNG_LEVEL_DEFAULT 1
+/*
+ * Default PNG level for stego images on the wire: 0 (stored).  The gate
+ * then reads the pixels in place and a caching sender patches a
+ * pre-encoded cover: a few microseconds at both ends for 43 % more bytes
+ * than level 1 (docs/OPERATIONS.md, "PNG level").
+ */
+#define S2S_PNG_LEVEL_DEFAULT 0
 
 /* Mean squared error and PSNR (peak 255) of two equal-sized images. */
 enum s2s_err s2s_image_psnr(const struct s2s_image *a,
