@@ -724,6 +724,31 @@ png_stored_pieces(const struct png_scan *s, struct png_piece *pieces,
 	return 1;
 }
 
+/*
+ * Level 0: true if every row has filter None (the filter byte is the
+ * first raw byte of the row, inside the piece that holds its offset);
+ * *split receives how many rows straddle two pieces.
+ */
+static bool
+png_stored_direct(const struct png_piece *pc, uint32_t height, size_t stride,
+		  size_t *split)
+{
+	size_t p = 0;
+
+	*split = 0;
+	for (uint32_t y = 0; y < height; y++) {
+		size_t a = (size_t)y * stride;
+
+		while (pc[p].at + pc[p].len <= a)
+			p++;
+		if (pc[p].p[a - pc[p].at] != 0)
+			return false;
+		if (a + stride > pc[p].at + pc[p].len)
+			(*split)++;
+	}
+	return true;
+}
+
 static enum s2s_err
 rows_reserve(struct s2s_image_rows *r, size_t nrows, size_t scratch)
 {
@@ -766,9 +791,9 @@ s2s_image_png_gray_rows(const uint8_t *buf, size_t len,
 	struct png_piece pieces[PNG_MAX_PIECES];
 	struct s2s_image_limits lim;
 	struct png_scan s;
-	size_t np = 0, stride, p = 0;
-	uint8_t *raw;
-	bool direct = true;
+	size_t np = 0, stride, p = 0, split = 0;
+	uint8_t *raw = NULL;
+	bool direct;
 	enum s2s_err err;
 	int st;
 
@@ -786,67 +811,60 @@ s2s_image_png_gray_rows(const uint8_t *buf, size_t len,
 		goto out;
 	}
 	stride = (size_t)s.width + 1;
-	/* Scratch: the raw scanlines, and room to join the IDATs. */
-	if ((err = rows_reserve(out, s.height, (size_t)s.raw_len +
-				(s.nsegs > 1 ? s.idat_len : 0))))
-		goto out;
-	raw = out->scratch_;
 	st = png_stored_pieces(&s, pieces, &np, work);
 	if (st < 0) {
 		err = S2S_ERR_IMAGE;
 		goto out;
 	}
-	if (st > 0) {
+	if (st > 0 && png_stored_direct(pieces, s.height, stride, &split)) {
 		/*
-		 * Level 0: rows whose filter byte and pixels lie in one
-		 * piece are read in place; a row split across pieces is
-		 * copied to its place in the scratch.  Any filter but None
-		 * sends the whole image through the scratch.
+		 * Level 0, filter None everywhere: rows are read in place; a
+		 * row split across pieces (IDAT or stored-block boundaries)
+		 * is gathered into the scratch.
 		 */
+		size_t k = 0;
+
+		if ((err = rows_reserve(out, s.height, split * stride)))
+			goto out;
 		for (uint32_t y = 0; y < s.height; y++) {
 			size_t a = (size_t)y * stride;
 
 			while (pieces[p].at + pieces[p].len <= a)
 				p++;
 			if (a + stride <= pieces[p].at + pieces[p].len) {
-				const uint8_t *q = pieces[p].p + (a -
-								  pieces[p].at);
-
-				if (q[0] != 0) {
-					direct = false;
-					break;
-				}
-				out->rows_buf_[y] = q + 1;
-			} else {
-				size_t q = p, done = 0;
-
-				while (done < stride) {
-					size_t o = a + done - pieces[q].at;
-					size_t k = pieces[q].len - o;
-
-					if (k > stride - done)
-						k = stride - done;
-					memcpy(raw + a + done, pieces[q].p + o,
-					       k);
-					done += k;
-					q++;
-				}
-				if (raw[a] != 0) {
-					direct = false;
-					break;
-				}
-				out->rows_buf_[y] = raw + a + 1;
+				out->rows_buf_[y] = pieces[p].p +
+						    (a - pieces[p].at) + 1;
+				continue;
 			}
+			raw = out->scratch_ + k++ * stride;
+			for (size_t q = p, done = 0; done < stride; q++) {
+				size_t o = a + done - pieces[q].at;
+				size_t n = pieces[q].len - o;
+
+				if (n > stride - done)
+					n = stride - done;
+				memcpy(raw + done, pieces[q].p + o, n);
+				done += n;
+			}
+			out->rows_buf_[y] = raw + 1;
 		}
-		if (!direct)
+		direct = true;
+	} else {
+		/* Everything through the scratch: the raw scanlines, and
+		 * room to join the IDATs for inflating. */
+		if ((err = rows_reserve(out, s.height, (size_t)s.raw_len +
+					(s.nsegs > 1 ? s.idat_len : 0))))
+			goto out;
+		raw = out->scratch_;
+		if (st > 0) {
 			for (size_t i = 0; i < np; i++)
 				memcpy(raw + pieces[i].at, pieces[i].p,
 				       pieces[i].len);
-	} else {
-		err = png_inflate(&s, raw, s.nsegs > 1 ? raw + s.raw_len : NULL,
-				  work);
-		if (err)
+		} else if ((err = png_inflate(&s, raw, s.nsegs > 1 ?
+					      raw + s.raw_len : NULL,
+					      work))) {
 			goto out;
+		}
 		direct = false;
 	}
 	if (!direct) {

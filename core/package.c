@@ -300,10 +300,6 @@ s2s_package_cache_clear(struct s2s_package_cache *cache)
 		return;
 	cache_sel_clear(cache);
 	cache_cover_clear(cache);
-	s2s_image_rows_free(&cache->rows);
-	if (cache->map)
-		s2s_memzero(cache->map, cache->map_cap);
-	free(cache->map);
 	s2s_memzero(cache, sizeof(*cache));
 }
 
@@ -661,63 +657,52 @@ s2s_package_open_cached(struct s2s_chain *c,
 			uint32_t *rt_out)
 {
 	struct s2s_package_limits lim;
-	struct s2s_image_rows local_rows = { 0 }, *rows;
+	struct s2s_image_rows rows = { 0 };
 	struct s2s_stego_sel *own_sel = NULL;
 	const struct s2s_stego_sel *sel = NULL;
 	uint8_t payload[PAYLOAD_MAX];
-	uint8_t *map = NULL;
+	uint8_t small_map[64 * 64];
+	uint8_t *map = small_map;
 	size_t tag_len, map_len;
 	enum s2s_err err;
 
 	if ((err = open_precheck(c, p, limits, &lim)))
 		return err;
-	rows = cache ? &cache->rows : &local_rows;
 	err = image_verdict(s2s_image_png_gray_rows(p->image, p->image_len,
-						    &lim.image, rows, NULL));
+						    &lim.image, &rows, NULL));
 	if (err)
 		goto out;
 	tag_len = s2s_tag_len(c->profile);
-	if (s2s_stego_capacity(rows->width, rows->height) < tag_len + 4) {
+	if (s2s_stego_capacity(rows.width, rows.height) < tag_len + 4) {
 		err = S2S_ERR_FORMAT;
 		goto out;
 	}
-	map_len = (size_t)(rows->width / 2) * (rows->height / 2);
 	if (cache) {
-		if ((err = cache_sel(cache, c, rows->width, rows->height,
-				     tag_len + 4, &sel)))
-			goto out;
-		if (cache->map_cap < map_len) {
-			free(cache->map);
-			cache->map_cap = 0;
-			cache->map = malloc(map_len);
-			if (!cache->map) {
-				err = S2S_ERR_NOMEM;
-				goto out;
-			}
-			cache->map_cap = map_len;
-		}
-		map = cache->map;
+		err = cache_sel(cache, c, rows.width, rows.height, tag_len + 4,
+				&sel);
 	} else {
-		if ((err = s2s_stego_sel_create(c->stego_key, rows->width,
-						rows->height, tag_len + 4,
-						&own_sel)))
-			goto out;
+		err = s2s_stego_sel_create(c->stego_key, rows.width,
+					   rows.height, tag_len + 4, &own_sel);
 		sel = own_sel;
+	}
+	if (err)
+		goto out;
+	map_len = (size_t)(rows.width / 2) * (rows.height / 2);
+	if (map_len > sizeof(small_map)) {
 		map = malloc(map_len);
 		if (!map) {
 			err = S2S_ERR_NOMEM;
 			goto out;
 		}
 	}
-	s2s_stego_parity_map(rows->rows, rows->width, rows->height, map);
+	s2s_stego_parity_map(rows.rows, rows.width, rows.height, map);
 	if ((err = s2s_stego_extract_map(sel, map, payload, tag_len + 4)))
 		goto out;
 	err = open_finish(c, p, payload, tag_len, rt_out);
 out:
-	if (!cache) {
+	if (map != small_map)
 		free(map);
-		s2s_image_rows_free(&local_rows);
-	}
+	s2s_image_rows_free(&rows);
 	s2s_stego_sel_destroy(own_sel);
 	S2S_WIPE(payload);
 	return err;

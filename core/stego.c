@@ -31,9 +31,26 @@
 struct s2s_stego_sel {
 	uint32_t width, height;
 	size_t groups;          /* payload bytes this selection serves */
-	uint32_t *off;          /* pixel offset of each selected block */
-	uint32_t *idx;          /* its HH index (parity map position) */
+	uint32_t hw;            /* HH columns: width / 2 */
+	int shift;              /* log2(hw) if hw is a power of two, else -1 */
+	uint32_t *idx;          /* HH index of each selected block */
 };
+
+/* Pixel offset of the top-left pixel of HH block idx. */
+static inline uint32_t
+blk_off(const struct s2s_stego_sel *sel, uint32_t idx)
+{
+	uint32_t row, col;
+
+	if (sel->shift >= 0) {
+		row = idx >> sel->shift;
+		col = idx & (sel->hw - 1);
+	} else {
+		row = idx / sel->hw;
+		col = idx % sel->hw;
+	}
+	return 2 * row * sel->width + 2 * col;
+}
 
 size_t
 s2s_stego_capacity(uint32_t width, uint32_t height)
@@ -163,20 +180,20 @@ s2s_stego_sel_create(const uint8_t key[32], uint32_t width, uint32_t height,
 		err = S2S_ERR_NOMEM;
 		goto out;
 	}
-	sel->off = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->off));
 	sel->idx = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->idx));
-	if (!sel->off || !sel->idx) {
+	if (!sel->idx) {
 		err = S2S_ERR_NOMEM;
 		goto out;
 	}
 	if ((err = s2s_stego_perm(key, count, perm)))
 		goto out;
-	for (size_t k = 0; k < n * S2S_STEGO_GROUP; k++) {
-		uint32_t row = perm[k] / hw, col = perm[k] % hw;
-
-		sel->off[k] = 2 * row * width + 2 * col;
+	for (size_t k = 0; k < n * S2S_STEGO_GROUP; k++)
 		sel->idx[k] = perm[k];
-	}
+	sel->hw = hw;
+	sel->shift = -1;
+	for (int b = 0; b < 32; b++)
+		if (hw == 1u << b)
+			sel->shift = b;
 	sel->width = width;
 	sel->height = height;
 	sel->groups = n;
@@ -195,10 +212,6 @@ s2s_stego_sel_destroy(struct s2s_stego_sel *sel)
 {
 	if (!sel)
 		return;
-	if (sel->off)
-		s2s_memzero(sel->off,
-			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->off));
-	free(sel->off);
 	if (sel->idx)
 		s2s_memzero(sel->idx,
 			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->idx));
@@ -222,19 +235,23 @@ hh_parity(const uint8_t *p, uint32_t w)
 }
 
 static unsigned
-syndrome(const uint8_t *px, uint32_t w, const uint32_t *off)
+syndrome(const uint8_t *px, const struct s2s_stego_sel *sel,
+	 const uint32_t *idx)
 {
 	unsigned s0 = 0, s1 = 0, s2 = 0, s3 = 0, e;
+	uint32_t w = sel->width;
 
 	/* Four independent accumulators: the loads, not the XORs, bound it. */
 	for (e = 1; e + 3 <= S2S_STEGO_GROUP; e += 4) {
-		s0 ^= e & (0u - hh_parity(px + off[e - 1], w));
-		s1 ^= (e + 1) & (0u - hh_parity(px + off[e], w));
-		s2 ^= (e + 2) & (0u - hh_parity(px + off[e + 1], w));
-		s3 ^= (e + 3) & (0u - hh_parity(px + off[e + 2], w));
+		s0 ^= e & (0u - hh_parity(px + blk_off(sel, idx[e - 1]), w));
+		s1 ^= (e + 1) & (0u - hh_parity(px + blk_off(sel, idx[e]), w));
+		s2 ^= (e + 2) &
+		      (0u - hh_parity(px + blk_off(sel, idx[e + 1]), w));
+		s3 ^= (e + 3) &
+		      (0u - hh_parity(px + blk_off(sel, idx[e + 2]), w));
 	}
 	for (; e <= S2S_STEGO_GROUP; e++)
-		s0 ^= e & (0u - hh_parity(px + off[e - 1], w));
+		s0 ^= e & (0u - hh_parity(px + blk_off(sel, idx[e - 1]), w));
 	return s0 ^ s1 ^ s2 ^ s3;
 }
 
@@ -281,32 +298,34 @@ flip(const uint8_t *px, uint32_t w, uint32_t off, struct change *c)
  * number of changes, or -1 if the group cannot carry m.
  */
 static int
-plan_group_syn(const uint8_t *px, uint32_t w, const uint32_t *off,
-	       unsigned syn, uint8_t m, struct change c[2])
+plan_group_syn(const uint8_t *px, const struct s2s_stego_sel *sel,
+	       const uint32_t *idx, unsigned syn, uint8_t m,
+	       struct change c[2])
 {
 	unsigned d = syn ^ m;
+	uint32_t w = sel->width;
 
 	if (!d)
 		return 0;
-	if (flip(px, w, off[d - 1], &c[0]))
+	if (flip(px, w, blk_off(sel, idx[d - 1]), &c[0]))
 		return 1;
 	for (unsigned i = 1; i < S2S_STEGO_GROUP; i++) {
 		unsigned j = i ^ d;
 
 		if (j <= i)
 			continue;
-		if (flip(px, w, off[i - 1], &c[0]) &&
-		    flip(px, w, off[j - 1], &c[1]))
+		if (flip(px, w, blk_off(sel, idx[i - 1]), &c[0]) &&
+		    flip(px, w, blk_off(sel, idx[j - 1]), &c[1]))
 			return 2;
 	}
 	return -1;
 }
 
 static int
-plan_group(const uint8_t *px, uint32_t w, const uint32_t *off, uint8_t m,
-	   struct change c[2])
+plan_group(const uint8_t *px, const struct s2s_stego_sel *sel,
+	   const uint32_t *idx, uint8_t m, struct change c[2])
 {
-	return plan_group_syn(px, w, off, syndrome(px, w, off), m, c);
+	return plan_group_syn(px, sel, idx, syndrome(px, sel, idx), m, c);
 }
 
 enum s2s_err
@@ -336,8 +355,8 @@ s2s_stego_embed_sel(const struct s2s_stego_sel *sel, struct s2s_image *img,
 	 * share a block, so the plans are independent.
 	 */
 	for (size_t g = 0; g < n; g++) {
-		int k = plan_group(img->pixels, img->width,
-				   sel->off + g * S2S_STEGO_GROUP, payload[g],
+		int k = plan_group(img->pixels, sel,
+				   sel->idx + g * S2S_STEGO_GROUP, payload[g],
 				   plan + count);
 
 		if (k < 0) {
@@ -367,8 +386,8 @@ s2s_stego_extract_sel(const struct s2s_stego_sel *sel,
 	if (n > sel->groups)
 		return S2S_ERR_COVER;
 	for (size_t g = 0; g < n; g++)
-		payload[g] = (uint8_t)syndrome(img->pixels, img->width,
-					       sel->off + g * S2S_STEGO_GROUP);
+		payload[g] = (uint8_t)syndrome(img->pixels, sel,
+					       sel->idx + g * S2S_STEGO_GROUP);
 	return S2S_OK;
 }
 
@@ -502,8 +521,8 @@ plan(const struct s2s_stego_sel *sel, const struct s2s_image *img,
 	for (size_t g = 0; g < n; g++) {
 		const size_t at = g * S2S_STEGO_GROUP;
 		unsigned sy = syn ? syn[g] : syndrome_map(map, sel->idx + at);
-		int r = plan_group_syn(img->pixels, img->width, sel->off + at,
-				       sy, payload[g], out + k);
+		int r = plan_group_syn(img->pixels, sel, sel->idx + at, sy,
+				       payload[g], out + k);
 
 		if (r < 0)
 			return S2S_ERR_COVER;

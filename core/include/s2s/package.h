@@ -145,9 +145,12 @@ enum s2s_err s2s_package_open(struct s2s_chain *c,
  *   rest of open put together (~150 us at 128x128), and it depends only on
  *   the chain's stego key and the image size, both fixed for a session in
  *   practice.
- * - Open (gate, receiver): scratch for the PNG rows and the parity map, so
- *   a warm open allocates nothing but libdeflate's decompressor (level 1
- *   and above) and reads a level-0 PNG where it lies (s2s_image_png_gray_rows).
+ * - Open (gate, receiver) keeps nothing else: it reads a level-0 PNG where
+ *   it lies (s2s_image_png_gray_rows) and allocates its scratch per call
+ *   (the row pointers; the scanlines only for rows split across stored
+ *   blocks or for compressed levels; the parity map beyond 64x64 blocks),
+ *   so an idle chain holds only its selection (4 bytes per selected block,
+ *   16 KB for the hardened payload).
  * - Seal at PNG level 0: the cover, its parity map and its pre-encoded PNG
  *   (s2s_image_patch): the stego PNG is the cover's PNG with at most 2n
  *   bytes, the Adler-32 and the touched IDAT CRCs patched, byte for byte
@@ -169,10 +172,6 @@ struct s2s_package_cache {
 	uint32_t height;
 	size_t n;
 	uint8_t key[S2S_STEGO_KEY_LEN];
-	/* open */
-	struct s2s_image_rows rows;
-	uint8_t *map;
-	size_t map_cap;
 	/* seal at level 0 */
 	struct s2s_image cover;
 	uint8_t *cover_map;
