@@ -760,7 +760,7 @@ cross_check(const uint8_t *png, size_t len, size_t *both, size_t *stricter,
 
 START_TEST(test_libpng_agrees)
 {
-	uint8_t data[24 * 8 * 8];
+	uint8_t data[24 * 8 * 20];     /* 20 rows of up to 8 bytes a pixel */
 	png_color pal[16];
 	struct s2s_image img;
 	struct mem m[6];
