@@ -271,26 +271,39 @@ chain_commit(struct s2s_chain *c, uint32_t rt)
 	return err;
 }
 
+/* One pre-encoded cover of a cache (seal at level 0). */
+struct s2s_package_cover {
+	struct s2s_image img;          /* copy of the cover */
+	uint8_t *map;                  /* its parity map */
+	struct s2s_image_patch *patch; /* its level-0 PNG */
+	uint8_t syn[PAYLOAD_MAX];      /* its syndromes under cache->sel ... */
+	size_t syn_n;                  /* ... for this many bytes */
+};
+
+static void
+cover_destroy(struct s2s_package_cover *cv)
+{
+	if (!cv)
+		return;
+	s2s_image_free(&cv->img);
+	free(cv->map);
+	s2s_image_patch_destroy(cv->patch);
+	s2s_memzero(cv, sizeof(*cv));
+	free(cv);
+}
+
 static void
 cache_sel_clear(struct s2s_package_cache *cache)
 {
-	cache->cover_syn_n = 0;      /* they belong to the selection too */
+	/* The covers' syndromes belong to the selection too. */
+	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++)
+		if (cache->covers[i])
+			cache->covers[i]->syn_n = 0;
 	s2s_stego_sel_destroy(cache->sel);
 	cache->sel = NULL;
 	cache->width = cache->height = 0;
 	cache->n = 0;
 	s2s_memzero(cache->key, sizeof(cache->key));
-}
-
-static void
-cache_cover_clear(struct s2s_package_cache *cache)
-{
-	cache->cover_syn_n = 0;
-	s2s_image_free(&cache->cover);
-	free(cache->cover_map);
-	cache->cover_map = NULL;
-	s2s_image_patch_destroy(cache->patch);
-	cache->patch = NULL;
 }
 
 void
@@ -299,7 +312,8 @@ s2s_package_cache_clear(struct s2s_package_cache *cache)
 	if (!cache)
 		return;
 	cache_sel_clear(cache);
-	cache_cover_clear(cache);
+	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++)
+		cover_destroy(cache->covers[i]);
 	s2s_memzero(cache, sizeof(*cache));
 }
 
@@ -355,34 +369,49 @@ image_map(const struct s2s_image *img, uint8_t *map)
 	return S2S_OK;
 }
 
-/* Make the cache's cover state match cover (copy, parity map, PNG patch). */
+/*
+ * The cache's entry for cover: found (same size and pixels), or built in
+ * the oldest slot (copy, parity map, PNG patch).
+ */
 static enum s2s_err
-cache_cover(struct s2s_package_cache *cache, const struct s2s_image *cover)
+cache_cover(struct s2s_package_cache *cache, const struct s2s_image *cover,
+	    struct s2s_package_cover **out)
 {
 	size_t n = (size_t)cover->width * cover->height;
+	struct s2s_package_cover *cv;
+	unsigned slot;
 	enum s2s_err err;
 
-	if (cache->patch && cache->cover.width == cover->width &&
-	    cache->cover.height == cover->height &&
-	    !memcmp(cache->cover.pixels, cover->pixels, n))
-		return S2S_OK;
-	cache_cover_clear(cache);
-	if ((err = s2s_image_alloc(&cache->cover, cover->width, cover->height,
-				   0)))
-		return err;
-	memcpy(cache->cover.pixels, cover->pixels, n);
-	cache->cover_map = malloc((size_t)(cover->width / 2) *
-				  (cover->height / 2) + 1);
-	if (!cache->cover_map) {
+	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++) {
+		cv = cache->covers[i];
+		if (cv && cv->img.width == cover->width &&
+		    cv->img.height == cover->height &&
+		    !memcmp(cv->img.pixels, cover->pixels, n)) {
+			*out = cv;
+			return S2S_OK;
+		}
+	}
+	cv = calloc(1, sizeof(*cv));
+	if (!cv)
+		return S2S_ERR_NOMEM;
+	if ((err = s2s_image_alloc(&cv->img, cover->width, cover->height, 0)))
+		goto fail;
+	memcpy(cv->img.pixels, cover->pixels, n);
+	cv->map = malloc((size_t)(cover->width / 2) * (cover->height / 2) + 1);
+	if (!cv->map) {
 		err = S2S_ERR_NOMEM;
 		goto fail;
 	}
-	if ((err = image_map(cover, cache->cover_map)) ||
-	    (err = s2s_image_patch_create(cover, &cache->patch)))
+	if ((err = image_map(cover, cv->map)) ||
+	    (err = s2s_image_patch_create(cover, &cv->patch)))
 		goto fail;
+	slot = cache->next_cover++ % S2S_PACKAGE_CACHE_COVERS;
+	cover_destroy(cache->covers[slot]);
+	cache->covers[slot] = cv;
+	*out = cv;
 	return S2S_OK;
 fail:
-	cache_cover_clear(cache);
+	cover_destroy(cv);
 	return err;
 }
 
@@ -399,24 +428,24 @@ seal_patched(struct s2s_chain *c, struct s2s_package_cache *cache,
 {
 	struct s2s_image_change plan[2 * PAYLOAD_MAX];
 	const struct s2s_stego_sel *sel;
+	struct s2s_package_cover *cv;
 	size_t count = 0, png_len, total;
 	uint8_t *buf;
 	enum s2s_err err;
 
-	if (cache_cover(cache, cover) != S2S_OK)
+	if (cache_cover(cache, cover, &cv) != S2S_OK)
 		return S2S_ERR_NOT_FOUND;
 	if ((err = cache_sel(cache, c, cover->width, cover->height, n, &sel)))
 		return err;
-	if (cache->cover_syn_n < n) {
-		if ((err = s2s_stego_extract_map(sel, cache->cover_map,
-						 cache->cover_syn, n)))
+	if (cv->syn_n < n) {
+		if ((err = s2s_stego_extract_map(sel, cv->map, cv->syn, n)))
 			return err;
-		cache->cover_syn_n = n;
+		cv->syn_n = n;
 	}
-	if ((err = s2s_stego_plan_syn(sel, &cache->cover, cache->cover_syn,
-				      payload, n, plan, &count)))
+	if ((err = s2s_stego_plan_syn(sel, &cv->img, cv->syn, payload, n,
+				      plan, &count)))
 		return err;
-	png_len = s2s_image_patch_len(cache->patch);
+	png_len = s2s_image_patch_len(cv->patch);
 	if (png_len > UINT32_MAX || msg_len > SIZE_MAX - hdr_len - png_len)
 		return S2S_ERR_TOO_BIG;
 	store_be32(hdr + OFF_IMAGE_LEN, (uint32_t)png_len);
@@ -427,7 +456,7 @@ seal_patched(struct s2s_chain *c, struct s2s_package_cache *cache,
 	memcpy(buf, hdr, hdr_len);
 	if (msg_len)
 		memcpy(buf + hdr_len, msg, msg_len);
-	err = s2s_image_patch_write(cache->patch, plan, count,
+	err = s2s_image_patch_write(cv->patch, plan, count,
 				    buf + hdr_len + msg_len);
 	if (err == S2S_OK && stego_out) {
 		err = s2s_image_alloc(stego_out, cover->width, cover->height,

@@ -154,9 +154,10 @@ enum s2s_err s2s_package_open(struct s2s_chain *c,
  * - Seal at PNG level 0: the cover, its parity map and its pre-encoded PNG
  *   (s2s_image_patch): the stego PNG is the cover's PNG with at most 2n
  *   bytes, the Adler-32 and the touched IDAT CRCs patched, byte for byte
- *   what encoding the stego image would write.  The cache keeps a copy of
- *   the cover and compares it (memcmp) on every seal, so a new cover is
- *   never missed.
+ *   what encoding the stego image would write.  The cache keeps up to
+ *   S2S_PACKAGE_CACHE_COVERS covers (a copy of each, compared with memcmp
+ *   on every seal, so a changed cover is never missed; the oldest is
+ *   replaced), about 40 KB each at 128x128.
  *
  * A caller that opens (or seals) many packages on one chain keeps one
  * cache next to it, under the same lock, zeroed at first.  The cache
@@ -165,6 +166,10 @@ enum s2s_err s2s_package_open(struct s2s_chain *c,
  * with s2s_package_cache_clear(), which wipes it.  Fields are private.
  */
 struct s2s_stego_sel;
+struct s2s_package_cover;
+
+/* Covers a cache keeps pre-encoded (devices rotate a few covers). */
+#define S2S_PACKAGE_CACHE_COVERS 8
 
 struct s2s_package_cache {
 	struct s2s_stego_sel *sel;
@@ -172,12 +177,9 @@ struct s2s_package_cache {
 	uint32_t height;
 	size_t n;
 	uint8_t key[S2S_STEGO_KEY_LEN];
-	/* seal at level 0 */
-	struct s2s_image cover;
-	uint8_t *cover_map;
-	struct s2s_image_patch *patch;
-	uint8_t cover_syn[S2S_TAG_MAX + 4];  /* the cover's syndromes ... */
-	size_t cover_syn_n;                  /* ... for this many bytes */
+	/* seal at level 0: the last S2S_PACKAGE_CACHE_COVERS covers */
+	struct s2s_package_cover *covers[S2S_PACKAGE_CACHE_COVERS];
+	unsigned next_cover;
 };
 
 /* s2s_package_seal / s2s_package_open with a cache (NULL: none). */
