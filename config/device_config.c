@@ -231,7 +231,7 @@ static void
 set_defaults(struct s2s_device_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->png_level = 1;
+	c->png_level = 0;     /* S2S_PNG_LEVEL_DEFAULT */
 	c->keepalive = 30;
 	c->session_expiry = 86400;
 	c->token_ttl = 120;

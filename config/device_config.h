@@ -19,7 +19,7 @@
  *                             exists, else "builtin"
  *   profile          string   "default" | "paper" | "hardened" ("default":
  *                             the CS decides)
- *   png_level        integer  1, 0..9
+ *   png_level        integer  0, 0..9
  *   topic_root       string   "s2s"
  *   enrolment_code   string   none
  *   keepalive        integer  30 seconds, 5..3600

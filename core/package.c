@@ -271,12 +271,49 @@ chain_commit(struct s2s_chain *c, uint32_t rt)
 	return err;
 }
 
+/* One pre-encoded cover of a cache (seal at level 0). */
+struct s2s_package_cover {
+	struct s2s_image img;          /* copy of the cover */
+	uint8_t *map;                  /* its parity map */
+	struct s2s_image_patch *patch; /* its level-0 PNG */
+	uint8_t syn[PAYLOAD_MAX];      /* its syndromes under cache->sel ... */
+	size_t syn_n;                  /* ... for this many bytes */
+};
+
+static void
+cover_destroy(struct s2s_package_cover *cv)
+{
+	if (!cv)
+		return;
+	s2s_image_free(&cv->img);
+	free(cv->map);
+	s2s_image_patch_destroy(cv->patch);
+	s2s_memzero(cv, sizeof(*cv));
+	free(cv);
+}
+
+static void
+cache_sel_clear(struct s2s_package_cache *cache)
+{
+	/* The covers' syndromes belong to the selection too. */
+	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++)
+		if (cache->covers[i])
+			cache->covers[i]->syn_n = 0;
+	s2s_stego_sel_destroy(cache->sel);
+	cache->sel = NULL;
+	cache->width = cache->height = 0;
+	cache->n = 0;
+	s2s_memzero(cache->key, sizeof(cache->key));
+}
+
 void
 s2s_package_cache_clear(struct s2s_package_cache *cache)
 {
 	if (!cache)
 		return;
-	s2s_stego_sel_destroy(cache->sel);
+	cache_sel_clear(cache);
+	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++)
+		cover_destroy(cache->covers[i]);
 	s2s_memzero(cache, sizeof(*cache));
 }
 
@@ -303,7 +340,7 @@ cache_sel(struct s2s_package_cache *cache, const struct s2s_chain *c,
 		if (cap > PAYLOAD_MAX)
 			cap = PAYLOAD_MAX;
 		n = n > cap ? n : cap;
-		s2s_package_cache_clear(cache);
+		cache_sel_clear(cache);
 		err = s2s_stego_sel_create(c->stego_key, width, height, n,
 					   &cache->sel);
 		if (err)
@@ -314,6 +351,135 @@ cache_sel(struct s2s_package_cache *cache, const struct s2s_chain *c,
 		memcpy(cache->key, c->stego_key, S2S_STEGO_KEY_LEN);
 	}
 	*sel = cache->sel;
+	return S2S_OK;
+}
+
+/* Rows of a contiguous image, for s2s_stego_parity_map. */
+static enum s2s_err
+image_map(const struct s2s_image *img, uint8_t *map)
+{
+	const uint8_t **rows = malloc(img->height * sizeof(*rows));
+
+	if (!rows)
+		return S2S_ERR_NOMEM;
+	for (uint32_t y = 0; y < img->height; y++)
+		rows[y] = img->pixels + (size_t)y * img->width;
+	s2s_stego_parity_map(rows, img->width, img->height, map);
+	free(rows);
+	return S2S_OK;
+}
+
+/*
+ * The cache's entry for cover: found (same size and pixels), or built in
+ * the oldest slot (copy, parity map, PNG patch).
+ */
+static enum s2s_err
+cache_cover(struct s2s_package_cache *cache, const struct s2s_image *cover,
+	    struct s2s_package_cover **out)
+{
+	size_t n = (size_t)cover->width * cover->height;
+	struct s2s_package_cover *cv;
+	unsigned slot;
+	enum s2s_err err;
+
+	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++) {
+		cv = cache->covers[i];
+		if (cv && cv->img.width == cover->width &&
+		    cv->img.height == cover->height &&
+		    !memcmp(cv->img.pixels, cover->pixels, n)) {
+			*out = cv;
+			return S2S_OK;
+		}
+	}
+	cv = calloc(1, sizeof(*cv));
+	if (!cv)
+		return S2S_ERR_NOMEM;
+	if ((err = s2s_image_alloc(&cv->img, cover->width, cover->height, 0)))
+		goto fail;
+	memcpy(cv->img.pixels, cover->pixels, n);
+	cv->map = malloc((size_t)(cover->width / 2) * (cover->height / 2) + 1);
+	if (!cv->map) {
+		err = S2S_ERR_NOMEM;
+		goto fail;
+	}
+	if ((err = image_map(cover, cv->map)) ||
+	    (err = s2s_image_patch_create(cover, &cv->patch)))
+		goto fail;
+	slot = cache->next_cover++ % S2S_PACKAGE_CACHE_COVERS;
+	cover_destroy(cache->covers[slot]);
+	cache->covers[slot] = cv;
+	*out = cv;
+	return S2S_OK;
+fail:
+	cover_destroy(cv);
+	return err;
+}
+
+/*
+ * Seal at level 0 by patching the cache's pre-encoded cover.  The tag
+ * header hdr (image length still zero) gets its image length here.
+ * S2S_ERR_NOT_FOUND: this cover cannot be patched (the caller encodes).
+ */
+static enum s2s_err
+seal_patched(struct s2s_chain *c, struct s2s_package_cache *cache,
+	     const struct s2s_image *cover, const uint8_t *payload, size_t n,
+	     uint8_t *hdr, size_t hdr_len, const uint8_t *msg, size_t msg_len,
+	     uint8_t **out, size_t *out_len, struct s2s_image *stego_out)
+{
+	struct s2s_image_change plan[2 * PAYLOAD_MAX];
+	const struct s2s_stego_sel *sel;
+	struct s2s_package_cover *cv;
+	size_t count = 0, png_len, total;
+	uint8_t *buf;
+	enum s2s_err err;
+
+	if (cache_cover(cache, cover, &cv) != S2S_OK)
+		return S2S_ERR_NOT_FOUND;
+	if ((err = cache_sel(cache, c, cover->width, cover->height, n, &sel)))
+		return err;
+	if (cv->syn_n < n) {
+		if ((err = s2s_stego_extract_map(sel, cv->map, cv->syn, n)))
+			return err;
+		cv->syn_n = n;
+	}
+	if ((err = s2s_stego_plan_syn(sel, &cv->img, cv->syn, payload, n,
+				      plan, &count)))
+		return err;
+	png_len = s2s_image_patch_len(cv->patch);
+	if (png_len > UINT32_MAX || msg_len > SIZE_MAX - hdr_len - png_len)
+		return S2S_ERR_TOO_BIG;
+	store_be32(hdr + OFF_IMAGE_LEN, (uint32_t)png_len);
+	total = hdr_len + msg_len + png_len;
+	buf = malloc(total);
+	if (!buf)
+		return S2S_ERR_NOMEM;
+	memcpy(buf, hdr, hdr_len);
+	if (msg_len)
+		memcpy(buf + hdr_len, msg, msg_len);
+	err = s2s_image_patch_write(cv->patch, plan, count,
+				    buf + hdr_len + msg_len);
+	if (err == S2S_OK && stego_out) {
+		err = s2s_image_alloc(stego_out, cover->width, cover->height,
+				      0);
+		if (err == S2S_OK) {
+			memcpy(stego_out->pixels, cover->pixels,
+			       (size_t)cover->width * cover->height);
+			for (size_t i = 0; i < count; i++)
+				stego_out->pixels[plan[i].pos] = plan[i].val;
+		}
+	}
+	if (err == S2S_OK)
+		err = chain_commit(c, load_be32(payload + n - 4));
+	if (err) {
+		if (stego_out)
+			s2s_image_free(stego_out);
+		free(buf);
+		S2S_WIPE(plan);
+		return err;
+	}
+	S2S_WIPE(plan);
+	*out = buf;
+	*out_len = total;
 	return S2S_OK;
 }
 
@@ -385,6 +551,13 @@ s2s_package_seal_cached(struct s2s_chain *c,
 		goto out_wipe;
 	store_be32(payload + tag_len, rt);
 
+	if (cache && png_level == 0) {
+		err = seal_patched(c, cache, cover, payload, tag_len + 4,
+				   hdr, hdr_len, msg, msg_len, out, out_len,
+				   stego_out);
+		if (err != S2S_ERR_NOT_FOUND)
+			goto out_wipe;
+	}
 	err = s2s_image_alloc(&stego, cover->width, cover->height, 0);
 	if (err)
 		goto out_wipe;
@@ -443,29 +616,19 @@ s2s_package_open(struct s2s_chain *c, const struct s2s_package *p,
 	return s2s_package_open_cached(c, NULL, p, limits, rt_out);
 }
 
-enum s2s_err
-s2s_package_open_cached(struct s2s_chain *c,
-			struct s2s_package_cache *cache,
-			const struct s2s_package *p,
-			const struct s2s_package_limits *limits,
-			uint32_t *rt_out)
+/* The checks open does before it reads the image. */
+static enum s2s_err
+open_precheck(const struct s2s_chain *c, const struct s2s_package *p,
+	      const struct s2s_package_limits *limits,
+	      struct s2s_package_limits *lim)
 {
-	const struct s2s_stego_sel *sel;
-	struct s2s_package_limits lim;
-	struct s2s_image img = { 0 };
-	uint8_t hdr[HEADER_MAX];
-	uint8_t payload[PAYLOAD_MAX];
-	size_t tag_len;
-	uint32_t rt = 0;
-	enum s2s_err err;
-
 	if (!c || !p || !p->header || !p->image || (!p->msg && p->msg_len) ||
 	    p->sender_len == 0 || p->sender_len > S2S_ID_MAX ||
 	    p->receiver_len == 0 || p->receiver_len > S2S_ID_MAX ||
 	    p->header_len != S2S_PACKAGE_FIXED + p->sender_len +
 			     p->receiver_len)
 		return S2S_ERR_INVAL;
-	limits_resolve(limits, &lim);
+	limits_resolve(limits, lim);
 
 	/* Cheap checks first: the gate drops most bad packages here. */
 	if (p->profile != c->profile || !profile_known((unsigned)p->profile))
@@ -476,49 +639,143 @@ s2s_package_open_cached(struct s2s_chain *c,
 		return S2S_ERR_REPLAY;
 	if (p->seq > c->next_seq)
 		return S2S_ERR_GAP;
-	if (p->msg_len > lim.max_msg || p->image_len > lim.max_image)
+	if (p->msg_len > lim->max_msg || p->image_len > lim->max_image)
 		return S2S_ERR_TOO_BIG;
-
 	/* The wire format carries PNG only (the decoder would take PGM). */
 	if (p->image_len < sizeof(png_magic) ||
 	    memcmp(p->image, png_magic, sizeof(png_magic)))
 		return S2S_ERR_IMAGE;
-	err = s2s_image_decode(p->image, p->image_len, &lim.image, &img);
-	/* The envelope was complete, so a PNG cut short is a bad image. */
-	if (err == S2S_ERR_TRUNCATED || err == S2S_ERR_FORMAT)
-		err = S2S_ERR_IMAGE;
-	if (err)
-		return err;
+	return S2S_OK;
+}
 
-	tag_len = s2s_tag_len(c->profile);
-	if (s2s_stego_capacity(img.width, img.height) < tag_len + 4) {
-		err = S2S_ERR_FORMAT;
-		goto out;
-	}
-	err = cache_sel(cache, c, img.width, img.height, tag_len + 4, &sel);
-	if (err)
-		goto out;
-	if (sel)
-		err = s2s_stego_extract_sel(sel, &img, payload, tag_len + 4);
-	else
-		err = s2s_stego_extract(&img, c->stego_key, payload,
-					tag_len + 4);
-	if (err)
-		goto out;
-	rt = load_be32(payload + tag_len);
+/* Verify the extracted payload and advance the chain. */
+static enum s2s_err
+open_finish(struct s2s_chain *c, const struct s2s_package *p,
+	    const uint8_t *payload, size_t tag_len, uint32_t *rt_out)
+{
+	uint8_t hdr[HEADER_MAX];
+	uint32_t rt = load_be32(payload + tag_len);
+	enum s2s_err err;
 
 	memcpy(hdr, p->header, p->header_len);
 	memset(hdr + OFF_IMAGE_LEN, 0, 4);
 	err = s2s_chain_verify(c, hdr, p->header_len, p->msg, p->msg_len, rt,
 			       payload, tag_len);
-	if (err)
-		goto out;
-	err = chain_commit(c, rt);
+	if (err == S2S_OK)
+		err = chain_commit(c, rt);
 	if (err == S2S_OK && rt_out)
 		*rt_out = rt;
+	S2S_WIPE(rt);
+	return err;
+}
+
+/* A decoder's verdict on an image the envelope declared complete. */
+static enum s2s_err
+image_verdict(enum s2s_err err)
+{
+	/* The envelope was complete, so a PNG cut short is a bad image. */
+	return err == S2S_ERR_TRUNCATED || err == S2S_ERR_FORMAT ?
+	       S2S_ERR_IMAGE : err;
+}
+
+enum s2s_err
+s2s_package_open_cached(struct s2s_chain *c,
+			struct s2s_package_cache *cache,
+			const struct s2s_package *p,
+			const struct s2s_package_limits *limits,
+			uint32_t *rt_out)
+{
+	struct s2s_package_limits lim;
+	struct s2s_image_rows rows = { 0 };
+	struct s2s_stego_sel *own_sel = NULL;
+	const struct s2s_stego_sel *sel = NULL;
+	uint8_t payload[PAYLOAD_MAX];
+	uint8_t small_map[64 * 64];
+	uint8_t *map = small_map;
+	size_t tag_len, map_len;
+	enum s2s_err err;
+
+	if ((err = open_precheck(c, p, limits, &lim)))
+		return err;
+	err = image_verdict(s2s_image_png_gray_rows(p->image, p->image_len,
+						    &lim.image, &rows, NULL));
+	if (err)
+		goto out;
+	tag_len = s2s_tag_len(c->profile);
+	if (s2s_stego_capacity(rows.width, rows.height) < tag_len + 4) {
+		err = S2S_ERR_FORMAT;
+		goto out;
+	}
+	if (cache) {
+		err = cache_sel(cache, c, rows.width, rows.height, tag_len + 4,
+				&sel);
+	} else {
+		err = s2s_stego_sel_create(c->stego_key, rows.width,
+					   rows.height, tag_len + 4, &own_sel);
+		sel = own_sel;
+	}
+	if (err)
+		goto out;
+	map_len = (size_t)(rows.width / 2) * (rows.height / 2);
+	if (map_len > sizeof(small_map)) {
+		map = malloc(map_len);
+		if (!map) {
+			err = S2S_ERR_NOMEM;
+			goto out;
+		}
+	}
+	s2s_stego_parity_map(rows.rows, rows.width, rows.height, map);
+	if ((err = s2s_stego_extract_map(sel, map, payload, tag_len + 4)))
+		goto out;
+	err = open_finish(c, p, payload, tag_len, rt_out);
+out:
+	if (map != small_map)
+		free(map);
+	s2s_image_rows_free(&rows);
+	s2s_stego_sel_destroy(own_sel);
+	S2S_WIPE(payload);
+	return err;
+}
+
+enum s2s_err
+s2s_package_open_full(struct s2s_chain *c, struct s2s_package_cache *cache,
+		      const struct s2s_package *p,
+		      const struct s2s_package_limits *limits,
+		      uint32_t *rt_out)
+{
+	const struct s2s_stego_sel *sel = NULL;
+	struct s2s_package_limits lim;
+	struct s2s_image img = { 0 };
+	uint8_t payload[PAYLOAD_MAX];
+	size_t tag_len;
+	enum s2s_err err;
+
+	if ((err = open_precheck(c, p, limits, &lim)))
+		return err;
+	err = image_verdict(s2s_image_decode(p->image, p->image_len,
+					     &lim.image, &img));
+	if (err)
+		return err;
+	/* The wire carries 8-bit gray, non-interlaced (IHDR is first). */
+	if (p->image[24] != 8 || p->image[25] != 0 || p->image[28] != 0) {
+		err = S2S_ERR_IMAGE;
+		goto out;
+	}
+	tag_len = s2s_tag_len(c->profile);
+	if (s2s_stego_capacity(img.width, img.height) < tag_len + 4) {
+		err = S2S_ERR_FORMAT;
+		goto out;
+	}
+	if ((err = cache_sel(cache, c, img.width, img.height, tag_len + 4,
+			     &sel)))
+		goto out;
+	err = sel ? s2s_stego_extract_sel(sel, &img, payload, tag_len + 4)
+		  : s2s_stego_extract(&img, c->stego_key, payload, tag_len + 4);
+	if (err)
+		goto out;
+	err = open_finish(c, p, payload, tag_len, rt_out);
 out:
 	s2s_image_free(&img);
 	S2S_WIPE(payload);
-	S2S_WIPE(rt);
 	return err;
 }

@@ -31,8 +31,26 @@
 struct s2s_stego_sel {
 	uint32_t width, height;
 	size_t groups;          /* payload bytes this selection serves */
-	uint32_t *off;          /* pixel offset of each selected block */
+	uint32_t hw;            /* HH columns: width / 2 */
+	int shift;              /* log2(hw) if hw is a power of two, else -1 */
+	uint32_t *idx;          /* HH index of each selected block */
 };
+
+/* Pixel offset of the top-left pixel of HH block idx. */
+static inline uint32_t
+blk_off(const struct s2s_stego_sel *sel, uint32_t idx)
+{
+	uint32_t row, col;
+
+	if (sel->shift >= 0) {
+		row = idx >> sel->shift;
+		col = idx & (sel->hw - 1);
+	} else {
+		row = idx / sel->hw;
+		col = idx % sel->hw;
+	}
+	return 2 * row * sel->width + 2 * col;
+}
 
 size_t
 s2s_stego_capacity(uint32_t width, uint32_t height)
@@ -162,18 +180,20 @@ s2s_stego_sel_create(const uint8_t key[32], uint32_t width, uint32_t height,
 		err = S2S_ERR_NOMEM;
 		goto out;
 	}
-	sel->off = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->off));
-	if (!sel->off) {
+	sel->idx = malloc(n * S2S_STEGO_GROUP * sizeof(*sel->idx));
+	if (!sel->idx) {
 		err = S2S_ERR_NOMEM;
 		goto out;
 	}
 	if ((err = s2s_stego_perm(key, count, perm)))
 		goto out;
-	for (size_t k = 0; k < n * S2S_STEGO_GROUP; k++) {
-		uint32_t row = perm[k] / hw, col = perm[k] % hw;
-
-		sel->off[k] = 2 * row * width + 2 * col;
-	}
+	for (size_t k = 0; k < n * S2S_STEGO_GROUP; k++)
+		sel->idx[k] = perm[k];
+	sel->hw = hw;
+	sel->shift = -1;
+	for (int b = 0; b < 32; b++)
+		if (hw == 1u << b)
+			sel->shift = b;
 	sel->width = width;
 	sel->height = height;
 	sel->groups = n;
@@ -192,10 +212,10 @@ s2s_stego_sel_destroy(struct s2s_stego_sel *sel)
 {
 	if (!sel)
 		return;
-	if (sel->off)
-		s2s_memzero(sel->off,
-			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->off));
-	free(sel->off);
+	if (sel->idx)
+		s2s_memzero(sel->idx,
+			    sel->groups * S2S_STEGO_GROUP * sizeof(*sel->idx));
+	free(sel->idx);
 	s2s_memzero(sel, sizeof(*sel));
 	free(sel);
 }
@@ -215,27 +235,28 @@ hh_parity(const uint8_t *p, uint32_t w)
 }
 
 static unsigned
-syndrome(const uint8_t *px, uint32_t w, const uint32_t *off)
+syndrome(const uint8_t *px, const struct s2s_stego_sel *sel,
+	 const uint32_t *idx)
 {
 	unsigned s0 = 0, s1 = 0, s2 = 0, s3 = 0, e;
+	uint32_t w = sel->width;
 
 	/* Four independent accumulators: the loads, not the XORs, bound it. */
 	for (e = 1; e + 3 <= S2S_STEGO_GROUP; e += 4) {
-		s0 ^= e & (0u - hh_parity(px + off[e - 1], w));
-		s1 ^= (e + 1) & (0u - hh_parity(px + off[e], w));
-		s2 ^= (e + 2) & (0u - hh_parity(px + off[e + 1], w));
-		s3 ^= (e + 3) & (0u - hh_parity(px + off[e + 2], w));
+		s0 ^= e & (0u - hh_parity(px + blk_off(sel, idx[e - 1]), w));
+		s1 ^= (e + 1) & (0u - hh_parity(px + blk_off(sel, idx[e]), w));
+		s2 ^= (e + 2) &
+		      (0u - hh_parity(px + blk_off(sel, idx[e + 1]), w));
+		s3 ^= (e + 3) &
+		      (0u - hh_parity(px + blk_off(sel, idx[e + 2]), w));
 	}
 	for (; e <= S2S_STEGO_GROUP; e++)
-		s0 ^= e & (0u - hh_parity(px + off[e - 1], w));
+		s0 ^= e & (0u - hh_parity(px + blk_off(sel, idx[e - 1]), w));
 	return s0 ^ s1 ^ s2 ^ s3;
 }
 
-/* A planned change: one pixel gets a new value. */
-struct change {
-	uint32_t pos;
-	uint8_t val;
-};
+/* A planned change: one pixel gets a new value (s2s_stego_change). */
+#define change s2s_image_change
 
 /*
  * Try HH += dir on the block at off; on success store the single pixel it
@@ -277,25 +298,34 @@ flip(const uint8_t *px, uint32_t w, uint32_t off, struct change *c)
  * number of changes, or -1 if the group cannot carry m.
  */
 static int
-plan_group(const uint8_t *px, uint32_t w, const uint32_t *off, uint8_t m,
-	   struct change c[2])
+plan_group_syn(const uint8_t *px, const struct s2s_stego_sel *sel,
+	       const uint32_t *idx, unsigned syn, uint8_t m,
+	       struct change c[2])
 {
-	unsigned d = syndrome(px, w, off) ^ m;
+	unsigned d = syn ^ m;
+	uint32_t w = sel->width;
 
 	if (!d)
 		return 0;
-	if (flip(px, w, off[d - 1], &c[0]))
+	if (flip(px, w, blk_off(sel, idx[d - 1]), &c[0]))
 		return 1;
 	for (unsigned i = 1; i < S2S_STEGO_GROUP; i++) {
 		unsigned j = i ^ d;
 
 		if (j <= i)
 			continue;
-		if (flip(px, w, off[i - 1], &c[0]) &&
-		    flip(px, w, off[j - 1], &c[1]))
+		if (flip(px, w, blk_off(sel, idx[i - 1]), &c[0]) &&
+		    flip(px, w, blk_off(sel, idx[j - 1]), &c[1]))
 			return 2;
 	}
 	return -1;
+}
+
+static int
+plan_group(const uint8_t *px, const struct s2s_stego_sel *sel,
+	   const uint32_t *idx, uint8_t m, struct change c[2])
+{
+	return plan_group_syn(px, sel, idx, syndrome(px, sel, idx), m, c);
 }
 
 enum s2s_err
@@ -325,8 +355,8 @@ s2s_stego_embed_sel(const struct s2s_stego_sel *sel, struct s2s_image *img,
 	 * share a block, so the plans are independent.
 	 */
 	for (size_t g = 0; g < n; g++) {
-		int k = plan_group(img->pixels, img->width,
-				   sel->off + g * S2S_STEGO_GROUP, payload[g],
+		int k = plan_group(img->pixels, sel,
+				   sel->idx + g * S2S_STEGO_GROUP, payload[g],
 				   plan + count);
 
 		if (k < 0) {
@@ -356,8 +386,8 @@ s2s_stego_extract_sel(const struct s2s_stego_sel *sel,
 	if (n > sel->groups)
 		return S2S_ERR_COVER;
 	for (size_t g = 0; g < n; g++)
-		payload[g] = (uint8_t)syndrome(img->pixels, img->width,
-					       sel->off + g * S2S_STEGO_GROUP);
+		payload[g] = (uint8_t)syndrome(img->pixels, sel,
+					       sel->idx + g * S2S_STEGO_GROUP);
 	return S2S_OK;
 }
 
@@ -397,4 +427,125 @@ s2s_stego_extract(const struct s2s_image *img, const uint8_t key[32],
 	err = s2s_stego_extract_sel(sel, img, payload, n);
 	s2s_stego_sel_destroy(sel);
 	return err;
+}
+
+/* ---- Parity maps ------------------------------------------------------------ */
+
+void
+s2s_stego_parity_map(const uint8_t *const *rows, uint32_t width,
+		     uint32_t height, uint8_t *map)
+{
+	uint32_t hw = width / 2;
+
+	for (uint32_t i = 0; i < height / 2; i++) {
+		const uint8_t *a = rows[2 * i], *b = rows[2 * i + 1];
+		uint8_t *m = map + (size_t)i * hw;
+		uint32_t j = 0;
+
+		/* Four blocks per 64-bit word: XOR the two rows, fold each
+		 * byte pair, keep bit 0 of each pair (byte order does not
+		 * matter for a parity, only which pair a bit belongs to). */
+		for (; j + 4 <= hw; j += 4) {
+			uint64_t x, y;
+
+			memcpy(&x, a + 2 * j, 8);
+			memcpy(&y, b + 2 * j, 8);
+			x ^= y;
+			x ^= x >> 8;
+			x &= 0x0001000100010001ull;
+			/* Pair k's bit lands in memory byte 2k (little-
+			 * endian) or 2k + 1 (big-endian); the other is 0. */
+			{
+				uint8_t t[8];
+
+				memcpy(t, &x, 8);
+				m[j] = t[0] | t[1];
+				m[j + 1] = t[2] | t[3];
+				m[j + 2] = t[4] | t[5];
+				m[j + 3] = t[6] | t[7];
+			}
+		}
+		for (; j < hw; j++)
+			m[j] = (uint8_t)((a[2 * j] ^ a[2 * j + 1] ^ b[2 * j] ^
+					  b[2 * j + 1]) & 1);
+	}
+}
+
+static unsigned
+syndrome_map(const uint8_t *map, const uint32_t *idx)
+{
+	unsigned s0 = 0, s1 = 0, s2 = 0, s3 = 0, e;
+
+	for (e = 1; e + 3 <= S2S_STEGO_GROUP; e += 4) {
+		s0 ^= e & (0u - map[idx[e - 1]]);
+		s1 ^= (e + 1) & (0u - map[idx[e]]);
+		s2 ^= (e + 2) & (0u - map[idx[e + 1]]);
+		s3 ^= (e + 3) & (0u - map[idx[e + 2]]);
+	}
+	for (; e <= S2S_STEGO_GROUP; e++)
+		s0 ^= e & (0u - map[idx[e - 1]]);
+	return s0 ^ s1 ^ s2 ^ s3;
+}
+
+enum s2s_err
+s2s_stego_extract_map(const struct s2s_stego_sel *sel, const uint8_t *map,
+		      uint8_t *payload, size_t n)
+{
+	if (!sel || !map || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (n > sel->groups)
+		return S2S_ERR_COVER;
+	for (size_t g = 0; g < n; g++)
+		payload[g] = (uint8_t)syndrome_map(map,
+						   sel->idx + g * S2S_STEGO_GROUP);
+	return S2S_OK;
+}
+
+/* Plan with syndromes from map (syn NULL) or given (syn). */
+static enum s2s_err
+plan(const struct s2s_stego_sel *sel, const struct s2s_image *img,
+     const uint8_t *map, const uint8_t *syn, const uint8_t *payload,
+     size_t n, struct s2s_image_change *out, size_t *count)
+{
+	size_t k = 0;
+
+	if (count)
+		*count = 0;
+	if (!sel || !img || !img->pixels || (!map && !syn) || !out ||
+	    !count || (!payload && n))
+		return S2S_ERR_INVAL;
+	if (img->width != sel->width || img->height != sel->height)
+		return S2S_ERR_INVAL;
+	if (n > sel->groups)
+		return S2S_ERR_COVER;
+	for (size_t g = 0; g < n; g++) {
+		const size_t at = g * S2S_STEGO_GROUP;
+		unsigned sy = syn ? syn[g] : syndrome_map(map, sel->idx + at);
+		int r = plan_group_syn(img->pixels, sel, sel->idx + at, sy,
+				       payload[g], out + k);
+
+		if (r < 0)
+			return S2S_ERR_COVER;
+		k += (size_t)r;
+	}
+	*count = k;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_stego_plan_map(const struct s2s_stego_sel *sel,
+		   const struct s2s_image *img, const uint8_t *map,
+		   const uint8_t *payload, size_t n,
+		   struct s2s_image_change *out, size_t *count)
+{
+	return plan(sel, img, map, NULL, payload, n, out, count);
+}
+
+enum s2s_err
+s2s_stego_plan_syn(const struct s2s_stego_sel *sel,
+		   const struct s2s_image *img, const uint8_t *syn,
+		   const uint8_t *payload, size_t n,
+		   struct s2s_image_change *out, size_t *count)
+{
+	return plan(sel, img, NULL, syn, payload, n, out, count);
 }

@@ -36,7 +36,7 @@
 #include "s2s/secmem.h"
 #include "stubs/mosquitto_stubs.h"
 
-static int n_per_round = 2000, rounds = 5, png_level = 1, msg_bytes = 32;
+static int n_per_round = 2000, rounds = 5, png_level = 0, msg_bytes = 32;
 
 static double
 now_us(void)

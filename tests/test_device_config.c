@@ -39,7 +39,7 @@ START_TEST(test_minimal_defaults)
 	ck_assert_ptr_null(c.covers);
 	ck_assert_str_eq(c.topic_root, "s2s");
 	ck_assert_int_eq(c.profile, 0);
-	ck_assert_int_eq(c.png_level, 1);
+	ck_assert_int_eq(c.png_level, 0);
 	ck_assert(c.state_fsync);
 	ck_assert(c.fetch_on_connect);
 	ck_assert(c.tls_verify);

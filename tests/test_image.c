@@ -8,6 +8,7 @@
 #include "check_main.h"
 #include "s2s/error.h"
 #include "s2s/image.h"
+#include "worst_png.h"
 
 /* ---- Helpers: CRC, chunk surgery, a libpng writer for odd layouts ------- */
 
@@ -570,6 +571,354 @@ START_TEST(test_psnr)
 }
 END_TEST
 
+/* ---- Bounded work (issue 10, class 3) -------------------------------------- */
+
+/* Package-like limits: what the broker allows for a stego image. */
+static const struct s2s_image_limits pkg_lim = {
+	.max_pixels = 512 * 512, .max_bytes = 256 * 1024,
+};
+
+static void
+expect_pixels(const uint8_t *png, size_t len, const struct s2s_image *want,
+	      struct s2s_image_work *w)
+{
+	struct s2s_image back;
+
+	memset(w, 0, sizeof(*w));
+	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, w),
+			 S2S_OK);
+	ck_assert_uint_eq(back.width, want->width);
+	ck_assert_uint_eq(back.height, want->height);
+	ck_assert(!memcmp(back.pixels, want->pixels,
+			  (size_t)want->width * want->height));
+	s2s_image_free(&back);
+}
+
+START_TEST(test_worst_ancillary)
+{
+	static const char *types[] = { "zTXt", "iTXt", "iCCP" };
+	struct s2s_image img;
+	struct s2s_image_work w;
+	uint8_t *png, *bad;
+	size_t len, blen, raw = 128 * 129;
+
+	random_image(&img, 128, 128, 11);
+	ck_assert_int_eq(s2s_image_encode_png(&img, 1, &png, &len), S2S_OK);
+	for (size_t t = 0; t < 3; t++) {
+		/* Each chunk inflates to 1 MiB; as many as fit in 256 KiB. */
+		bad = wp_add_ancillary(png, len, 4000, types[t], 1 << 20,
+				       256 * 1024, &blen);
+		expect_pixels(bad, blen, &img, &w);
+		ck_assert_uint_gt(w.ancillary, 200);
+		ck_assert_uint_ge(w.chunks, w.ancillary + 3);  /* IHDR IDAT IEND */
+		ck_assert_uint_le(w.chunks, w.ancillary + 5);
+		/* Only the pixel data was inflated, and only once. */
+		ck_assert_uint_eq(w.inflated, raw);
+		ck_assert_uint_le(w.crc_bytes, len);
+		free(bad);
+	}
+	free(png);
+	s2s_image_free(&img);
+}
+END_TEST
+
+START_TEST(test_worst_tiny_idat)
+{
+	struct s2s_image img, back;
+	struct s2s_image_work w;
+	uint8_t *png, *split;
+	size_t len, slen;
+
+	random_image(&img, 128, 128, 12);
+	ck_assert_int_eq(s2s_image_encode_png(&img, 0, &png, &len), S2S_OK);
+	/* 16.6 KB in 5-byte IDATs: 3 330 chunks, under the 4 096 cap. */
+	split = wp_resplit_idat(png, len, 5, &slen);
+	expect_pixels(split, slen, &img, &w);
+	ck_assert_uint_gt(w.chunks, 3000);
+	ck_assert_uint_le(w.chunks, 4096);
+	free(split);
+	/* 1-byte IDATs: over the cap, refused after 4 097 chunks. */
+	split = wp_resplit_idat(png, len, 1, &slen);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(s2s_image_decode_work(split, slen, &pkg_lim, &back,
+					       &w), S2S_ERR_TOO_BIG);
+	ck_assert_ptr_null(back.pixels);
+	ck_assert_uint_le(w.chunks, 4096);
+	ck_assert_uint_eq(w.inflated, 0);
+	free(split);
+	free(png);
+	s2s_image_free(&img);
+}
+END_TEST
+
+START_TEST(test_worst_bomb)
+{
+	/* The largest package image, every row Paeth: a few KB of zlib. */
+	struct wp_spec sp = { .width = 512, .height = 512, .depth = 8,
+			      .ctype = 0, .filter = 4, .fill = 1,
+			      .zlevel = 12 };
+	struct s2s_image back;
+	struct s2s_image_work w = { 0 };
+	uint8_t *png;
+	size_t len, raw = wp_raw_len(&sp);
+
+	png = wp_png(&sp, &len);
+	ck_assert_uint_lt(len, 4096);
+	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, &w),
+			 S2S_OK);
+	ck_assert_uint_eq(w.inflated, raw);
+	ck_assert_uint_eq(w.unfiltered, raw - 512);
+	s2s_image_free(&back);
+	free(png);
+
+	/* The stream holds one row more than IHDR says: stops at the size. */
+	sp.height = 513;
+	png = wp_png(&sp, &len);
+	png[20 + 3] = 0;              /* IHDR height 513 -> 512 */
+	png[20 + 2] = 2;
+	{
+		uint32_t c = crc32_of(png + 12, 17);
+
+		put32(png + 29, c);
+	}
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, &w),
+			 S2S_ERR_IMAGE);
+	ck_assert_uint_le(w.inflated, raw);
+	ck_assert_uint_eq(w.unfiltered, 0);
+	free(png);
+
+	/* A signature-sized bomb: 512 x 512 RGBA 16-bit is 8 bytes per
+	 * pixel, over the default work bound (4 per pixel): refused from
+	 * IHDR, nothing inflated.  RGBA 8-bit fits and decodes. */
+	sp = (struct wp_spec){ .width = 512, .height = 512, .depth = 16,
+			       .ctype = 6, .filter = 4, .fill = 7,
+			       .zlevel = 12 };
+	png = wp_png(&sp, &len);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, &w),
+			 S2S_ERR_TOO_BIG);
+	ck_assert_uint_eq(w.inflated, 0);
+	free(png);
+	sp.depth = 8;
+	png = wp_png(&sp, &len);
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(s2s_image_decode_work(png, len, &pkg_lim, &back, &w),
+			 S2S_OK);
+	ck_assert_uint_eq(w.inflated, wp_raw_len(&sp));
+	ck_assert_uint_le(w.inflated, 4 * pkg_lim.max_pixels + 512);
+	ck_assert_uint_eq(back.width, 512);
+	s2s_image_free(&back);
+	free(png);
+}
+END_TEST
+
+/* Re-fix the CRC of the chunk holding byte i (so flips reach the codec). */
+static void
+fix_crc_at(uint8_t *buf, size_t len, size_t i)
+{
+	for (size_t off = 8; off + 12 <= len; off += 12 + get32(buf + off)) {
+		uint32_t n = get32(buf + off);
+
+		if (n > len - off - 12)
+			return;
+		if (i >= off + 4 && i < off + 8 + n) {
+			fix_crc(buf, off);
+			return;
+		}
+	}
+}
+
+/*
+ * Where both accept, the pixels are the same.  Ours may accept a mutated
+ * deflate stream zlib refuses: libdeflate is lenient on a few invalid
+ * Huffman codes (e.g. unused codewords of incomplete codes); counted, and
+ * rare.  Ours is stricter elsewhere (PLTE in gray, bytes after IEND, ...).
+ */
+static void
+cross_check(const uint8_t *png, size_t len, size_t *both, size_t *stricter,
+	    size_t *lenient)
+{
+	struct s2s_image a, b;
+	enum s2s_err ea = s2s_image_decode(png, len, NULL, &a);
+	enum s2s_err eb = s2s_image_decode_libpng(png, len, NULL, &b);
+
+	if (ea == S2S_OK && eb == S2S_OK) {
+		ck_assert_uint_eq(a.width, b.width);
+		ck_assert_uint_eq(a.height, b.height);
+		ck_assert(!memcmp(a.pixels, b.pixels,
+				  (size_t)a.width * a.height));
+		(*both)++;
+	} else if (eb == S2S_OK) {
+		(*stricter)++;
+	} else if (ea == S2S_OK) {
+		(*lenient)++;
+	}
+	s2s_image_free(&a);
+	s2s_image_free(&b);
+}
+
+START_TEST(test_libpng_agrees)
+{
+	uint8_t data[24 * 8 * 20];     /* 20 rows of up to 8 bytes a pixel */
+	png_color pal[16];
+	struct s2s_image img;
+	struct mem m[6];
+	size_t both = 0, stricter = 0, lenient = 0, tries = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 37 + (i >> 3));
+	for (int i = 0; i < 16; i++)
+		pal[i] = (png_color){ (png_byte)(i * 16), (png_byte)(255 - i),
+				      (png_byte)(i * 7) };
+	random_image(&img, 24, 20, 13);
+	m[0] = write_png(24, 20, 8, PNG_COLOR_TYPE_GRAY, 0, img.pixels, 24,
+			 NULL, 0);
+	m[1] = write_png(24, 20, 16, PNG_COLOR_TYPE_RGB, 1, data, 24 * 6,
+			 NULL, 0);
+	m[2] = write_png(24, 20, 4, PNG_COLOR_TYPE_PALETTE, 1, data, 12, pal,
+			 16);
+	m[3] = write_png(24, 20, 2, PNG_COLOR_TYPE_GRAY, 0, data, 6, NULL, 0);
+	m[4] = write_png(24, 20, 8, PNG_COLOR_TYPE_RGB_ALPHA, 0, data, 24 * 4,
+			 NULL, 0);
+	ck_assert_int_eq(s2s_image_encode_png(&img, 0, &m[5].buf, &m[5].len),
+			 S2S_OK);
+	for (int k = 0; k < 6; k++) {
+		uint8_t *mut = malloc(m[k].len);
+
+		ck_assert_ptr_nonnull(mut);
+		cross_check(m[k].buf, m[k].len, &both, &stricter, &lenient);
+		ck_assert_uint_ge(both, (size_t)k + 1);
+		/* Every byte, three ways; every truncation. */
+		for (size_t i = 0; i < m[k].len; i++) {
+			static const uint8_t x[] = { 0x01, 0x80, 0xff };
+
+			for (int v = 0; v < 3; v++) {
+				memcpy(mut, m[k].buf, m[k].len);
+				mut[i] ^= x[v];
+				cross_check(mut, m[k].len, &both, &stricter,
+					    &lenient);
+				fix_crc_at(mut, m[k].len, i);
+				cross_check(mut, m[k].len, &both, &stricter,
+					    &lenient);
+				tries += 2;
+			}
+			cross_check(m[k].buf, i, &both, &stricter, &lenient);
+		}
+		free(mut);
+		free(m[k].buf);
+	}
+	fprintf(stderr, "libpng agreement over %zu mutations: %zu accepted by "
+		"both (same pixels), %zu only by libpng, %zu only by ours\n",
+		tries, both, stricter, lenient);
+	ck_assert_uint_gt(both, 50);
+	ck_assert_uint_lt(lenient * 100, tries);
+	s2s_image_free(&img);
+}
+END_TEST
+
+START_TEST(test_gray_rows)
+{
+	struct s2s_image img, back;
+	struct s2s_image_rows rows = { 0 };
+	struct s2s_image_work w;
+	uint8_t *png, *split;
+	size_t len, slen;
+
+	random_image(&img, 128, 96, 14);
+	for (int level = 0; level <= 9; level += 3) {
+		ck_assert_int_eq(s2s_image_encode_png(&img, level, &png, &len),
+				 S2S_OK);
+		for (size_t step = 0; step <= 7; step += 7) {
+			split = step ? wp_resplit_idat(png, len, 1000 + step,
+						       &slen) : png;
+			if (!step)
+				slen = len;
+			memset(&w, 0, sizeof(w));
+			ck_assert_int_eq(s2s_image_png_gray_rows(split, slen,
+								 NULL, &rows,
+								 &w), S2S_OK);
+			ck_assert_uint_eq(rows.width, 128);
+			ck_assert_uint_eq(rows.height, 96);
+			for (uint32_t y = 0; y < 96; y++)
+				ck_assert(!memcmp(rows.rows[y],
+						  img.pixels + y * 128, 128));
+			/* Level 0: read in place, nothing inflated. */
+			if (level == 0) {
+				ck_assert_uint_eq(w.inflated, 0);
+				ck_assert_uint_eq(w.stored, 96 * 129);
+			} else {
+				/* zlib may store random data uncompressed */
+				ck_assert(w.inflated == 96 * 129 ||
+					  w.stored == 96 * 129);
+			}
+			if (step)
+				free(split);
+		}
+		free(png);
+	}
+	/* Not 8-bit gray: refused (the wire carries gray only). */
+	{
+		struct mem m = write_png(8, 8, 8, PNG_COLOR_TYPE_RGB, 0,
+					 img.pixels, 24, NULL, 0);
+
+		ck_assert_int_eq(s2s_image_png_gray_rows(m.buf, m.len, NULL,
+							 &rows, NULL),
+				 S2S_ERR_IMAGE);
+		ck_assert_int_eq(s2s_image_decode(m.buf, m.len, NULL, &back),
+				 S2S_OK);
+		s2s_image_free(&back);
+		free(m.buf);
+	}
+	s2s_image_rows_free(&rows);
+	s2s_image_free(&img);
+}
+END_TEST
+
+START_TEST(test_patch)
+{
+	struct s2s_image img, changed;
+	struct s2s_image_patch *p;
+	struct s2s_image_change ch[40];
+	uint8_t *want, *got;
+	size_t wlen;
+
+	for (uint32_t side = 16; side <= 300; side += 142) {
+		random_image(&img, side, side, side);
+		ck_assert_int_eq(s2s_image_patch_create(&img, &p), S2S_OK);
+		ck_assert_int_eq(s2s_image_alloc(&changed, side, side, 0),
+				 S2S_OK);
+		srand(side);
+		for (int round = 0; round < 20; round++) {
+			memcpy(changed.pixels, img.pixels, (size_t)side * side);
+			for (int i = 0; i < 40; i++) {
+				ch[i].pos = (uint32_t)rand() % (side * side);
+				ch[i].val = (uint8_t)(round == 0 ? 255 : rand());
+				changed.pixels[ch[i].pos] = ch[i].val;
+			}
+			ck_assert_int_eq(s2s_image_encode_png(&changed, 0, &want,
+							      &wlen), S2S_OK);
+			ck_assert_uint_eq(s2s_image_patch_len(p), wlen);
+			got = malloc(wlen);
+			ck_assert_ptr_nonnull(got);
+			ck_assert_int_eq(s2s_image_patch_write(p, ch, 40, got),
+					 S2S_OK);
+			ck_assert(!memcmp(got, want, wlen));
+			free(got);
+			free(want);
+		}
+		ch[0].pos = side * side;
+		got = malloc(s2s_image_patch_len(p));
+		ck_assert_int_eq(s2s_image_patch_write(p, ch, 1, got),
+				 S2S_ERR_INVAL);
+		free(got);
+		s2s_image_patch_destroy(p);
+		s2s_image_free(&changed);
+		s2s_image_free(&img);
+	}
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -585,6 +934,12 @@ make_suite(void)
 	tcase_add_test(tc, test_too_big);
 	tcase_add_test(tc, test_pgm);
 	tcase_add_test(tc, test_psnr);
+	tcase_add_test(tc, test_worst_ancillary);
+	tcase_add_test(tc, test_worst_tiny_idat);
+	tcase_add_test(tc, test_worst_bomb);
+	tcase_add_test(tc, test_libpng_agrees);
+	tcase_add_test(tc, test_gray_rows);
+	tcase_add_test(tc, test_patch);
 	suite_add_tcase(s, tc);
 	return s;
 }

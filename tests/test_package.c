@@ -5,7 +5,9 @@
  * gaps, wrong sessions and tampering.  Every rejected package must leave
  * the chain exactly as it was.
  */
+#include <libdeflate.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include "s2s/scheme.h"
 #include "s2s/secmem.h"
 #include "s2s/stego.h"
+#include "worst_png.h"
 
 /* ---- Helpers ----------------------------------------------------------- */
 
@@ -1186,6 +1189,290 @@ START_TEST(test_seal_errors)
 }
 END_TEST
 
+/* ---- The fast open and the reference agree (issue 11) ------------------ */
+
+struct agree {
+	const struct s2s_chain *c0;
+	struct s2s_package_cache fast, full;
+	size_t tried, accepted;
+};
+
+/* Open pkg (len bytes) both ways from c0: same verdict, same chain. */
+static void
+agree_on(struct agree *a, const uint8_t *pkg, size_t len)
+{
+	struct s2s_chain cf, cr;
+	struct s2s_package q;
+	uint32_t rf = 0, rr = 0;
+	enum s2s_err ef, er;
+
+	if (s2s_package_parse(pkg, len, NULL, &q) != S2S_OK)
+		return;
+	chain_copy(&cf, a->c0);
+	chain_copy(&cr, a->c0);
+	ef = s2s_package_open_cached(&cf, &a->fast, &q, NULL, &rf);
+	er = s2s_package_open_full(&cr, &a->full, &q, NULL, &rr);
+	ck_assert_msg(ef == er, "fast %s, reference %s", s2s_errname(ef),
+		      s2s_errname(er));
+	ck_assert(chain_same(&cf, &cr));
+	ck_assert_uint_eq(rf, rr);
+	a->tried++;
+	a->accepted += ef == S2S_OK;
+}
+
+/* The package of s with its image replaced by img (n bytes). */
+static uint8_t *
+with_image(const struct sealed *s, const uint8_t *img, size_t n,
+	   size_t *len)
+{
+	struct s2s_package p = s->p;
+	uint8_t *out;
+
+	p.image = img;
+	p.image_len = n;
+	ck_assert_int_eq(s2s_package_encode(&p, &out, len), S2S_OK);
+	return out;
+}
+
+static uint32_t
+rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Every mutation of one stego PNG: flips (raw and with the chunk's CRC
+ * fixed), truncations, adjacent chunk swaps. */
+static void
+agree_mutations(struct agree *a, const struct sealed *s, const uint8_t *png,
+		size_t n, size_t stride)
+{
+	uint8_t *m = malloc(n), *pkg;
+	size_t len;
+
+	ck_assert_ptr_nonnull(m);
+	pkg = with_image(s, png, n, &len);
+	agree_on(a, pkg, len);
+	free(pkg);
+	for (size_t i = 8; i < n; i += (i < 80 || i + 64 > n) ? 1 : stride) {
+		static const uint8_t x[] = { 0x01, 0x80, 0xff };
+
+		for (int v = 0; v < 3; v++) {
+			memcpy(m, png, n);
+			m[i] ^= x[v];
+			for (int fix = 0; fix < 2; fix++) {
+				if (fix) {      /* re-fix the chunk's CRC */
+					size_t off = 8;
+
+					while (off + 12 <= n) {
+						uint32_t cl = rd32(m + off);
+
+						if (cl > n - off - 12)
+							break;
+						if (i < off + 8 + cl) {
+							uint32_t c = 0;
+
+							if (i < off + 4)
+								break;
+							c = (uint32_t)
+							    libdeflate_crc32(
+								0, m + off + 4,
+								4 + cl);
+							put_be32(m + off + 8 +
+								 cl, c);
+							break;
+						}
+						off += 12 + cl;
+					}
+				}
+				pkg = with_image(s, m, n, &len);
+				agree_on(a, pkg, len);
+				free(pkg);
+			}
+		}
+	}
+	for (size_t t = 1; t < n; t += t < 64 || t + 64 > n ? 1 : stride) {
+		pkg = with_image(s, png, t, &len);
+		agree_on(a, pkg, len);
+		free(pkg);
+	}
+	/* Swap each pair of adjacent chunks. */
+	for (size_t off = 8; off + 12 <= n;) {
+		size_t l1 = 12 + rd32(png + off), l2;
+
+		if (off + l1 + 12 > n)
+			break;
+		l2 = 12 + rd32(png + off + l1);
+		if (off + l1 + l2 > n)
+			break;
+		memcpy(m, png, n);
+		memcpy(m + off, png + off + l1, l2);
+		memcpy(m + off + l2, png + off, l1);
+		pkg = with_image(s, m, n, &len);
+		agree_on(a, pkg, len);
+		free(pkg);
+		off += l1;
+	}
+	free(m);
+}
+
+START_TEST(test_fast_open_agrees)
+{
+	enum s2s_profile prof = profiles[_i];
+	struct s2s_chain snd, rcv;
+	struct s2s_image cover;
+	struct sealed s;
+	struct agree a = { 0 };
+	size_t stride = under_valgrind() ? 97 : 4;
+	static const int levels[] = { 0, 1, 9 };
+
+	load_cover(&cover);
+	make_chain(&snd, prof, 21, 0);
+	make_chain(&rcv, prof, 21, 0);
+	a.c0 = &rcv;
+	for (size_t l = 0; l < 3; l++) {
+		uint8_t *png2;
+		size_t n2;
+
+		seal(&snd, "agree", &cover, levels[l], &s);
+		/* As sealed, and mutated. */
+		agree_mutations(&a, &s, s.p.image, s.p.image_len,
+				levels[l] ? stride * 4 : stride);
+		/* The same pixels in other layouts: tiny IDATs, IDATs that
+		 * split rows and stored blocks, ancillary chunks. */
+		png2 = wp_resplit_idat(s.p.image, s.p.image_len, 7, &n2);
+		agree_mutations(&a, &s, png2, n2, stride * 8);
+		free(png2);
+		png2 = wp_resplit_idat(s.p.image, s.p.image_len, 1000, &n2);
+		agree_mutations(&a, &s, png2, n2, stride * 8);
+		free(png2);
+		png2 = wp_add_ancillary(s.p.image, s.p.image_len, 5, "zTXt",
+					4096, 0, &n2);
+		agree_mutations(&a, &s, png2, n2, stride * 8);
+		free(png2);
+		sealed_free(&s);
+		/* The chains moved: the reference chain follows. */
+		make_chain(&snd, prof, 21, 0);
+	}
+	/* Every filter type, every level of libdeflate, and formats the
+	 * wire refuses (16-bit, RGB, interlaced). */
+	seal(&snd, "filters", &cover, 0, &s);
+	for (uint8_t f = 0; f <= 5; f++) {
+		for (int zl = 0; zl <= 12; zl += 6) {
+			struct wp_spec sp = { .width = 128, .height = 128,
+					      .depth = 8, .filter = f,
+					      .zlevel = zl };
+			uint8_t *data = malloc(128 * 128), *png2;
+			size_t n2;
+
+			ck_assert_ptr_nonnull(data);
+			/* Filtered bytes that reconstruct to the stego
+			 * image under filter Sub (others give other
+			 * pixels, which must fail alike). */
+			memcpy(data, s.stego.pixels, 128 * 128);
+			for (size_t y = 0; f == 1 && y < 128; y++)
+				for (size_t x = 1; x < 128; x++)
+					data[y * 128 + x] = (uint8_t)(
+						s.stego.pixels[y * 128 + x] -
+						s.stego.pixels[y * 128 + x - 1]);
+			sp.data = data;
+			png2 = wp_png(&sp, &n2);
+			agree_mutations(&a, &s, png2, n2, stride * 40);
+			free(png2);
+			sp.depth = 16;
+			sp.width = 64;
+			png2 = wp_png(&sp, &n2);
+			agree_mutations(&a, &s, png2, n2, stride * 80);
+			free(png2);
+			sp.depth = 8;
+			sp.width = 128;
+			sp.interlace = 1;
+			png2 = wp_png(&sp, &n2);
+			{
+				size_t pl;
+				uint8_t *pkg = with_image(&s, png2, n2, &pl);
+
+				agree_on(&a, pkg, pl);
+				free(pkg);
+			}
+			free(png2);
+			free(data);
+		}
+	}
+	sealed_free(&s);
+	fprintf(stderr, "fast open vs reference (%s): %zu packages, %zu "
+		"accepted, same verdict and chain on all\n",
+		prof == S2S_PROFILE_PAPER ? "paper" : "hardened", a.tried,
+		a.accepted);
+	ck_assert_uint_gt(a.accepted, 10);
+	s2s_package_cache_clear(&a.fast);
+	s2s_package_cache_clear(&a.full);
+	s2s_image_free(&cover);
+}
+END_TEST
+
+/* Seal at level 0 with a cache patches the cover PNG: same bytes as a
+ * fresh encode of the stego image, and a new cover is noticed. */
+START_TEST(test_seal_patched)
+{
+	enum s2s_profile prof = profiles[_i];
+	struct s2s_chain a1, r;
+	struct s2s_package_cache pc = { 0 }, oc = { 0 };
+	struct s2s_image cover, other[10];
+	uint32_t s = 7;
+
+	/* Ten covers, more than the cache keeps: rotation, eviction, and a
+	 * cover that differs from a cached one in a single pixel. */
+	load_cover(&cover);
+	for (int k = 0; k < 10; k++) {
+		ck_assert_int_eq(s2s_image_alloc(&other[k], 128, 128, 0),
+				 S2S_OK);
+		if (k < 5) {
+			for (size_t i = 0; i < 128 * 128; i++)
+				other[k].pixels[i] =
+					(uint8_t)(16 + prng(&s) % 200);
+		} else {
+			memcpy(other[k].pixels, cover.pixels, 128 * 128);
+			other[k].pixels[k * 1000] ^= 1;
+		}
+	}
+	make_chain(&a1, prof, 31, 0);
+	make_chain(&r, prof, 31, 0);
+	for (int i = 0; i < 40; i++) {
+		const struct s2s_image *cv = i % 3 ? &other[i % 10] : &cover;
+		struct s2s_image stego;
+		struct s2s_package q;
+		uint8_t *buf, *png;
+		size_t len, plen;
+
+		ck_assert_int_eq(s2s_package_seal_cached(&a1, &pc, "sensor-01",
+							 "display-02",
+							 (const uint8_t *)"m",
+							 1, cv, 0, &buf, &len,
+							 &stego), S2S_OK);
+		ck_assert_int_eq(s2s_package_parse(buf, len, NULL, &q),
+				 S2S_OK);
+		/* The patched PNG is what encoding the stego image writes,
+		 * and the stego image is the cover with the normative
+		 * embedding (checked through open). */
+		ck_assert_int_eq(s2s_image_encode_png(&stego, 0, &png, &plen),
+				 S2S_OK);
+		ck_assert_uint_eq(plen, q.image_len);
+		ck_assert(!memcmp(png, q.image, plen));
+		free(png);
+		s2s_image_free(&stego);
+		ck_assert_int_eq(s2s_package_open_cached(&r, &oc, &q, NULL,
+							 NULL), S2S_OK);
+		free(buf);
+	}
+	s2s_package_cache_clear(&pc);
+	s2s_package_cache_clear(&oc);
+	for (int k = 0; k < 10; k++)
+		s2s_image_free(&other[k]);
+	s2s_image_free(&cover);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1219,6 +1506,8 @@ make_suite(void)
 	tcase_add_loop_test(dmg, test_tamper_pixel, 0, np);
 	tcase_add_loop_test(dmg, test_flip_every_byte, 0, np);
 	tcase_add_loop_test(dmg, test_truncate_every_length, 0, np);
+	tcase_add_loop_test(dmg, test_fast_open_agrees, 0, np);
+	tcase_add_loop_test(dmg, test_seal_patched, 0, np);
 	tcase_set_timeout(dmg, 600);
 	suite_add_tcase(s, dmg);
 	return s;

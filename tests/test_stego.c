@@ -317,6 +317,110 @@ START_TEST(test_saturated_fallback)
 }
 END_TEST
 
+/*
+ * The parity-map forms give exactly what the pixel forms give: extraction
+ * from rows (in any layout), and planned changes applied to the cover
+ * equal s2s_stego_embed_sel, on natural and saturated covers (fallback).
+ */
+START_TEST(test_map_forms)
+{
+	struct s2s_image cover, st, sat;
+	const struct s2s_image *cv[2] = { &cover, &sat };
+	unsigned keys = getenv("S2S_UNDER_VALGRIND") ? 4 : 24;
+	const uint8_t *rows[128];
+	uint8_t *map = malloc(64 * 64);
+
+	ck_assert_ptr_nonnull(map);
+	load_cover("camera128", &cover);
+	copy_image(&cover, &sat);
+	for (size_t i = 0; i < 16384; i++)
+		sat.pixels[i] = cover.pixels[i] >= 128 ? 255 : 0;
+	for (int c = 0; c < 2; c++) {
+		for (unsigned k = 0; k < keys; k++) {
+			struct s2s_stego_sel *sel;
+			struct s2s_image_change plan[32];
+			uint8_t key[32], payload[32], syn[16], syn2[16],
+				back[16];
+			size_t n = k % 2 ? 16 : 8, count = 0, count2 = 0;
+			unsigned changes;
+
+			test_key(k, "map-key", key);
+			test_key(k, "map-payload", payload);
+			ck_assert_int_eq(s2s_stego_sel_create(key, 128, 128, n,
+							      &sel), S2S_OK);
+			for (int y = 0; y < 128; y++)
+				rows[y] = cv[c]->pixels + 128 * y;
+			s2s_stego_parity_map(rows, 128, 128, map);
+			ck_assert_int_eq(s2s_stego_extract_map(sel, map, syn, n),
+					 S2S_OK);
+			ck_assert_int_eq(s2s_stego_extract_sel(sel, cv[c],
+							       syn2, n),
+					 S2S_OK);
+			ck_assert_mem_eq(syn, syn2, n);
+			ck_assert_int_eq(s2s_stego_plan_map(sel, cv[c], map,
+							    payload, n, plan,
+							    &count), S2S_OK);
+			{
+				struct s2s_image_change plan2[32];
+
+				ck_assert_int_eq(s2s_stego_plan_syn(sel, cv[c],
+								    syn,
+								    payload, n,
+								    plan2,
+								    &count2),
+						 S2S_OK);
+				ck_assert_uint_eq(count, count2);
+				for (size_t i = 0; i < count; i++) {
+					ck_assert_uint_eq(plan[i].pos,
+							  plan2[i].pos);
+					ck_assert_uint_eq(plan[i].val,
+							  plan2[i].val);
+				}
+			}
+			copy_image(cv[c], &st);
+			for (size_t i = 0; i < count; i++)
+				st.pixels[plan[i].pos] = plan[i].val;
+			{
+				struct s2s_image ref;
+
+				copy_image(cv[c], &ref);
+				ck_assert_int_eq(s2s_stego_embed_sel(sel, &ref,
+								     payload, n,
+								     &changes),
+						 S2S_OK);
+				ck_assert_uint_eq(changes, count);
+				ck_assert(!memcmp(ref.pixels, st.pixels,
+						  16384));
+				s2s_image_free(&ref);
+			}
+			/* From rows of another layout (reversed rows in a
+			 * padded buffer): the same payload. */
+			{
+				uint8_t *pad = malloc(128 * 131);
+
+				ck_assert_ptr_nonnull(pad);
+				for (int y = 0; y < 128; y++) {
+					memcpy(pad + (127 - y) * 131 + 3,
+					       st.pixels + 128 * y, 128);
+					rows[y] = pad + (127 - y) * 131 + 3;
+				}
+				s2s_stego_parity_map(rows, 128, 128, map);
+				ck_assert_int_eq(s2s_stego_extract_map(sel, map,
+								       back, n),
+						 S2S_OK);
+				ck_assert_mem_eq(back, payload, n);
+				free(pad);
+			}
+			s2s_image_free(&st);
+			s2s_stego_sel_destroy(sel);
+		}
+	}
+	free(map);
+	s2s_image_free(&cover);
+	s2s_image_free(&sat);
+}
+END_TEST
+
 /* All-white: nothing can move; refused and left untouched. */
 START_TEST(test_unusable_cover)
 {
@@ -536,6 +640,7 @@ make_suite(void)
 	tcase_add_test(tc, test_unusable_cover);
 	tcase_add_test(tc, test_png_roundtrip);
 	tcase_add_test(tc, test_selection_api);
+	tcase_add_test(tc, test_map_forms);
 	tcase_add_test(tc, test_gamma_q);
 	tcase_add_test(tc, test_steganalysis);
 	suite_add_tcase(s, tc);

@@ -16,6 +16,8 @@
 #include "s2s/bio.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
+#include "s2s/package.h"
+#include "s2s/scheme.h"
 #include "s2s/secmem.h"
 #include "s2s/stego.h"
 #include "tool.h"
@@ -102,6 +104,23 @@ run_extract_sel(void *p)
 	return s2s_stego_extract_sel(s->sel, &s->img, s->out, s->n) != S2S_OK;
 }
 
+struct map_arg {
+	struct st_arg *s;
+	const uint8_t *rows[4096];
+	uint8_t map[64 * 64];
+};
+
+static int
+run_extract_map(void *p)
+{
+	struct map_arg *m = p;
+
+	s2s_stego_parity_map(m->rows, m->s->img.width, m->s->img.height,
+			     m->map);
+	return s2s_stego_extract_map(m->s->sel, m->map, m->s->out,
+				     m->s->n) != S2S_OK;
+}
+
 static int
 run_both_sel(void *p)
 {
@@ -113,7 +132,18 @@ struct png_arg {
 	int level;
 	uint8_t *buf;
 	size_t len;
+	struct s2s_image_rows rows;
 };
+
+/* The gate's read of a stego PNG: rows (in place at level 0). */
+static int
+run_png_rows(void *p)
+{
+	struct png_arg *a = p;
+
+	return s2s_image_png_gray_rows(a->buf, a->len, NULL, &a->rows,
+				       NULL) != S2S_OK;
+}
 
 static int
 run_png_enc(void *p)
@@ -202,6 +232,22 @@ bench_embed(const struct s2s_image *cover)
 		snprintf(name, sizeof(name), "stego extract %zu B (session sel)", s.n);
 		bench_row(name, bench_median_us(run_extract_sel, &s, SAMPLES, 2000),
 			  NULL);
+		if (s.img.height <= 4096 && s.img.width <= 128) {
+			struct map_arg *m = calloc(1, sizeof(*m));
+
+			if (!m)
+				goto out;
+			m->s = &s;
+			for (uint32_t y = 0; y < s.img.height; y++)
+				m->rows[y] = s.img.pixels +
+					     (size_t)y * s.img.width;
+			snprintf(name, sizeof(name),
+				 "stego extract %zu B (parity map)", s.n);
+			bench_row(name, bench_median_us(run_extract_map, m,
+							SAMPLES, 2000),
+				  "map of all blocks + lookups (open)");
+			free(m);
+		}
 		snprintf(name, sizeof(name), "stego embed+extract %zu B (sel)", s.n);
 		bench_row(name, bench_median_us(run_both_sel, &s, SAMPLES, 2000),
 			  "goal < 5 us for 8 B");
@@ -231,8 +277,156 @@ bench_png(const struct s2s_image *cover)
 		bench_row(name, bench_median_us(run_png_enc, &a, SAMPLES, 20), note);
 		snprintf(name, sizeof(name), "PNG decode 128x128 level %d", a.level);
 		bench_row(name, bench_median_us(run_png_dec, &a, SAMPLES, 20), note);
+		snprintf(name, sizeof(name), "PNG gray rows 128x128 level %d",
+			 a.level);
+		bench_row(name, bench_median_us(run_png_rows, &a, SAMPLES, a.level ? 20 : 200),
+			  "what open reads (in place at level 0)");
+		s2s_image_rows_free(&a.rows);
 		free(a.buf);
 	}
+	return 0;
+}
+
+/* ---- seal + open per PNG level: compute and wire bytes ----------------- */
+
+struct pkg_arg {
+	struct s2s_chain tx, rx;
+	struct s2s_package_cache sc, oc;
+	const struct s2s_image *cover;
+	int level;
+	uint8_t *pkg;
+	size_t len;
+	int mode;          /* 0 seal, 1 open, 2 both */
+};
+
+static int
+pkg_seal(struct pkg_arg *a)
+{
+	free(a->pkg);
+	a->pkg = NULL;
+	return s2s_package_seal_cached(&a->tx, &a->sc, "alice", "bob",
+				       (const uint8_t *)"32-byte message for "
+				       "the bench!!", 32, a->cover, a->level,
+				       &a->pkg, &a->len, NULL) != S2S_OK;
+}
+
+static int
+pkg_open(struct pkg_arg *a)
+{
+	struct s2s_package q;
+
+	return s2s_package_parse(a->pkg, a->len, NULL, &q) ||
+	       s2s_package_open_cached(&a->rx, &a->oc, &q, NULL, NULL);
+}
+
+/* Seal and open alternate: every open gets the package sealed last. */
+static int
+run_pkg(void *p)
+{
+	struct pkg_arg *a = p;
+
+	return pkg_seal(a) || pkg_open(a);
+}
+
+static int
+bench_package(const struct s2s_image *cover)
+{
+	static const int levels[] = { 0, 1, 6, 9 };
+	uint8_t skcs[S2S_SKCS_LEN], sk[32], shk[32];
+
+	for (size_t i = 0; i < sizeof(skcs); i++)
+		skcs[i] = (uint8_t)(i * 13 + 1);
+	for (size_t i = 0; i < 32; i++) {
+		sk[i] = (uint8_t)(i * 29 + 7);
+		shk[i] = (uint8_t)(i * 31 + 3);
+	}
+	printf("\n# Package seal + open (cached, 32-byte message, 128x128 "
+	       "cover): median us per pair, wire bytes\n");
+	for (int prof = 1; prof <= 2; prof++) {
+		for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
+			struct pkg_arg *a = calloc(1, sizeof(*a));
+			double t_both, t_seal, t_open, t0;
+			char name[96], note[96];
+			size_t sk_len = prof == S2S_PROFILE_PAPER ? 24 : 32;
+			double ts[SAMPLES], to[SAMPLES];
+			/* compressed levels cost up to ms: fewer per sample */
+			int batch = levels[l] ? 3 : 100;
+
+			if (!a)
+				return 1;
+			a->cover = cover;
+			a->level = levels[l];
+			if (s2s_chain_init(&a->tx, (enum s2s_profile)prof, 9,
+					   skcs, sk, sk_len, shk, 32) ||
+			    s2s_chain_init(&a->rx, (enum s2s_profile)prof, 9,
+					   skcs, sk, sk_len, shk, 32) ||
+			    run_pkg(a) || run_pkg(a)) {
+				free(a);
+				return 1;
+			}
+			/* seal and open timed apart, alternating */
+			for (int smp = 0; smp < SAMPLES; smp++) {
+				double s_sum = 0, o_sum = 0;
+
+				for (int i = 0; i < batch; i++) {
+					t0 = bench_now_us();
+					if (pkg_seal(a))
+						return 1;
+					s_sum += bench_now_us() - t0;
+					t0 = bench_now_us();
+					if (pkg_open(a))
+						return 1;
+					o_sum += bench_now_us() - t0;
+				}
+				ts[smp] = s_sum / batch;
+				to[smp] = o_sum / batch;
+			}
+			t_both = bench_median_us(run_pkg, a, SAMPLES, batch);
+			{
+				/* medians of the split */
+				for (int i = 1; i < SAMPLES; i++)
+					for (int j = i; j > 0 &&
+					     ts[j - 1] > ts[j]; j--) {
+						double t = ts[j];
+
+						ts[j] = ts[j - 1];
+						ts[j - 1] = t;
+					}
+				for (int i = 1; i < SAMPLES; i++)
+					for (int j = i; j > 0 &&
+					     to[j - 1] > to[j]; j--) {
+						double t = to[j];
+
+						to[j] = to[j - 1];
+						to[j - 1] = t;
+					}
+				t_seal = ts[SAMPLES / 2];
+				t_open = to[SAMPLES / 2];
+			}
+			snprintf(note, sizeof(note), "%zu bytes on the wire",
+				 a->len);
+			snprintf(name, sizeof(name), "package seal %s level %d",
+				 prof == 1 ? "paper" : "hardened", a->level);
+			bench_row(name, t_seal, note);
+			snprintf(name, sizeof(name), "package open %s level %d",
+				 prof == 1 ? "paper" : "hardened", a->level);
+			bench_row(name, t_open, "the gate's and the receiver's "
+				  "work");
+			snprintf(name, sizeof(name), "package seal+open %s "
+				 "level %d", prof == 1 ? "paper" : "hardened",
+				 a->level);
+			bench_row(name, t_both, "goal <= 20 us");
+			free(a->pkg);
+			s2s_package_cache_clear(&a->sc);
+			s2s_package_cache_clear(&a->oc);
+			s2s_chain_wipe(&a->tx);
+			s2s_chain_wipe(&a->rx);
+			free(a);
+		}
+	}
+	S2S_WIPE(sk);
+	S2S_WIPE(shk);
+	S2S_WIPE(skcs);
 	return 0;
 }
 
@@ -341,7 +535,8 @@ bench_stego(int argc, char **argv)
 
 	printf("# Fx, stego and PNG: median microseconds of %d samples\n",
 	       SAMPLES);
-	if (bench_fx() || bench_embed(&covers[0]) || bench_png(&covers[0]))
+	if (bench_fx() || bench_embed(&covers[0]) || bench_png(&covers[0]) ||
+	    bench_package(&covers[0]))
 		goto out;
 
 	printf("\n# PSNR over %d keys per cover (8 B = paper MACLESS||R^T, "

@@ -223,7 +223,7 @@ write_config(struct demo *d, const char *id, const char *path,
 	s2s_json_add_string(o, "state_dir", state);
 	s2s_json_add_string(o, "covers", covers);
 	s2s_json_add_string(o, "profile", d->profile);
-	s2s_json_add_int(o, "png_level", 1);
+	s2s_json_add_int(o, "png_level", 0);
 	s2s_json_add_bool(o, "state_fsync", !d->no_fsync);
 	t = s2s_json_add_object(o, "timeouts");
 	s2s_json_add_int(t, "connect", 10);

@@ -6,8 +6,9 @@
  * Input: one package as it arrives on the wire.  Invariants checked:
  *  - parse is zero-copy and encode is its inverse: re-encoding the parsed
  *    fields gives the input bytes back;
- *  - open and open_cached (fresh cache) agree on the result, R^T and the
- *    chain state, and a failed open leaves the chain untouched;
+ *  - open, open_cached (fresh cache) and the reference open_full (whole
+ *    decode) agree on the result, R^T and the chain state, and a failed
+ *    open leaves the chain untouched;
  *  - an accepted package advances the chain by exactly one.
  * The fixed chain (fuzz_common.h) is at seq 1 of session FUZZ_SESSION.
  * When the package names another session or seq, it is opened a second
@@ -49,16 +50,20 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 static enum s2s_err
 open_both(const struct s2s_chain *base, const struct s2s_package *p)
 {
-	struct s2s_chain a = *base, b = *base;
+	struct s2s_chain a = *base, b = *base, f = *base;
 	struct s2s_package_cache cache = { 0 };
-	uint32_t rt_a = 0, rt_b = 0;
-	enum s2s_err ea, eb;
+	uint32_t rt_a = 0, rt_b = 0, rt_f = 0;
+	enum s2s_err ea, eb, ef;
 
 	ea = s2s_package_open(&a, p, &limits, &rt_a);
 	eb = s2s_package_open_cached(&b, &cache, p, &limits, &rt_b);
+	ef = s2s_package_open_full(&f, &cache, p, &limits, &rt_f);
 	s2s_package_cache_clear(&cache);
 	FUZZ_CHECK(ea == eb);
+	FUZZ_CHECK(ea == ef);
 	FUZZ_CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	FUZZ_CHECK(memcmp(&a, &f, sizeof(a)) == 0);
+	FUZZ_CHECK(rt_a == rt_f);
 	if (ea == S2S_OK) {
 		FUZZ_CHECK(rt_a == rt_b);
 		FUZZ_CHECK(a.next_seq == base->next_seq + 1);
@@ -67,6 +72,7 @@ open_both(const struct s2s_chain *base, const struct s2s_package *p)
 	}
 	s2s_chain_wipe(&a);
 	s2s_chain_wipe(&b);
+	s2s_chain_wipe(&f);
 	return ea;
 }
 

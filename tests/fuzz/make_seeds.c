@@ -13,6 +13,7 @@
  * format change and commit the result.
  */
 #include <errno.h>
+#include <libdeflate.h>
 #include <png.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 
 #include "fuzz_common.h"
 #include "s2s/package.h"
+#include "worst_png.h"
 #include "s2s/proto.h"
 #include "s2s/stego.h"
 
@@ -206,6 +208,47 @@ png_of(const struct s2s_image *img, int level)
 	return m;
 }
 
+/* The worst cases of issue 10 (class 3), small enough for a corpus. */
+static void
+worst_seeds(void)
+{
+	struct s2s_image img;
+	struct m { uint8_t *p; size_t len; } w, x;
+	struct wp_spec bomb = { .width = 256, .height = 256, .depth = 8,
+				.filter = 4, .fill = 3, .zlevel = 12 };
+
+	fuzz_cover(&img, 32, 24);
+	CHECK(s2s_image_encode_png(&img, 1, &w.p, &w.len) == S2S_OK);
+	x.p = wp_add_ancillary(w.p, w.len, 40, "zTXt", 1 << 16, 0, &x.len);
+	put("image", "worst-ztxt.png", x.p, x.len);
+	free(x.p);
+	x.p = wp_add_ancillary(w.p, w.len, 20, "iCCP", 1 << 16, 0, &x.len);
+	put("image", "worst-iccp.png", x.p, x.len);
+	free(x.p);
+	x.p = wp_resplit_idat(w.p, w.len, 3, &x.len);
+	put("image", "worst-tiny-idat.png", x.p, x.len);
+	free(x.p);
+	free(w.p);
+	x.p = wp_png(&bomb, &x.len);
+	put("image", "worst-paeth-bomb.png", x.p, x.len);
+	free(x.p);
+	bomb.height = 257;          /* stream longer than IHDR will say */
+	x.p = wp_png(&bomb, &x.len);
+	x.p[22] = 1;
+	x.p[23] = 0;
+	{
+		uint32_t c = (uint32_t)libdeflate_crc32(0, x.p + 12, 17);
+
+		x.p[29] = (uint8_t)(c >> 24);
+		x.p[30] = (uint8_t)(c >> 16);
+		x.p[31] = (uint8_t)(c >> 8);
+		x.p[32] = (uint8_t)c;
+	}
+	put("image", "worst-long-stream.png", x.p, x.len);
+	free(x.p);
+	s2s_image_free(&img);
+}
+
 static void
 image_seeds(void)
 {
@@ -275,6 +318,7 @@ image_seeds(void)
 	put_str("image", "pgm-zero.pgm", "P5 0 3 255\n");
 	put("image", "png-sig-only.png", "\x89PNG\r\n\x1a\n", 8);
 	put("image", "empty", "", 0);
+	worst_seeds();
 }
 
 /* ---- Stego ---------------------------------------------------------------- */

@@ -36,7 +36,7 @@
  *     "state_dir": "alice-state",      created 0700
  *     "covers": "covers/",             8-bit gray PNG covers, or "builtin"
  *     "profile": "hardened",           or "paper", or "default" (the CS's)
- *     "png_level": 1,                  zlib level of stego images, 0..9
+ *     "png_level": 0,                  zlib level of stego images, 0..9
  *     "tls": { "ca_file": "ca.pem", "cert_file": "c.pem",
  *              "key_file": "c.key", "verify": true },
  *     "timeouts": { "connect": 10, "register": 15, "pair": 30,

@@ -51,13 +51,20 @@ extern "C" {
 struct s2s_package_limits {
 	size_t max_msg;     /* default 256 KiB */
 	size_t max_image;   /* default 256 KiB */
-	struct s2s_image_limits image;  /* stego image; max_pixels default 1 Mi */
+	struct s2s_image_limits image;  /* stego image; max_pixels default 64 Ki */
 };
 
 #define S2S_PACKAGE_DEFAULT_MAX_MSG (256u * 1024u)
 #define S2S_PACKAGE_DEFAULT_MAX_IMAGE (256u * 1024u)
-/* Default pixel limit for the stego image (1024 x 1024). */
-#define S2S_PACKAGE_DEFAULT_MAX_PIXELS (1024u * 1024u)
+/*
+ * Default pixel limit for the stego image (256 x 256, four times the
+ * 128 x 128 covers; 64 payload bytes).  It bounds the broker's work for a
+ * package: a new image size rebuilds the chain's keyed selection, a
+ * SHA-256 shuffle of all (w/2)(h/2) HH positions (~35 ns each), and the
+ * decode is linear in the pixels: at 256 x 256 the worst package costs
+ * about 1 ms, at 1024 x 1024 it cost 10-15 ms (docs/OPERATIONS.md).
+ */
+#define S2S_PACKAGE_DEFAULT_MAX_PIXELS (256u * 256u)
 
 /* A parsed package: every pointer points into the parsed buffer. */
 struct s2s_package {
@@ -116,8 +123,9 @@ enum s2s_err s2s_package_seal(struct s2s_chain *c, const char *sender,
 /*
  * Gate and receiver: verify a parsed package against the chain.
  * Checks profile and session against the chain, seq against next_seq
- * (S2S_ERR_REPLAY if lower, S2S_ERR_GAP if higher), decodes the image
- * (S2S_ERR_IMAGE, or S2S_ERR_TOO_BIG beyond limits), checks it can carry
+ * (S2S_ERR_REPLAY if lower, S2S_ERR_GAP if higher), reads the image
+ * (S2S_ERR_IMAGE unless an 8-bit gray non-interlaced PNG, see
+ * s2s_image_png_gray_rows; S2S_ERR_TOO_BIG beyond limits), checks it can carry
  * the payload (S2S_ERR_FORMAT), extracts tag and R^T and verifies the tag
  * (S2S_ERR_AUTH).  On S2S_OK the chain has advanced and *rt (may be NULL)
  * holds R^T; on any error the chain is untouched.  A receiver that gets
@@ -130,19 +138,38 @@ enum s2s_err s2s_package_open(struct s2s_chain *c,
 			      uint32_t *rt);
 
 /*
- * The stego selection for one chain, kept between messages.  The keyed
- * shuffle behind the selection costs more than the rest of open put
- * together (~170 us of ~190 us at PNG level 0, 128x128), and it depends
- * only on the chain's stego key and the image size, both fixed for a
- * session in practice.  A caller that opens (or seals) many packages on
- * one chain keeps one cache next to it, under the same lock, zeroed at
- * first; the _cached forms then skip the shuffle and allocate nothing
- * beyond the PNG codec.  The cache rebuilds itself when the key (a new
- * session) or the image size changes, so it is never wrong, only cold.
- * It holds a copy of the stego key: release it with
- * s2s_package_cache_clear(), which wipes it.  Fields are private.
+ * What one chain keeps between messages, so that seal and open do only
+ * the work that depends on the message.
+ *
+ * - The stego selection: the keyed shuffle behind it costs more than the
+ *   rest of open put together (~150 us at 128x128), and it depends only on
+ *   the chain's stego key and the image size, both fixed for a session in
+ *   practice.
+ * - Open (gate, receiver) keeps nothing else: it reads a level-0 PNG where
+ *   it lies (s2s_image_png_gray_rows) and allocates its scratch per call
+ *   (the row pointers; the scanlines only for rows split across stored
+ *   blocks or for compressed levels; the parity map beyond 64x64 blocks),
+ *   so an idle chain holds only its selection (4 bytes per selected block,
+ *   16 KB for the hardened payload).
+ * - Seal at PNG level 0: the cover, its parity map and its pre-encoded PNG
+ *   (s2s_image_patch): the stego PNG is the cover's PNG with at most 2n
+ *   bytes, the Adler-32 and the touched IDAT CRCs patched, byte for byte
+ *   what encoding the stego image would write.  The cache keeps up to
+ *   S2S_PACKAGE_CACHE_COVERS covers (a copy of each, compared with memcmp
+ *   on every seal, so a changed cover is never missed; the oldest is
+ *   replaced), about 40 KB each at 128x128.
+ *
+ * A caller that opens (or seals) many packages on one chain keeps one
+ * cache next to it, under the same lock, zeroed at first.  The cache
+ * rebuilds what changed (a new session key, image size or cover), so it
+ * is never wrong, only cold.  It holds a copy of the stego key: release it
+ * with s2s_package_cache_clear(), which wipes it.  Fields are private.
  */
 struct s2s_stego_sel;
+struct s2s_package_cover;
+
+/* Covers a cache keeps pre-encoded (devices rotate a few covers). */
+#define S2S_PACKAGE_CACHE_COVERS 8
 
 struct s2s_package_cache {
 	struct s2s_stego_sel *sel;
@@ -150,6 +177,9 @@ struct s2s_package_cache {
 	uint32_t height;
 	size_t n;
 	uint8_t key[S2S_STEGO_KEY_LEN];
+	/* seal at level 0: the last S2S_PACKAGE_CACHE_COVERS covers */
+	struct s2s_package_cover *covers[S2S_PACKAGE_CACHE_COVERS];
+	unsigned next_cover;
 };
 
 /* s2s_package_seal / s2s_package_open with a cache (NULL: none). */
@@ -166,6 +196,19 @@ enum s2s_err s2s_package_open_cached(struct s2s_chain *c,
 				     const struct s2s_package *p,
 				     const struct s2s_package_limits *limits,
 				     uint32_t *rt);
+
+/*
+ * The reference open: decodes the whole image with s2s_image_decode and
+ * extracts from the pixels (s2s_stego_extract_sel, random access), the
+ * cache (may be NULL) serving only the selection.  Same verdicts and
+ * chain effects as s2s_package_open (tests compare the two on mutated
+ * packages); slower.  For tests and tools.
+ */
+enum s2s_err s2s_package_open_full(struct s2s_chain *c,
+				   struct s2s_package_cache *cache,
+				   const struct s2s_package *p,
+				   const struct s2s_package_limits *limits,
+				   uint32_t *rt);
 
 /* Free the selection and wipe the cache; a zeroed cache is a no-op. */
 void s2s_package_cache_clear(struct s2s_package_cache *cache);

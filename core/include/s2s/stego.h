@@ -98,6 +98,46 @@ enum s2s_err s2s_stego_extract_sel(const struct s2s_stego_sel *sel,
 				   uint8_t *payload, size_t n);
 
 /*
+ * Parity maps: the HH parity of every 2x2 block, one byte (0 or 1) per HH
+ * index, (w/2) * (h/2) bytes.  Computing it is one sequential pass over
+ * the pixels; a syndrome is then 255 byte lookups.  rows[y] points at
+ * row y (width bytes), so the pixels need not be one buffer (the rows of
+ * a stored PNG are read where they lie, s2s_image_png_gray_rows).
+ */
+void s2s_stego_parity_map(const uint8_t *const *rows, uint32_t width,
+			  uint32_t height, uint8_t *map);
+
+/* s2s_stego_extract_sel from a parity map of the selection's size. */
+enum s2s_err s2s_stego_extract_map(const struct s2s_stego_sel *sel,
+				   const uint8_t *map, uint8_t *payload,
+				   size_t n);
+
+/*
+ * s2s_stego_plan_map with the cover's syndromes already known (syn[k] =
+ * byte k that s2s_stego_extract_map gives for the cover), for senders that
+ * keep them with a fixed cover: planning then reads only the blocks it
+ * changes.
+ */
+enum s2s_err s2s_stego_plan_syn(const struct s2s_stego_sel *sel,
+				const struct s2s_image *img,
+				const uint8_t *syn, const uint8_t *payload,
+				size_t n, struct s2s_image_change *plan,
+				size_t *count);
+
+/*
+ * Plan s2s_stego_embed_sel without writing: img is the cover and map its
+ * parity map.  plan (s2s/image.h) has room for 2n changes; *count receives how many were
+ * planned.  Applying them to img gives exactly what s2s_stego_embed_sel
+ * would (the same reference-mode choices).  For senders that patch a
+ * pre-encoded cover instead of encoding the stego image.
+ */
+enum s2s_err s2s_stego_plan_map(const struct s2s_stego_sel *sel,
+				const struct s2s_image *img,
+				const uint8_t *map, const uint8_t *payload,
+				size_t n, struct s2s_image_change *plan,
+				size_t *count);
+
+/*
  * Embed n payload bytes into img in place with the 32-byte selection key.
  * *changes (may be NULL) receives the number of coefficients changed.
  * S2S_ERR_COVER if the cover cannot carry the payload (too small, or
