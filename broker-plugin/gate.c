@@ -128,7 +128,7 @@ cs_gate_qos(struct s2s_cs *cs, const char *client_id,
 		struct same_arg a = { buf, len, false };
 
 		if (cs_store_fetch(cs, p->id, client_id, s->t, s->q2_seq[dir],
-				   s->q2_seq[dir], 1, same_cb, &a) == S2S_OK &&
+				   s->q2_seq[dir], 1, len, same_cb, &a) == S2S_OK &&
 		    a.same) {
 			cs_log(MOSQ_LOG_DEBUG, "gate: QoS 2 resend of '%s' seq "
 			       "%llu passed to the broker's duplicate check",
