@@ -169,3 +169,37 @@ cs_store_usage(struct s2s_cs *cs, struct cs_store_usage *u)
 	memset(u, 0, sizeof(*u));
 	OPS(cs)->usage(cs, u);
 }
+
+/* ---- single-use tokens (declared in plugin.h) ----------------------------- */
+
+enum s2s_err
+cs_tokens_open(struct s2s_cs *cs)
+{
+	return OPS(cs)->tokens_open(cs);
+}
+
+enum s2s_err
+cs_token_use(struct s2s_cs *cs, const char *user,
+	     const uint8_t nonce[S2S_TOKEN_NONCE_LEN], uint64_t exp)
+{
+	return OPS(cs)->token_use(cs, user, nonce, exp);
+}
+
+long
+cs_tokens_prune(struct s2s_cs *cs, int64_t now)
+{
+	return OPS(cs)->tokens_prune(cs, now);
+}
+
+long
+cs_tokens_count(struct s2s_cs *cs)
+{
+	return OPS(cs)->tokens_count(cs);
+}
+
+enum s2s_err
+cs_enrol_code_hash_get(struct s2s_cs *cs, const char *id, int64_t now,
+		       uint8_t hash[S2S_SHA256_LEN])
+{
+	return OPS(cs)->code_hash_get(cs, id, now, hash);
+}

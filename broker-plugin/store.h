@@ -131,6 +131,15 @@ struct cs_store_ops {
 	long (*retention)(struct s2s_cs *cs, int64_t now);
 	long (*package_count)(struct s2s_cs *cs, const char *pair);
 	void (*usage)(struct s2s_cs *cs, struct cs_store_usage *u);
+	/* single-use connect tokens and enrolment logins (plugin.h) */
+	enum s2s_err (*tokens_open)(struct s2s_cs *cs);
+	enum s2s_err (*token_use)(struct s2s_cs *cs, const char *user,
+				  const uint8_t *nonce, uint64_t exp);
+	long (*tokens_prune)(struct s2s_cs *cs, int64_t now);
+	long (*tokens_count)(struct s2s_cs *cs);
+	enum s2s_err (*code_hash_get)(struct s2s_cs *cs, const char *id,
+				      int64_t now,
+				      uint8_t hash[S2S_SHA256_LEN]);
 };
 
 extern const struct cs_store_ops cs_store_embedded;

@@ -1340,6 +1340,115 @@ emb_load(struct s2s_cs *cs)
 	return rc;
 }
 
+/* ---- single-use connect tokens (protocol v2) -------------------------- */
+
+/*
+ * used_tokens(user, nonce, exp): the token nonces the CS accepted, each kept
+ * until its token expires, so a restart forgets none of them.  Used only at
+ * CONNECT, never on the gate's path.
+ */
+static enum s2s_err
+emb_tokens_open(struct s2s_cs *cs)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(E(cs)->db, "CREATE TABLE IF NOT EXISTS used_tokens("
+			 " user TEXT NOT NULL, nonce BLOB NOT NULL,"
+			 " exp INTEGER NOT NULL, PRIMARY KEY(user, nonce))"
+			 " WITHOUT ROWID;"
+			 "CREATE INDEX IF NOT EXISTS used_tokens_exp ON "
+			 " used_tokens(exp);", NULL, NULL, &msg) != SQLITE_OK) {
+		cs_log(MOSQ_LOG_ERR, "store %s: used_tokens: %s",
+		       cs->opt.store, msg ? msg : "?");
+		sqlite3_free(msg);
+		return S2S_ERR_STORE;
+	}
+	return S2S_OK;
+}
+
+static enum s2s_err
+emb_token_use(struct s2s_cs *cs, const char *user,
+	     const uint8_t nonce[S2S_TOKEN_NONCE_LEN], uint64_t exp)
+{
+	sqlite3_stmt *s = NULL;
+	enum s2s_err rc = S2S_ERR_STORE;
+	int r;
+
+	if (sqlite3_prepare_v2(E(cs)->db, "INSERT INTO used_tokens(user, nonce, "
+			       "exp) VALUES(?1, ?2, ?3)", -1, &s, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(s, 1, user, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, nonce, S2S_TOKEN_NONCE_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)exp);
+	r = sqlite3_step(s);
+	if (r == SQLITE_DONE)
+		rc = S2S_OK;
+	else if ((r & 0xff) == SQLITE_CONSTRAINT)
+		rc = S2S_ERR_REPLAY;
+out:
+	if (rc == S2S_ERR_STORE)
+		cs_log(MOSQ_LOG_ERR, "store: used_tokens: %s",
+		       sqlite3_errmsg(E(cs)->db));
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static long
+emb_tokens_prune(struct s2s_cs *cs, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	long n = -1;
+
+	if (sqlite3_prepare_v2(E(cs)->db, "DELETE FROM used_tokens WHERE exp < ?1",
+			       -1, &s, NULL) == SQLITE_OK) {
+		sqlite3_bind_int64(s, 1, now);
+		if (sqlite3_step(s) == SQLITE_DONE)
+			n = sqlite3_changes(E(cs)->db);
+	}
+	sqlite3_finalize(s);
+	return n;
+}
+
+static long
+emb_tokens_count(struct s2s_cs *cs)
+{
+	sqlite3_stmt *s = NULL;
+	long n = -1;
+
+	if (sqlite3_prepare_v2(E(cs)->db, "SELECT count(*) FROM used_tokens", -1,
+			       &s, NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		n = (long)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+static enum s2s_err
+emb_code_hash_get(struct s2s_cs *cs, const char *id, int64_t now,
+		       uint8_t hash[S2S_SHA256_LEN])
+{
+	sqlite3_stmt *s = NULL;
+	enum s2s_err rc = S2S_ERR_NOT_FOUND;
+
+	if (sqlite3_prepare_v2(E(cs)->db, "SELECT code_hash, expires FROM "
+			       "enrol_codes WHERE id = ?1", -1, &s, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_finalize(s);
+		return S2S_ERR_STORE;
+	}
+	sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW &&
+	    sqlite3_column_bytes(s, 0) == S2S_SHA256_LEN &&
+	    (sqlite3_column_int64(s, 1) == 0 ||
+	     sqlite3_column_int64(s, 1) >= now)) {
+		memcpy(hash, sqlite3_column_blob(s, 0), S2S_SHA256_LEN);
+		rc = S2S_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
 const struct cs_store_ops cs_store_embedded = {
 	.name = "embedded",
 	.open = emb_open,
@@ -1364,4 +1473,9 @@ const struct cs_store_ops cs_store_embedded = {
 	.retention = emb_retention,
 	.package_count = emb_package_count,
 	.usage = emb_usage,
+	.tokens_open = emb_tokens_open,
+	.token_use = emb_token_use,
+	.tokens_prune = emb_tokens_prune,
+	.tokens_count = emb_tokens_count,
+	.code_hash_get = emb_code_hash_get,
 };
