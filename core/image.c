@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * image.c - 8-bit grayscale images: PNG through libpng's low-level API,
- * binary PGM by hand, MSE/PSNR.
+ * image.c - 8-bit grayscale images: PNG read by our own bounded decoder
+ * and written by our own encoder (both on libdeflate), the gate's row view
+ * of a stego PNG and level-0 patching, binary PGM by hand, MSE/PSNR.
  *
- * Why the low-level API: the simplified API (png_image_finish_read) applies
- * gAMA/sRGB colour management, which rewrote every pixel of a stego image
- * (signal-processing.md 5.5) and destroyed the payload.  Here the only
- * transforms asked of libpng are lossless layout changes (palette to RGB,
- * 1/2/4-bit gray to 8 bits, 16 to 8 bits by keeping the high byte); the
- * RGB-to-gray conversion is ours and exact.
+ * No colour management anywhere: libpng's simplified API applied gAMA/sRGB
+ * and rewrote every pixel of a stego image (signal-processing.md 5.5).
+ * The conversions are lossless layout changes (palette to RGB, 1/2/4-bit
+ * gray scaled to 8 bits, 16 to 8 bits by keeping the high byte) and the
+ * exact RGB-to-gray of image.h.  libpng's low-level reader (the previous
+ * decoder) stays as the reference the tests compare with.
  */
 #include <errno.h>
 #include <limits.h>

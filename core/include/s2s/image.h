@@ -3,12 +3,13 @@
  * s2s/image.h - 8-bit grayscale images and their files (PNG and PGM).
  *
  * PNG is read by our own bounded decoder (libdeflate inflates, nothing
- * else is allocated beyond the pixel data) and written through libpng's
- * low-level API.  No gamma or colour management: ancillary chunks (gAMA,
- * sRGB, iCCP, cHRM, zTXt, ...) are skipped unread and never change a
- * pixel or cost more than a length check.  The work of a decode is
- * bounded before it starts: IHDR gives the exact size of the pixel data,
- * checked against the limits, and inflating stops there.  Conversions are exact and documented: RGB(A) to gray as
+ * else is allocated beyond the pixel data) and written by our own encoder
+ * (libdeflate, one IDAT).  No gamma or colour management: ancillary
+ * chunks (gAMA, sRGB, iCCP, cHRM, zTXt, ...) are skipped unread and never
+ * change a pixel or cost more than a length check.  The work of a decode
+ * is bounded before it starts: IHDR gives the exact size of the pixel
+ * data, checked against the limits, and inflating stops there.
+ * Conversions are exact and documented: RGB(A) to gray as
  * Y = (299 R + 587 G + 114 B + 500) / 1000, alpha ignored, 16-bit samples
  * as v >> 8, palettes expanded, bit depths below 8 scaled to 0..255.
  * Written PNGs are colour type 0, depth 8, with no ancillary chunks.
@@ -164,8 +165,9 @@ enum s2s_err s2s_image_read_file(const char *path,
 
 /*
  * Encode as PNG into a malloc()ed buffer (*out, *out_len; free() it).
- * level is the zlib level 0..9; filters are "none" at levels 0-1 and
- * all filters above.
+ * level is the deflate level 0..9 (0: stored blocks); filters are "none"
+ * at levels 0-1, above per row the one with the smallest sum of
+ * |signed byte|.
  */
 enum s2s_err s2s_image_encode_png(const struct s2s_image *img, int level,
 				  uint8_t **out, size_t *out_len);
