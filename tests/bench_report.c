@@ -19,7 +19,9 @@
  *  5. forgery acceptance rates at the core level (s2s_package_open);
  *  6. PSNR over the covers (from `s2s bench stego`).
  *
- * usage: bench_report [-o DIR] [-q]   (-q: quick, fewer repetitions)
+ * usage: bench_report [-o DIR] [-q] [-s SECTIONS]
+ *   -q: quick, fewer repetitions; -s 12: only sections 1 and 2 (while
+ *   working on one part; `make bench` runs them all)
  * Needs S2S_PLUGIN for 2-4 and S2S_TOOL for 6 (the Makefile sets both).
  */
 #include <math.h>
@@ -47,6 +49,14 @@
 #include "stubs/mosquitto_stubs.h"
 
 static bool quick;
+static const char *only;        /* -s: the sections to run, e.g. "12" */
+
+/* Whether section n (1-7) runs: all of them unless -s names some. */
+static bool
+want(int n)
+{
+	return !only || strchr(only, '0' + n);
+}
 
 /* ---- the report ---------------------------------------------------------- */
 
@@ -747,6 +757,8 @@ conn_open(struct conn *c, int port, const char *id, const char *user,
 	if (!c->m)
 		fail("mosquitto_new");
 	mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V5);
+	/* Both brokers run with set_tcp_nodelay; the clients do the same. */
+	mosquitto_int_option(c->m, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_max_inflight_messages_set(c->m, 100);
 	mosquitto_connect_callback_set(c->m, cb_connect);
 	mosquitto_subscribe_callback_set(c->m, cb_subscribe);
@@ -1089,8 +1101,10 @@ bench_broker(void)
 
 	section("3. Verified packages through the broker: gate vs plain "
 		"mosquitto (hardened)");
-	bench_broker_pairs(1, pd, gate, plain);
-	bench_broker_pairs(16, pd, gate, plain);
+	if (want(3)) {
+		bench_broker_pairs(1, pd, gate, plain);
+		bench_broker_pairs(16, pd, gate, plain);
+	}
 	rss2 = rss_kb(bh_pid(gate));
 	section("4. Scaling and memory");
 	row("broker RSS, no pairs", (double)rss0, "KiB", NULL, NULL,
@@ -1530,28 +1544,37 @@ main(int argc, char **argv)
 	int opt;
 	double t0 = now_us();
 
-	while ((opt = getopt(argc, argv, "o:q")) != -1) {
+	while ((opt = getopt(argc, argv, "o:qs:")) != -1) {
 		if (opt == 'o')
 			out = optarg;
 		else if (opt == 'q')
 			quick = true;
+		else if (opt == 's')
+			only = optarg;
 		else {
-			fprintf(stderr, "usage: bench_report [-o DIR] [-q]\n");
+			fprintf(stderr, "usage: bench_report [-o DIR] [-q] "
+				"[-s SECTIONS]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mosquitto_lib_init();
-	bench_phases();
-	bench_broker();
+	if (want(1))
+		bench_phases();
+	if (want(2) || want(3))
+		bench_broker();
 	section("4. Scaling and memory");
-	bench_scaling();
+	if (want(4))
+		bench_scaling();
 	section("5. The gate in process: where the time goes (hardened)");
-	bench_gate_split();
+	if (want(5))
+		bench_gate_split();
 	section("6. Forgery, at the core level (s2s_package_open)");
-	bench_forgery();
+	if (want(6))
+		bench_forgery();
 	section("7. Stego image quality");
-	bench_psnr();
+	if (want(7))
+		bench_psnr();
 	section("Run");
 	row("bench_report wall time", (now_us() - t0) / 1e6, "s", NULL,
 	    "~10 min", NULL);
