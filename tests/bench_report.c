@@ -21,7 +21,8 @@
  *
  * usage: bench_report [-o DIR] [-q] [-s SECTIONS]
  *   -q: quick, fewer repetitions; -s 12: only sections 1 and 2 (while
- *   working on one part; `make bench` runs them all)
+ *   working on one part; `make bench` runs them all); -N COUNT: only
+ *   COUNT negotiations of one pair in process (for perf record)
  * Needs S2S_PLUGIN for 2-4 and S2S_TOOL for 6 (the Makefile sets both).
  */
 #include <math.h>
@@ -52,6 +53,8 @@ static bool quick;
 static const char *only;        /* -s: the sections to run, e.g. "12" */
 
 /* Whether section n (1-7) runs: all of them unless -s names some. */
+static int neg_loop;            /* -N: only renegotiate one pair N times */
+
 static bool
 want(int n)
 {
@@ -268,11 +271,20 @@ take(struct td_dev *d, enum s2s_msg_type type, struct s2s_msg *m)
 {
 	struct stub_pub p;
 	char topic[128];
+	enum s2s_err rc;
 
 	snprintf(topic, sizeof(topic), "s2s/inbox/%s", d->id);
 	if (!stub_pub_take(topic, &p))
 		fail("no inbox message");
-	if (td_decode(d, p.payload, p.len, m) != S2S_OK || m->type != type) {
+	/* A renegotiation (bench_neg_loop) first ends the session before. */
+	while ((rc = td_decode(d, p.payload, p.len, m)) == S2S_OK &&
+	       m->type == S2S_MSG_ENDED && type != S2S_MSG_ENDED) {
+		s2s_msg_clear(m);
+		stub_pub_free(&p);
+		if (!stub_pub_take(topic, &p))
+			fail("no inbox message");
+	}
+	if (rc != S2S_OK || m->type != type) {
 		fprintf(stderr, "%s: expected %s, got %s %s\n", d->id,
 			s2s_msg_type_name(type), s2s_msg_type_name(m->type),
 			m->reason);
@@ -294,6 +306,39 @@ feed(struct s2s_cs *cs, struct td_dev *d, enum s2s_err rc, uint8_t *buf,
 struct phase_t {
 	double reg_dev, reg_cs, pair, neg;      /* us */
 };
+
+/* Phase 2 in process between a and b (paired): the five steps. */
+static void
+negotiate_local(struct s2s_cs *cs, struct td_dev *a, struct td_dev *b)
+{
+	struct s2s_msg m;
+	uint8_t *buf;
+	size_t n;
+	enum s2s_err rc;
+
+	rc = td_session(a, b->id, 1, &buf, &n);
+	feed(cs, a, rc, buf, n);
+	take(a, S2S_MSG_NEG_KEYS, &m);
+	td_take_keys(a, &m);
+	s2s_msg_clear(&m);
+	take(b, S2S_MSG_NEG_KEYS, &m);
+	td_take_keys(b, &m);
+	s2s_msg_clear(&m);
+	rc = td_neg_sds(a, cs->cs_key, TD_OK, 1, &buf, &n);
+	feed(cs, a, rc, buf, n);
+	take(b, S2S_MSG_NEG_FWD, &m);
+	if (!td_check_step(b, &m, a->sk, a->sk_len))
+		fail("step 3 check");
+	s2s_msg_clear(&m);
+	rc = td_neg_sdr(b, cs->cs_key, true, TD_OK, 1, &buf, &n);
+	feed(cs, b, rc, buf, n);
+	take(a, S2S_MSG_NEG_DONE, &m);
+	if (!td_check_step(a, &m, b->sk, b->sk_len))
+		fail("step 5 check");
+	s2s_msg_clear(&m);
+	td_chains(a);
+	td_chains(b);
+}
 
 /*
  * Register a and b, pair them, negotiate a session, in process; the
@@ -340,28 +385,7 @@ establish_local(struct s2s_cs *cs, struct td_dev *a, struct td_dev *b,
 	s2s_msg_clear(&m);
 	t->pair = now_us() - t0;
 	t0 = now_us();
-	rc = td_session(a, b->id, 1, &buf, &n);
-	feed(cs, a, rc, buf, n);
-	take(a, S2S_MSG_NEG_KEYS, &m);
-	td_take_keys(a, &m);
-	s2s_msg_clear(&m);
-	take(b, S2S_MSG_NEG_KEYS, &m);
-	td_take_keys(b, &m);
-	s2s_msg_clear(&m);
-	rc = td_neg_sds(a, cs->cs_key, TD_OK, 1, &buf, &n);
-	feed(cs, a, rc, buf, n);
-	take(b, S2S_MSG_NEG_FWD, &m);
-	if (!td_check_step(b, &m, a->sk, a->sk_len))
-		fail("step 3 check");
-	s2s_msg_clear(&m);
-	rc = td_neg_sdr(b, cs->cs_key, true, TD_OK, 1, &buf, &n);
-	feed(cs, b, rc, buf, n);
-	take(a, S2S_MSG_NEG_DONE, &m);
-	if (!td_check_step(a, &m, b->sk, b->sk_len))
-		fail("step 5 check");
-	s2s_msg_clear(&m);
-	td_chains(a);
-	td_chains(b);
+	negotiate_local(cs, a, b);
 	t->neg = now_us() - t0;
 	return cs_pair_find(cs, a->pair);
 }
@@ -551,6 +575,38 @@ bench_phases(void)
 		    "(2048-bit modexp), 6 ECIES, the CS's session write",
 		    v < 2950 ? "goal met" : "goal NOT met");
 	}
+	local_cs_destroy(cs, dir);
+}
+
+/*
+ * -N COUNT: one pair, then COUNT negotiations between the same two
+ * devices, nothing else: the loop to run under `perf record -g`.
+ */
+static void
+bench_neg_loop(int count)
+{
+	char dir[64];
+	struct s2s_cs *cs = local_cs(dir, sizeof(dir));
+	struct td_dev a, b;
+	struct phase_t t;
+	double *v = calloc((size_t)count, sizeof(double));
+
+	if (!v)
+		fail("oom");
+	td_init(&a, "loop-a", 1);
+	td_init(&b, "loop-b", 2);
+	(void)establish_local(cs, &a, &b, S2S_PROFILE_HARDENED, &t);
+	for (int i = 0; i < count; i++) {
+		double t0 = now_us();
+
+		negotiate_local(cs, &a, &b);
+		v[i] = now_us() - t0;
+	}
+	printf("negotiation, five steps (hardened), %d runs: median %.1f us\n",
+	       count, median(v, count));
+	free(v);
+	td_free(&a);
+	td_free(&b);
 	local_cs_destroy(cs, dir);
 }
 
@@ -1544,21 +1600,28 @@ main(int argc, char **argv)
 	int opt;
 	double t0 = now_us();
 
-	while ((opt = getopt(argc, argv, "o:qs:")) != -1) {
+	while ((opt = getopt(argc, argv, "o:qs:N:")) != -1) {
 		if (opt == 'o')
 			out = optarg;
 		else if (opt == 'q')
 			quick = true;
 		else if (opt == 's')
 			only = optarg;
+		else if (opt == 'N')
+			neg_loop = atoi(optarg);
 		else {
 			fprintf(stderr, "usage: bench_report [-o DIR] [-q] "
-				"[-s SECTIONS]\n");
+				"[-s SECTIONS] [-N COUNT]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	mosquitto_lib_init();
+	if (neg_loop > 0) {
+		bench_neg_loop(neg_loop);
+		s2s_crypto_shutdown();
+		return 0;
+	}
 	if (want(1))
 		bench_phases();
 	if (want(2) || want(3))
