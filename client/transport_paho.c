@@ -16,13 +16,19 @@
  */
 #include <MQTTAsync.h>
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "transport.h"
 
@@ -59,6 +65,11 @@ struct s2s_transport {
 	unsigned pending;               /* publishes not answered */
 	struct pubctx *pubs;            /* their contexts */
 	struct waiter *orphans;         /* given up on; freed at destroy */
+
+	/* The broker's TCP endpoint, for set_nodelay(). */
+	int port;                       /* 0: unknown (no TCP_NODELAY) */
+	bool have_addr;                 /* host is an IP literal: */
+	struct sockaddr_storage addr;   /* ... that address */
 };
 
 static void
@@ -106,6 +117,124 @@ waiter_orphan(struct s2s_transport *t, struct waiter *w)
 	t->orphans = w;
 }
 
+static bool
+uri_is_tls(const char *uri)
+{
+	return !strncmp(uri, "ssl://", 6) || !strncmp(uri, "mqtts://", 8) ||
+	       !strncmp(uri, "wss://", 6);
+}
+
+/* ---- TCP_NODELAY ---------------------------------------------------------- */
+
+/*
+ * Paho 1.3.11 leaves Nagle's algorithm on and does not expose its socket.
+ * The scheme's exchanges are request / answer (six messages in a
+ * negotiation; PUBACK then the next request): with Nagle, a packet written
+ * while the previous one is unacknowledged waits for the broker's delayed
+ * ACK, 40 ms on Linux.  So after every CONNACK this process's TCP sockets
+ * whose peer is the broker's endpoint get TCP_NODELAY (the one Paho just
+ * opened among them; any other connection to the same broker port is an
+ * MQTT connection too, for which the option is as right).  Setting it
+ * changes no data, only when segments leave.
+ */
+
+static void
+parse_endpoint(struct s2s_transport *t)
+{
+	const char *u = strstr(t->uri, "://"), *h, *e;
+	char host[256];
+	size_t n;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&t->addr;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&t->addr;
+
+	if (!u || !strncmp(t->uri, "ws", 2))   /* websockets: leave alone */
+		return;
+	h = u + 3;
+	if (*h == '[') {                /* [IPv6]:port */
+		e = strchr(h, ']');
+		if (!e)
+			return;
+		h++;
+		n = (size_t)(e - h);
+		e++;
+	} else {
+		e = h + strcspn(h, ":/");
+		n = (size_t)(e - h);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (*e == ':')
+		t->port = atoi(e + 1);
+	else
+		t->port = uri_is_tls(t->uri) ? 8883 : 1883;
+	if (t->port <= 0 || t->port > 65535) {
+		t->port = 0;
+		return;
+	}
+	memset(&t->addr, 0, sizeof(t->addr));
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		t->have_addr = true;
+	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		t->have_addr = true;
+	}
+}
+
+static bool
+peer_is_broker(const struct s2s_transport *t, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const struct sockaddr_in *p4 = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)&t->addr;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&t->addr;
+	int proto = 0;
+	socklen_t pl = sizeof(proto);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) ||
+	    proto != IPPROTO_TCP || getpeername(fd, (struct sockaddr *)&ss,
+						&sl))
+		return false;
+	if (ss.ss_family == AF_INET)
+		return ntohs(p4->sin_port) == t->port &&
+		       (!t->have_addr || (t->addr.ss_family == AF_INET &&
+			p4->sin_addr.s_addr == b4->sin_addr.s_addr));
+	if (ss.ss_family == AF_INET6)
+		return ntohs(p6->sin6_port) == t->port &&
+		       (!t->have_addr || (t->addr.ss_family == AF_INET6 &&
+			!memcmp(&p6->sin6_addr, &b6->sin6_addr,
+				sizeof(b6->sin6_addr))));
+	return false;
+}
+
+static void
+set_nodelay(const struct s2s_transport *t)
+{
+	DIR *d;
+	struct dirent *e;
+	int one = 1;
+
+	if (!t->port || !(d = opendir("/proc/self/fd")))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (*end || end == e->d_name || fd < 0 || fd == dirfd(d) ||
+		    fstat((int)fd, &st) || !S_ISSOCK(st.st_mode) ||
+		    !peer_is_broker(t, (int)fd))
+			continue;
+		(void)setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
+	}
+	closedir(d);
+}
+
 /* ---- Callbacks (Paho's thread) ------------------------------------------ */
 
 static void
@@ -114,6 +243,7 @@ on_connected(void *ctx, char *cause)
 	struct s2s_transport *t = ctx;
 	bool reconnect = cause && !strcmp(cause, "automatic reconnect");
 
+	set_nodelay(t);
 	pthread_mutex_lock(&t->lock);
 	t->connected = true;
 	t->ever_connected = true;
@@ -295,13 +425,6 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static bool
-uri_is_tls(const char *uri)
-{
-	return !strncmp(uri, "ssl://", 6) || !strncmp(uri, "mqtts://", 8) ||
-	       !strncmp(uri, "wss://", 6);
-}
-
 enum s2s_err
 s2s_transport_create(const struct s2s_transport_opts *o,
 		     const struct s2s_transport_cbs *cbs,
@@ -330,6 +453,7 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 	}
 	t->o = *o;
 	t->cb = *cbs;
+	parse_endpoint(t);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
 
