@@ -1020,9 +1020,20 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	client__flush_notes(c);
 
 	if (!e && was_anon) {
-		/* Registered: from now on, connect with a token. */
-		s2s_client_close(c, 1000);
-		e = s2s_client_connect(c, -1);
+		/* Registered: from now on, connect with a token.  The
+		 * anonymous connection stays until the token one is up (see
+		 * s2s_transport_reconnect: milliseconds instead of Paho's
+		 * 1 s poll); if that cannot be done, close and connect. */
+		int to = pick_timeout(-1, c->cfg.timeout_connect);
+
+		c->use_token = true;
+		e = s2s_transport_reconnect(c->tr, c->topic_inbox, to);
+		if (!e) {
+			e = s2s_transport_subscribe(c->tr, c->topic_inbox, to);
+		} else {
+			s2s_client_close(c, 1000);
+			e = s2s_client_connect(c, -1);
+		}
 	}
 out:
 	free(hs);
