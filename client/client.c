@@ -640,6 +640,9 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	pthread_cond_init(&c->cond, NULL);
 	c->retry_ms = 1000;
 
+	/* A device multiplies each point a few times per negotiation: no
+	 * 3-4 ms fixed-point tables in the middle of a step (s2s/crypto.h). */
+	s2s_crypto_fixed_point_cache(false);
 	e = s2s_device_config_load(config_path, &c->cfg, err, err_len);
 	if (e)
 		goto fail;
