@@ -508,21 +508,30 @@ keeper_main(void *arg)
 			break;
 		message__tick(c);
 		if (c->want_connected && !c->connected &&
-		    client__now_ms() >= c->next_retry &&
-		    !s2s_transport_connected(c->tr)) {
-			/* Reconnect, with a fresh token. */
-			enum s2s_err e;
+		    client__now_ms() >= c->next_retry) {
+			/* Reconnect, with a fresh token.  Paho is asked
+			 * without c->lock: its thread holds Paho's lock while
+			 * it calls us back (tr_connected takes c->lock). */
+			enum s2s_err e = S2S_OK;
+			bool up;
 
 			pthread_mutex_unlock(&c->lock);
-			e = s2s_transport_connect(c->tr, false,
-						  c->cfg.timeout_connect);
+			up = s2s_transport_connected(c->tr);
+			if (!up)
+				e = s2s_transport_connect(c->tr, false,
+							  c->cfg.timeout_connect);
 			pthread_mutex_lock(&c->lock);
-			if (e && !c->connected) {
-				c->retry_ms = c->retry_ms < 8000 ?
-					      2 * c->retry_ms : 16000;
-				c->next_retry = client__now_ms() + c->retry_ms;
+			if (!up) {
+				if (e && !c->connected) {
+					c->retry_ms = c->retry_ms < 8000 ?
+						      2 * c->retry_ms : 16000;
+					c->next_retry = client__now_ms() +
+							c->retry_ms;
+				}
+				continue;
 			}
-			continue;
+			if (c->stopping)
+				break;
 		}
 		for (size_t i = 0; i < c->npairs; i++) {
 			struct pair *p = c->pairs[i];

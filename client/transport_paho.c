@@ -626,6 +626,7 @@ poke_next(struct s2s_transport *t)
 {
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
 	MQTTAsync h = NULL;
+	const char *topic = NULL;
 	bool go;
 
 	pthread_mutex_lock(&t->lock);
@@ -633,6 +634,7 @@ poke_next(struct s2s_transport *t)
 	if (go) {
 		t->pokes++;
 		h = t->poke_h;
+		topic = t->poke_topic;  /* replaced only while not poking */
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (!go)
@@ -642,7 +644,7 @@ poke_next(struct s2s_transport *t)
 	ro.onSuccess5 = poke_answered;
 	ro.onFailure5 = poke_failed;
 	ro.context = t;
-	if (MQTTAsync_subscribe(h, t->poke_topic, 1, &ro) != MQTTASYNC_SUCCESS) {
+	if (MQTTAsync_subscribe(h, topic, 1, &ro) != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&t->lock);
 		t->poking = false;
 		pthread_mutex_unlock(&t->lock);
@@ -718,6 +720,8 @@ connect_link(struct s2s_transport *t, struct link *l, bool clean,
 	}
 	if (!wait_done(t, w, timeout_ms)) {
 		t->poking = false;
+		if (t->next_link == l)  /* a late CONNACK must not promote */
+			t->next_link = NULL;
 		waiter_orphan(t, w);
 		pthread_mutex_unlock(&t->lock);
 		stop_retrying(l->h);
@@ -758,28 +762,30 @@ s2s_transport_reconnect(struct s2s_transport *t, const char *poke_topic,
 			int timeout_ms)
 {
 	struct link *l = NULL, *old;
+	char *topic;
 	enum s2s_err e;
+	bool ok;
 
 	pthread_mutex_lock(&t->lock);
 	old = t->link;
-	if (!t->connected || t->pending || t->next_link || !poke_topic ||
-	    !MQTTAsync_isConnected(old->h)) {
-		pthread_mutex_unlock(&t->lock);
-		return S2S_ERR_STATE;
-	}
+	ok = t->connected && !t->pending && !t->next_link && poke_topic;
 	pthread_mutex_unlock(&t->lock);
+	/* Paho is never called with t->lock held (see connect_link). */
+	if (!ok || !MQTTAsync_isConnected(old->h))
+		return S2S_ERR_STATE;
 
 	e = link_new(t, &l);
 	if (e)
 		return e;
-	free(t->poke_topic);
-	t->poke_topic = strdup(poke_topic);
-	if (!t->poke_topic) {
+	topic = strdup(poke_topic);
+	if (!topic) {
 		MQTTAsync_destroy(&l->h);
 		free(l);
 		return S2S_ERR_NOMEM;
 	}
 	pthread_mutex_lock(&t->lock);
+	free(t->poke_topic);
+	t->poke_topic = topic;
 	t->next_link = l;
 	t->poke_h = old->h;
 	t->pokes = 0;
@@ -793,8 +799,11 @@ s2s_transport_reconnect(struct s2s_transport *t, const char *poke_topic,
 	t->poke_h = NULL;
 	if (!e)
 		promote(t, l);          /* if no callback did yet */
-	if (t->next_link == l) {        /* failed: keep the old one */
-		t->next_link = NULL;
+	if (t->link != l) {             /* failed: keep the old one */
+		if (!e)
+			e = S2S_ERR_MQTT;
+		if (t->next_link == l)
+			t->next_link = NULL;
 		l->next = t->retired;
 		t->retired = l;
 	}
