@@ -637,35 +637,49 @@ keeper_main(void *arg)
 			break;
 		message__tick(c);
 		if (c->want_connected && !c->connected &&
-		    client__now_ms() >= c->next_retry &&
-		    !s2s_transport_connected(c->tr)) {
-			/* Reconnect, with a fresh token. */
-			enum s2s_err e;
+		    client__now_ms() >= c->next_retry) {
+			/* Reconnect, with a fresh token.  Paho is asked
+			 * without c->lock: its thread holds Paho's lock while
+			 * it calls us back (tr_connected takes c->lock). */
+			enum s2s_err e = S2S_OK;
+			bool up;
 
 			pthread_mutex_unlock(&c->lock);
-			e = s2s_transport_connect(c->tr, false,
-						  c->cfg.timeout_connect);
+			up = s2s_transport_connected(c->tr);
+			if (!up)
+				e = s2s_transport_connect(c->tr, false,
+							  c->cfg.timeout_connect);
 			pthread_mutex_lock(&c->lock);
-			if (e == S2S_ERR_DENIED && c->use_token &&
-			    !c->connected) {
-				/* Revoked (or the key was replaced): retrying
-				 * cannot help.  Say so once and stop. */
-				c->want_connected = false;
-				c->denied = true;
-				snprintf(c->last_reason, sizeof(c->last_reason),
-					 "%s refused this device's credentials "
-					 "on reconnect (revoked by the "
-					 "administrator?): not reconnecting",
-					 c->cfg.broker);
-				client__note_event(c, S2S_EVENT_DENIED, NULL,
-						   c->last_reason);
-				pthread_cond_broadcast(&c->cond);
-			} else if (e && !c->connected) {
-				c->retry_ms = c->retry_ms < 8000 ?
-					      2 * c->retry_ms : 16000;
-				c->next_retry = client__now_ms() + c->retry_ms;
+			if (!up) {
+				if (e == S2S_ERR_DENIED && c->use_token &&
+				    !c->connected) {
+					/* Revoked (or the key was replaced):
+					 * retrying cannot help.  Say so once
+					 * and stop. */
+					c->want_connected = false;
+					c->denied = true;
+					snprintf(c->last_reason,
+						 sizeof(c->last_reason),
+						 "%s refused this device's "
+						 "credentials on reconnect "
+						 "(revoked by the "
+						 "administrator?): not "
+						 "reconnecting",
+						 c->cfg.broker);
+					client__note_event(c, S2S_EVENT_DENIED,
+							   NULL,
+							   c->last_reason);
+					pthread_cond_broadcast(&c->cond);
+				} else if (e && !c->connected) {
+					c->retry_ms = c->retry_ms < 8000 ?
+						      2 * c->retry_ms : 16000;
+					c->next_retry = client__now_ms() +
+							c->retry_ms;
+				}
+				continue;
 			}
-			continue;
+			if (c->stopping)
+				break;
 		}
 		for (size_t i = 0; i < c->npairs; i++) {
 			struct pair *p = c->pairs[i];
@@ -784,6 +798,9 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	c->retry_ms = 1000;
 	c->lock_fd = -1;
 
+	/* A device multiplies each point a few times per negotiation: no
+	 * 3-4 ms fixed-point tables in the middle of a step (s2s/crypto.h). */
+	s2s_crypto_fixed_point_cache(false);
 	e = s2s_device_config_load(config_path, &c->cfg, err, err_len);
 	if (e)
 		goto fail;
@@ -1448,9 +1465,20 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	client__flush_notes(c);
 
 	if (!e && was_anon) {
-		/* Registered: from now on, connect with a token. */
-		s2s_client_close(c, 1000);
-		e = s2s_client_connect(c, -1);
+		/* Registered: from now on, connect with a token.  The
+		 * anonymous connection stays until the token one is up (see
+		 * s2s_transport_reconnect: milliseconds instead of Paho's
+		 * 1 s poll); if that cannot be done, close and connect. */
+		int to = pick_timeout(-1, c->cfg.timeout_connect);
+
+		c->use_token = true;
+		e = s2s_transport_reconnect(c->tr, c->topic_inbox, to);
+		if (!e) {
+			e = s2s_transport_subscribe(c->tr, c->topic_inbox, to);
+		} else {
+			s2s_client_close(c, 1000);
+			e = s2s_client_connect(c, -1);
+		}
 	}
 out:
 	free(hs);

@@ -74,6 +74,20 @@ enum s2s_err s2s_transport_connect(struct s2s_transport *t, bool clean,
 bool s2s_transport_connected(const struct s2s_transport *t);
 
 /*
+ * Replace the live connection by a new one (the password callback is
+ * asked again), keeping the old one until the broker has answered the
+ * new CONNECT: Paho 1.3.11 notices a new connection only when its poll
+ * wakes, so the old connection re-SUBSCRIBEs poke_topic (a topic it
+ * holds; nothing retained is resent) from each SUBACK callback until
+ * then.  The new connection takes the session over (same client id).
+ * S2S_ERR_STATE when that cannot be done (not connected, publishes in
+ * flight): disconnect and connect instead.  On failure the old connection
+ * stays as it was.  Not from a callback.
+ */
+enum s2s_err s2s_transport_reconnect(struct s2s_transport *t,
+				     const char *poke_topic, int timeout_ms);
+
+/*
  * Subscribe with QoS 1 and no-local.  timeout_ms > 0 waits for SUBACK
  * (S2S_ERR_DENIED if refused); 0 returns at once.
  */

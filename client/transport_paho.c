@@ -13,16 +13,34 @@
  * reconnect is off: it would reuse the first token and keep retrying a
  * refused connect; the client library reconnects instead (client.c,
  * housekeeping thread), each time with a fresh token.
+ *
+ * Paho 1.3.11 notices a new TCP connection only when its receive thread's
+ * poll() returns: it sends CONNECT once a poll that already included the
+ * new socket wakes up, and with nothing to read that poll lasts 1 s (plus
+ * a 100 ms nap).  s2s_transport_reconnect() therefore keeps the old
+ * connection while the new one starts and "pokes" through it: one
+ * re-SUBSCRIBE of a topic it holds at a time, the next sent from the
+ * SUBACK callback, until the new connection's CONNACK.  Each SUBACK wakes
+ * the poll, so the new socket is seen within a round trip or two instead
+ * of a second (2.1 s -> a few ms for the token connection after
+ * registration).  The new connection (same client id) takes the session
+ * over; the old handle is muted (struct link) and destroyed.
  */
 #include <MQTTAsync.h>
 
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "transport.h"
 
@@ -32,11 +50,25 @@
 /* One answer a blocking call waits for. */
 struct waiter {
 	struct s2s_transport *t;
+	struct link *link;              /* a connect's: the link it is for */
 	bool done;
 	enum s2s_err rc;
 	int reason;
 	bool session_present;
 	struct waiter *next;            /* in t->orphans */
+};
+
+/*
+ * One Paho handle: the context of its connection callbacks.  Only the
+ * live one speaks to the upper layer about connections; messages are
+ * passed on from any (a retired one may still deliver before the broker
+ * closes it; the client drops duplicates).
+ */
+struct link {
+	struct s2s_transport *t;
+	MQTTAsync h;
+	bool live;                      /* t->lock */
+	struct link *next;              /* in t->retired */
 };
 
 /* The context of one publish: who to tell when the broker answers. */
@@ -47,7 +79,11 @@ struct pubctx {
 };
 
 struct s2s_transport {
-	MQTTAsync h;
+	MQTTAsync h;                    /* the live link's handle (t->lock
+					 * for writes; see cur_h()) */
+	struct link *link;              /* live */
+	struct link *next_link;         /* being connected by reconnect() */
+	struct link *retired;           /* freed at destroy */
 	struct s2s_transport_opts o;
 	struct s2s_transport_cbs cb;
 	char *uri, *id, *user, *persist, *ca, *cert, *key;
@@ -61,6 +97,17 @@ struct s2s_transport {
 	struct waiter *orphans;         /* given up on; freed at destroy */
 	char last_error[256];           /* Paho's words on the last failed
 					 * connect ("" if none) */
+
+	/* Poking the old connection during reconnect() (t->lock). */
+	bool poking;
+	unsigned pokes;
+	MQTTAsync poke_h;
+	char *poke_topic;
+
+	/* The broker's TCP endpoint, for set_nodelay(). */
+	int port;                       /* 0: unknown (no TCP_NODELAY) */
+	bool have_addr;                 /* host is an IP literal: */
+	struct sockaddr_storage addr;   /* ... that address */
 };
 
 static void
@@ -108,15 +155,172 @@ waiter_orphan(struct s2s_transport *t, struct waiter *w)
 	t->orphans = w;
 }
 
+static bool
+uri_is_tls(const char *uri)
+{
+	return !strncmp(uri, "ssl://", 6) || !strncmp(uri, "mqtts://", 8) ||
+	       !strncmp(uri, "wss://", 6);
+}
+
+/* The handle of the live connection. */
+static MQTTAsync
+cur_h(struct s2s_transport *t)
+{
+	MQTTAsync h;
+
+	pthread_mutex_lock(&t->lock);
+	h = t->h;
+	pthread_mutex_unlock(&t->lock);
+	return h;
+}
+
+/*
+ * Lock held.  The link reconnect() is bringing up got its CONNACK: it
+ * becomes the live one before any of its callbacks reach the upper layer
+ * (which then subscribes through t->h).
+ */
+static void
+promote(struct s2s_transport *t, struct link *l)
+{
+	if (t->next_link != l)
+		return;
+	t->link->live = false;
+	t->link->next = t->retired;
+	t->retired = t->link;
+	t->link = l;
+	t->h = l->h;
+	l->live = true;
+	t->next_link = NULL;
+	t->poking = false;
+}
+
+/* ---- TCP_NODELAY ---------------------------------------------------------- */
+
+/*
+ * Paho 1.3.11 leaves Nagle's algorithm on and does not expose its socket.
+ * The scheme's exchanges are request / answer (six messages in a
+ * negotiation; PUBACK then the next request): with Nagle, a packet written
+ * while the previous one is unacknowledged waits for the broker's delayed
+ * ACK, 40 ms on Linux.  So after every CONNACK this process's TCP sockets
+ * whose peer is the broker's endpoint get TCP_NODELAY (the one Paho just
+ * opened among them; any other connection to the same broker port is an
+ * MQTT connection too, for which the option is as right).  Setting it
+ * changes no data, only when segments leave.
+ */
+
+static void
+parse_endpoint(struct s2s_transport *t)
+{
+	const char *u = strstr(t->uri, "://"), *h, *e;
+	char host[256];
+	size_t n;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&t->addr;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&t->addr;
+
+	if (!u || !strncmp(t->uri, "ws", 2))   /* websockets: leave alone */
+		return;
+	h = u + 3;
+	if (*h == '[') {                /* [IPv6]:port */
+		e = strchr(h, ']');
+		if (!e)
+			return;
+		h++;
+		n = (size_t)(e - h);
+		e++;
+	} else {
+		e = h + strcspn(h, ":/");
+		n = (size_t)(e - h);
+	}
+	if (n == 0 || n >= sizeof(host))
+		return;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (*e == ':')
+		t->port = atoi(e + 1);
+	else
+		t->port = uri_is_tls(t->uri) ? 8883 : 1883;
+	if (t->port <= 0 || t->port > 65535) {
+		t->port = 0;
+		return;
+	}
+	memset(&t->addr, 0, sizeof(t->addr));
+	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		t->have_addr = true;
+	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		t->have_addr = true;
+	}
+}
+
+static bool
+peer_is_broker(const struct s2s_transport *t, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const struct sockaddr_in *p4 = (const struct sockaddr_in *)&ss;
+	const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&ss;
+	const struct sockaddr_in *b4 = (const struct sockaddr_in *)&t->addr;
+	const struct sockaddr_in6 *b6 = (const struct sockaddr_in6 *)&t->addr;
+	int proto = 0;
+	socklen_t pl = sizeof(proto);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &pl) ||
+	    proto != IPPROTO_TCP || getpeername(fd, (struct sockaddr *)&ss,
+						&sl))
+		return false;
+	if (ss.ss_family == AF_INET)
+		return ntohs(p4->sin_port) == t->port &&
+		       (!t->have_addr || (t->addr.ss_family == AF_INET &&
+			p4->sin_addr.s_addr == b4->sin_addr.s_addr));
+	if (ss.ss_family == AF_INET6)
+		return ntohs(p6->sin6_port) == t->port &&
+		       (!t->have_addr || (t->addr.ss_family == AF_INET6 &&
+			!memcmp(&p6->sin6_addr, &b6->sin6_addr,
+				sizeof(b6->sin6_addr))));
+	return false;
+}
+
+static void
+set_nodelay(const struct s2s_transport *t)
+{
+	DIR *d;
+	struct dirent *e;
+	int one = 1;
+
+	if (!t->port || !(d = opendir("/proc/self/fd")))
+		return;
+	while ((e = readdir(d))) {
+		struct stat st;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (*end || end == e->d_name || fd < 0 || fd == dirfd(d) ||
+		    fstat((int)fd, &st) || !S_ISSOCK(st.st_mode) ||
+		    !peer_is_broker(t, (int)fd))
+			continue;
+		(void)setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
+	}
+	closedir(d);
+}
+
 /* ---- Callbacks (Paho's thread) ------------------------------------------ */
 
 static void
 on_connected(void *ctx, char *cause)
 {
-	struct s2s_transport *t = ctx;
+	struct link *l = ctx;
+	struct s2s_transport *t = l->t;
 	bool reconnect = cause && !strcmp(cause, "automatic reconnect");
 
+	set_nodelay(t);
 	pthread_mutex_lock(&t->lock);
+	promote(t, l);
+	if (!l->live) {
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
 	t->connected = true;
 	t->ever_connected = true;
 	pthread_cond_broadcast(&t->cond);
@@ -128,9 +332,14 @@ on_connected(void *ctx, char *cause)
 static void
 on_lost(void *ctx, char *cause)
 {
-	struct s2s_transport *t = ctx;
+	struct link *l = ctx;
+	struct s2s_transport *t = l->t;
 
 	pthread_mutex_lock(&t->lock);
+	if (!l->live) {                 /* retired, or not promoted yet */
+		pthread_mutex_unlock(&t->lock);
+		return;
+	}
 	t->connected = false;
 	pthread_mutex_unlock(&t->lock);
 	if (t->cb.lost)
@@ -148,7 +357,7 @@ on_disconnected(void *ctx, MQTTProperties *props, enum MQTTReasonCodes rc)
 static int
 on_message(void *ctx, char *topic, int topic_len, MQTTAsync_message *m)
 {
-	struct s2s_transport *t = ctx;
+	struct s2s_transport *t = ((struct link *)ctx)->t;
 	char buf[512];
 	char *name = topic;
 
@@ -185,6 +394,8 @@ conn_ok(void *ctx, MQTTAsync_successData5 *r)
 	struct s2s_transport *t = w->t;
 
 	pthread_mutex_lock(&t->lock);
+	if (w->link)
+		promote(t, w->link);
 	w->rc = S2S_OK;
 	w->session_present = r ? r->alt.connect.sessionPresent : false;
 	w->done = true;
@@ -302,11 +513,40 @@ dup_or_null(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-static bool
-uri_is_tls(const char *uri)
+/* A Paho handle for t, its callbacks on a new link. */
+static enum s2s_err
+link_new(struct s2s_transport *t, struct link **out)
 {
-	return !strncmp(uri, "ssl://", 6) || !strncmp(uri, "mqtts://", 8) ||
-	       !strncmp(uri, "wss://", 6);
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
+	struct link *l = calloc(1, sizeof(*l));
+	int rc;
+
+	*out = NULL;
+	if (!l)
+		return S2S_ERR_NOMEM;
+	l->t = t;
+	co.sendWhileDisconnected = 1;
+	co.maxBufferedMessages = MAX_BUFFERED;
+	co.allowDisconnectedSendAtAnyTime = 1;
+	co.restoreMessages = 1;
+	rc = MQTTAsync_createWithOptions(&l->h, t->uri, t->id,
+		t->persist ? MQTTCLIENT_PERSISTENCE_DEFAULT
+			   : MQTTCLIENT_PERSISTENCE_NONE,
+		t->persist, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		free(l);
+		return rc == MQTTASYNC_BAD_PROTOCOL ? S2S_ERR_CONFIG
+						    : S2S_ERR_MQTT;
+	}
+	if (MQTTAsync_setCallbacks(l->h, l, on_lost, on_message, NULL) ||
+	    MQTTAsync_setConnected(l->h, l, on_connected) ||
+	    MQTTAsync_setDisconnected(l->h, l, on_disconnected)) {
+		MQTTAsync_destroy(&l->h);
+		free(l);
+		return S2S_ERR_MQTT;
+	}
+	*out = l;
+	return S2S_OK;
 }
 
 enum s2s_err
@@ -314,9 +554,8 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 		     const struct s2s_transport_cbs *cbs,
 		     struct s2s_transport **out)
 {
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer5;
 	struct s2s_transport *t;
-	int rc;
+	enum s2s_err e;
 
 	*out = NULL;
 	t = calloc(1, sizeof(*t));
@@ -337,46 +576,96 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 	}
 	t->o = *o;
 	t->cb = *cbs;
+	parse_endpoint(t);
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
 
 	if (t->persist)
 		mkdir(t->persist, 0700);
-	co.sendWhileDisconnected = 1;
-	co.maxBufferedMessages = MAX_BUFFERED;
-	co.allowDisconnectedSendAtAnyTime = 1;
-	co.restoreMessages = 1;
-	rc = MQTTAsync_createWithOptions(&t->h, t->uri, t->id,
-		t->persist ? MQTTCLIENT_PERSISTENCE_DEFAULT
-			   : MQTTCLIENT_PERSISTENCE_NONE,
-		t->persist, &co);
-	if (rc != MQTTASYNC_SUCCESS) {
-		t->h = NULL;
+	e = link_new(t, &t->link);
+	if (e) {
 		s2s_transport_destroy(t);
-		return rc == MQTTASYNC_BAD_PROTOCOL ? S2S_ERR_CONFIG
-						    : S2S_ERR_MQTT;
+		return e;
 	}
-	if (MQTTAsync_setCallbacks(t->h, t, on_lost, on_message, NULL) ||
-	    MQTTAsync_setConnected(t->h, t, on_connected) ||
-	    MQTTAsync_setDisconnected(t->h, t, on_disconnected)) {
-		s2s_transport_destroy(t);
-		return S2S_ERR_MQTT;
-	}
+	t->link->live = true;
+	t->h = t->link->h;
 	*out = t;
 	return S2S_OK;
 }
 
 static void
-stop_retrying(struct s2s_transport *t)
+stop_retrying(MQTTAsync h)
 {
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer5;
 
 	d.timeout = 0;
-	MQTTAsync_disconnect(t->h, &d);
+	MQTTAsync_disconnect(h, &d);
 }
 
-enum s2s_err
-s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
+/* ---- Poking (reconnect) -------------------------------------------------- */
+
+#define POKES_MAX 200           /* then Paho's own 1 s poll takes over */
+
+static void poke_next(struct s2s_transport *t);
+
+static void
+poke_answered(void *ctx, MQTTAsync_successData5 *r)
+{
+	(void)r;
+	poke_next(ctx);
+}
+
+static void
+poke_failed(void *ctx, MQTTAsync_failureData5 *r)
+{
+	(void)r;
+	poke_next(ctx);
+}
+
+/*
+ * One more re-SUBSCRIBE on the old connection, unless the new one is up
+ * (promote() stopped the poking) or the budget is spent.  From the
+ * SUBACK callback (Paho's thread) or the reconnecting thread; never with
+ * t->lock held while calling Paho.
+ */
+static void
+poke_next(struct s2s_transport *t)
+{
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync h = NULL;
+	const char *topic = NULL;
+	bool go;
+
+	pthread_mutex_lock(&t->lock);
+	go = t->poking && t->pokes < POKES_MAX;
+	if (go) {
+		t->pokes++;
+		h = t->poke_h;
+		topic = t->poke_topic;  /* replaced only while not poking */
+	}
+	pthread_mutex_unlock(&t->lock);
+	if (!go)
+		return;
+	ro.subscribeOptions.noLocal = 1;
+	ro.subscribeOptions.retainHandling = 2;         /* nothing resent */
+	ro.onSuccess5 = poke_answered;
+	ro.onFailure5 = poke_failed;
+	ro.context = t;
+	if (MQTTAsync_subscribe(h, topic, 1, &ro) != MQTTASYNC_SUCCESS) {
+		pthread_mutex_lock(&t->lock);
+		t->poking = false;
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
+/*
+ * Start connecting l (the password from the callback), and wait for the
+ * answer up to timeout_ms; with poke, poke_next() runs once Paho has the
+ * CONNECT command.
+ */
+static enum s2s_err
+connect_link(struct s2s_transport *t, struct link *l, bool clean,
+	     int timeout_ms, bool poke)
 {
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
@@ -387,16 +676,10 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 	enum s2s_err e;
 	int rc;
 
-	pthread_mutex_lock(&t->lock);
-	if (t->connected) {
-		pthread_mutex_unlock(&t->lock);
-		return S2S_OK;
-	}
-	pthread_mutex_unlock(&t->lock);
-
 	w = waiter_new(t);
 	if (!w)
 		return S2S_ERR_NOMEM;
+	w->link = l;
 	pw[0] = '\0';
 	if (t->cb.password)
 		t->cb.password(t->cb.ctx, pw, sizeof(pw));
@@ -431,38 +714,124 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 
 	/* Never call Paho with t->lock held: its thread holds Paho's own
 	 * lock when it calls back, and the callbacks take t->lock. */
-	rc = MQTTAsync_connect(t->h, &co);
+	rc = MQTTAsync_connect(l->h, &co);
+	if (rc == MQTTASYNC_SUCCESS && poke)
+		poke_next(t);
 	pthread_mutex_lock(&t->lock);
 	if (rc != MQTTASYNC_SUCCESS) {
+		t->poking = false;
 		pthread_mutex_unlock(&t->lock);
 		free(w);
 		e = S2S_ERR_MQTT;
 		goto out;
 	}
 	if (!wait_done(t, w, timeout_ms)) {
+		t->poking = false;
+		if (t->next_link == l)  /* a late CONNACK must not promote */
+			t->next_link = NULL;
 		waiter_orphan(t, w);
 		pthread_mutex_unlock(&t->lock);
-		stop_retrying(t);
+		stop_retrying(l->h);
 		e = S2S_ERR_TIMEOUT;
 		goto out;
 	}
+	t->poking = false;
 	e = w->rc;
 	pthread_mutex_unlock(&t->lock);
 	free(w);
 	/* Paho would keep retrying a refused first connect on its own; the
 	 * caller decides what to do instead. */
 	if (e)
-		stop_retrying(t);
+		stop_retrying(l->h);
 out:
 	memset(pw, 0, sizeof(pw));
 	MQTTProperties_free(&props);
 	return e;
 }
 
+enum s2s_err
+s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
+{
+	struct link *l;
+
+	pthread_mutex_lock(&t->lock);
+	if (t->connected) {
+		pthread_mutex_unlock(&t->lock);
+		return S2S_OK;
+	}
+	l = t->link;
+	pthread_mutex_unlock(&t->lock);
+	return connect_link(t, l, clean, timeout_ms, false);
+}
+
+enum s2s_err
+s2s_transport_reconnect(struct s2s_transport *t, const char *poke_topic,
+			int timeout_ms)
+{
+	struct link *l = NULL, *old;
+	char *topic;
+	enum s2s_err e;
+	bool ok;
+
+	pthread_mutex_lock(&t->lock);
+	old = t->link;
+	ok = t->connected && !t->pending && !t->next_link && poke_topic;
+	pthread_mutex_unlock(&t->lock);
+	/* Paho is never called with t->lock held (see connect_link). */
+	if (!ok || !MQTTAsync_isConnected(old->h))
+		return S2S_ERR_STATE;
+
+	e = link_new(t, &l);
+	if (e)
+		return e;
+	topic = strdup(poke_topic);
+	if (!topic) {
+		MQTTAsync_destroy(&l->h);
+		free(l);
+		return S2S_ERR_NOMEM;
+	}
+	pthread_mutex_lock(&t->lock);
+	free(t->poke_topic);
+	t->poke_topic = topic;
+	t->next_link = l;
+	t->poke_h = old->h;
+	t->pokes = 0;
+	t->poking = true;
+	pthread_mutex_unlock(&t->lock);
+
+	e = connect_link(t, l, false, timeout_ms, true);
+
+	pthread_mutex_lock(&t->lock);
+	t->poking = false;
+	t->poke_h = NULL;
+	if (!e)
+		promote(t, l);          /* if no callback did yet */
+	if (t->link != l) {             /* failed: keep the old one */
+		if (!e)
+			e = S2S_ERR_MQTT;
+		if (t->next_link == l)
+			t->next_link = NULL;
+		l->next = t->retired;
+		t->retired = l;
+	}
+	pthread_mutex_unlock(&t->lock);
+	/* The old connection (taken over by now) or the failed new one:
+	 * its handle goes; the link stays muted until destroy. */
+	if (!e) {
+		MQTTAsync_destroy(&old->h);
+		if (getenv("S2S_DEBUG"))
+			fprintf(stderr, "s2s transport: reconnected after "
+				"%u pokes\n", t->pokes);
+	} else {
+		MQTTAsync_destroy(&l->h);
+	}
+	return e;
+}
+
 bool
 s2s_transport_connected(const struct s2s_transport *t)
 {
-	return MQTTAsync_isConnected(t->h) != 0;
+	return MQTTAsync_isConnected(cur_h((struct s2s_transport *)t)) != 0;
 }
 
 enum s2s_err
@@ -476,7 +845,7 @@ s2s_transport_subscribe(struct s2s_transport *t, const char *topic,
 
 	ro.subscribeOptions.noLocal = 1;
 	if (timeout_ms <= 0) {
-		rc = MQTTAsync_subscribe(t->h, topic, 1, &ro);
+		rc = MQTTAsync_subscribe(cur_h(t), topic, 1, &ro);
 		return rc == MQTTASYNC_SUCCESS ? S2S_OK : S2S_ERR_MQTT;
 	}
 	w = waiter_new(t);
@@ -485,7 +854,7 @@ s2s_transport_subscribe(struct s2s_transport *t, const char *topic,
 	ro.onSuccess5 = sub_ok;
 	ro.onFailure5 = sub_fail;
 	ro.context = w;
-	rc = MQTTAsync_subscribe(t->h, topic, 1, &ro);
+	rc = MQTTAsync_subscribe(cur_h(t), topic, 1, &ro);
 	pthread_mutex_lock(&t->lock);
 	if (rc != MQTTASYNC_SUCCESS) {
 		pthread_mutex_unlock(&t->lock);
@@ -536,7 +905,7 @@ s2s_transport_publish(struct s2s_transport *t, const char *topic,
 	t->pending++;
 	pthread_mutex_unlock(&t->lock);
 
-	rc = MQTTAsync_sendMessage(t->h, topic, &m, &ro);
+	rc = MQTTAsync_sendMessage(cur_h(t), topic, &m, &ro);
 	if (rc != MQTTASYNC_SUCCESS) {
 		pthread_mutex_lock(&t->lock);
 		if (p->prev)
@@ -602,7 +971,7 @@ s2s_transport_disconnect(struct s2s_transport *t, int timeout_ms)
 	d.onSuccess5 = disc_done;
 	d.onFailure5 = disc_fail;
 	d.context = w;
-	rc = MQTTAsync_disconnect(t->h, &d);
+	rc = MQTTAsync_disconnect(cur_h(t), &d);
 	pthread_mutex_lock(&t->lock);
 	if (rc == MQTTASYNC_SUCCESS) {
 		/* Paho's disconnect is asynchronous: wait for its answer. */
@@ -628,6 +997,16 @@ s2s_transport_destroy(struct s2s_transport *t)
 			s2s_transport_disconnect(t, 1000);
 		MQTTAsync_destroy(&t->h);
 	}
+	free(t->link);                  /* its handle was t->h */
+	while (t->retired) {            /* handles destroyed by reconnect() */
+		struct link *l = t->retired;
+
+		t->retired = l->next;
+		if (l->h)
+			MQTTAsync_destroy(&l->h);
+		free(l);
+	}
+	free(t->poke_topic);
 	/* Contexts of publishes the broker never answered. */
 	for (p = t->pubs; p; p = n) {
 		n = p->next;

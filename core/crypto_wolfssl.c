@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,13 @@ s2s_random(void *buf, size_t n)
 static pthread_mutex_t fp_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_key_t fp_key;
 static bool fp_key_live;
+static atomic_bool fp_off;      /* s2s_crypto_fixed_point_cache(false) */
+
+void
+s2s_crypto_fixed_point_cache(bool on)
+{
+	atomic_store(&fp_off, !on);
+}
 
 static void
 fp_release(void *unused)
@@ -96,6 +104,11 @@ fp_release(void *unused)
 static void
 ecc_thread_mark(void)
 {
+	/* Off: empty this thread's cache, so that no point is ever seen a
+	 * second time and no table is built (wc_ecc_fp_free on an empty
+	 * cache is a loop over its 15 slots). */
+	if (atomic_load(&fp_off))
+		wc_ecc_fp_free();
 	pthread_mutex_lock(&fp_lock);
 	if (!fp_key_live)
 		fp_key_live = pthread_key_create(&fp_key, fp_release) == 0;

@@ -189,6 +189,9 @@ render() {
 			echo "password_file $S2S_PASSWORD_FILE"
 		fi
 		echo "persistence false"
+		# Send each MQTT packet at once: with Nagle on, an answer that
+		# follows another write waits for the client's delayed ACK (40 ms).
+		echo "set_tcp_nodelay true"
 		if [ "$S2S_LOG" = stderr ]; then
 			echo "log_dest stderr"
 			echo "log_type error"

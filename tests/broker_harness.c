@@ -127,6 +127,7 @@ write_conf(struct bh_broker *b, const struct bh_options *o)
 		"allow_anonymous %s\n"
 		"listener %d 127.0.0.1\n"
 		"persistence false\n"
+		"set_tcp_nodelay true\n"
 		"log_dest stderr\n"
 		"log_type all\n"
 		"log_timestamp_format %%H:%%M:%%S\n",

@@ -188,6 +188,9 @@ tc_connect_will(struct tc **out, int port, const char *id, const char *user,
 	mosquitto_int_option(c->m, MOSQ_OPT_PROTOCOL_VERSION,
 			     version == 5 ? MQTT_PROTOCOL_V5 :
 			     MQTT_PROTOCOL_V311);
+	/* As a device should: no Nagle delay behind the broker's delayed
+	 * ACK (40 ms stalls on request/answer exchanges). */
+	mosquitto_int_option(c->m, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_v5_callback_set(c->m, on_connect);
 	mosquitto_disconnect_v5_callback_set(c->m, on_disconnect);
 	mosquitto_publish_v5_callback_set(c->m, on_publish);

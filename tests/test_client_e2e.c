@@ -13,15 +13,23 @@
  *   duplicates   a replayed package is refused by the CS and by the
  *                receiver; a tampered one too; the chains survive
  *   revoked      a device removed by the admin is cut off
+ *   sockets      in process: after registration the token connection
+ *                has replaced the anonymous one (one socket per device,
+ *                while another device's connection is open), and every
+ *                socket to the broker has TCP_NODELAY
  *
  * Skipped (exit 77) when mosquitto or the plugin is missing.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -775,6 +783,43 @@ exchange(const char *ca, const char *cb)
 START_TEST(test_rotation)
 {
 	char ca[700], cb[700], out[8192], key[600];
+/* ---- The device library's sockets ---------------------------------------- */
+
+/* This process's TCP sockets to the broker's port; *nodelay: how many of
+ * them have TCP_NODELAY. */
+static int
+broker_sockets(int *nodelay)
+{
+	const char *p = strrchr(B.uri, ':');
+	int port = p ? atoi(p + 1) : 0, n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	*nodelay = 0;
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		int fd = atoi(e->d_name), v = 0;
+		socklen_t vl = sizeof(v);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d) ||
+		    getpeername(fd, (struct sockaddr *)&a, &al) ||
+		    a.sin_family != AF_INET || ntohs(a.sin_port) != port)
+			continue;
+		n++;
+		if (!getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v)
+			(*nodelay)++;
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_sockets)
+{
+	char ca[700], cb[700], err[512];
+	struct s2s_client *a = NULL, *b = NULL;
+	int nd = 0;
 
 	start_broker("hardened");
 	make_device("alice", 1, NULL, ca, sizeof(ca));
@@ -846,6 +891,29 @@ START_TEST(test_no_anonymous)
 			 "'alice'\" %s", B.log);
 		ck_assert_int_eq(system(cmd), 0);
 	}
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
+	ck_assert_int_eq(broker_sockets(&nd), 2);
+	ck_assert_int_eq(nd, 2);
+	/* Anonymous -> token connection, bob's connection open meanwhile. */
+	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
+	ck_assert(s2s_client_connected(a));
+	ck_assert_int_eq(broker_sockets(&nd), 2);
+	ck_assert_int_eq(nd, 2);
+	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
+	ck_assert_int_eq(broker_sockets(&nd), 2);
+	ck_assert_int_eq(nd, 2);
+	/* Both token connections work: pairing goes through the CS. */
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
+	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+	ck_assert_int_eq(broker_sockets(&nd), 0);
 }
 END_TEST
 
@@ -875,6 +943,7 @@ make_suite(void)
 	tcase_add_test(tcase(s, "no_anonymous"), test_no_anonymous);
 	tcase_add_test(tcase(s, "tool"), test_tool);
 	tcase_add_test(tcase(s, "lost_state"), test_lost_state);
+	tcase_add_test(tcase(s, "sockets"), test_sockets);
 	return s;
 }
 

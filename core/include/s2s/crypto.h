@@ -54,6 +54,20 @@ enum s2s_err s2s_random(void *buf, size_t n);
  */
 void s2s_crypto_shutdown(void);
 
+/*
+ * wolfSSL's fixed-point cache (FP_ECC, per thread).  On (the default):
+ * the second multiplication of the same point on a thread builds a table
+ * of 256 points for it (about 37 M instructions, 3-4 ms here) that makes
+ * later multiplications of that point about 6x faster, and keeps it (the
+ * 12 MB above).  That pays where a thread multiplies the same points
+ * often (the CS: the generator, its own key).  A device does a handful of
+ * P-256 operations per negotiation, each thread a few: off, every
+ * multiplication starts from an empty cache (a seal about 2x0.45 ms, no
+ * 3-4 ms table in the middle of a negotiation step, no cache memory).
+ * Process-wide; the client library turns it off (s2s_client_create).
+ */
+void s2s_crypto_fixed_point_cache(bool on);
+
 /* Version string of the linked wolfSSL, for --version and logs. */
 const char *s2s_crypto_backend_version(void);
 
