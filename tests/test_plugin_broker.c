@@ -304,6 +304,54 @@ expect_stat(struct tc *c, const char *leaf, const char *want)
 	ck_abort_msg("%s never read %s", topic, want);
 }
 
+/*
+ * $SYS names only the reasons a package can be refused for: the retained
+ * leaves published at start include auth, replay, too_big, and none of
+ * the meaningless ones (timeout, mqtt, rejected, ...).
+ */
+START_TEST(test_sys_reject_reasons)
+{
+	static const char *const opts[] = { "enrollment", "open",
+					    "stats_interval", "1", NULL };
+	static const char *const want[] = { "auth", "replay", "gap",
+					    "too_big", "format", "session",
+					    "denied", NULL };
+	static const char *const never[] = { "timeout", "mqtt", "rejected",
+					     "inval", "io", "config",
+					     "state", "not_found", "ok",
+					     "cover", "no_ink", "perm", NULL };
+	char seen[40][64];
+	int nseen = 0;
+	struct tc *obs;
+	struct tc_msg t;
+	const char *prefix = "$SYS/broker/s2s/packages/rejected/";
+
+	start(opts);
+	ck_assert_int_eq(tc_connect(&obs, bh_port(broker), "observer", NULL,
+				    NULL, 5), 0);
+	ck_assert_int_eq(tc_subscribe(obs, "$SYS/broker/s2s/packages/"
+				      "rejected/+", 0), 0);
+	while (nseen < 40 && tc_wait(obs, NULL, 1500, &t)) {
+		ck_assert(strncmp(t.topic, prefix, strlen(prefix)) == 0);
+		snprintf(seen[nseen++], sizeof(seen[0]), "%s",
+			 t.topic + strlen(prefix));
+		tc_msg_free(&t);
+	}
+	for (const char *const *w = want; *w; w++) {
+		bool found = false;
+
+		for (int i = 0; i < nseen; i++)
+			found = found || strcmp(seen[i], *w) == 0;
+		ck_assert_msg(found, "no $SYS leaf rejected/%s", *w);
+	}
+	for (int i = 0; i < nseen; i++)
+		for (const char *const *n = never; *n; n++)
+			ck_assert_msg(strcmp(seen[i], *n) != 0,
+				      "meaningless $SYS leaf rejected/%s", *n);
+	tc_close(obs);
+}
+END_TEST
+
 START_TEST(test_flow_and_gate)
 {
 	static const char *const opts[] = { "enrollment", "open",
@@ -853,6 +901,7 @@ make_suite(void)
 	tcase_set_timeout(tc, 90);
 	tcase_add_loop_test(tc, test_flow_and_gate, 0, 2);
 	tcase_add_test(tc, test_connect_auth);
+	tcase_add_test(tc, test_sys_reject_reasons);
 	tcase_add_test(tc, test_registration);
 	tcase_add_test(tc, test_acl);
 	tcase_add_loop_test(tc, test_foreign_topics, 0, 2);
