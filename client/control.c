@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * control.c - the device side of phases 1 and 2 (docs/PROTOCOL-control.md):
+ * control.c - the device side of phases 1 and 2 (docs/PROTOCOL.md):
  * everything that arrives on ROOT/inbox/<id> and the requests that go to
  * ROOT/req/<id>.  Runs on the network thread with c->lock held.
  *

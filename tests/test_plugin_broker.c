@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -349,6 +350,29 @@ START_TEST(test_sys_reject_reasons)
 			ck_assert_msg(strcmp(seen[i], *n) != 0,
 				      "meaningless $SYS leaf rejected/%s", *n);
 	tc_close(obs);
+}
+END_TEST
+
+/*
+ * A plugin the broker user cannot reach (a checkout under /root, mode
+ * 0700): the broker still starts, since the launcher loads a copy (issue
+ * 12: make test failed in a clone under a private home).
+ */
+START_TEST(test_plugin_out_of_reach)
+{
+	static const char *const opts[] = { "enrollment", "open", NULL };
+	char dir[] = "/tmp/s2s-private-XXXXXX", so[128], cmd[300];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	snprintf(so, sizeof(so), "%s/mosquitto_s2s.so", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", bh_plugin_path(), so);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(bh_start(&broker, &(struct bh_options){
+		.plugin = so, .plugin_opts = opts }), 0);
+	ck_assert(bh_log_contains(broker, "cloud server"));
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
@@ -902,6 +926,7 @@ make_suite(void)
 	tcase_add_loop_test(tc, test_flow_and_gate, 0, 2);
 	tcase_add_test(tc, test_connect_auth);
 	tcase_add_test(tc, test_sys_reject_reasons);
+	tcase_add_test(tc, test_plugin_out_of_reach);
 	tcase_add_test(tc, test_registration);
 	tcase_add_test(tc, test_acl);
 	tcase_add_loop_test(tc, test_foreign_topics, 0, 2);
