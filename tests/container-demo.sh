@@ -36,7 +36,9 @@ podman image exists docker.io/library/debian:12 ||
 [ -x /usr/lib/cni/dnsname ] || [ "$(podman info --format '{{.Host.NetworkBackend}}')" = netavark ] ||
 	skip "no container DNS: apt-get install golang-github-containernetworking-plugin-dnsname"
 
-image=localhost/s2s-mqtt-test:latest
+# One tag per checkout: helpers and CI runs on one machine do not run each
+# other's images.
+image=localhost/s2s-mqtt-test:$(printf '%s' "$src" | md5sum | cut -c1-12)
 project=s2sdemo$$
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log=$(mktemp -d)
@@ -68,9 +70,10 @@ timeout "${S2S_CONTAINER_BUILD_TIMEOUT:-1200}" \
 	exit 1
 }
 echo "built $image in $(($(date +%s) - start)) s"
-# Stale build stages of earlier sources (hundreds of MB each); the package
-# layers they grew from stay cached.
-podman image prune -f --filter label=org.s2s-mqtt.stage=build >/dev/null 2>&1 || true
+# Stale images of earlier sources (hundreds of MB each: build stages, and
+# runtime images whose tag moved on); the package layers they grew from
+# stay cached.
+podman image prune -f --filter label=org.s2s-mqtt.stage >/dev/null 2>&1 || true
 # The image's own check, kept by --format docker.
 podman image inspect "$image" --format '{{.HealthCheck.Test}}' |
 	grep -q 's2s-entrypoint health' || { echo "FAIL: no HEALTHCHECK"; exit 1; }
