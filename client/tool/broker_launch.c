@@ -216,6 +216,8 @@ bl_spawn(const char *mosq, const char *conf, int out_fd, int close_fd)
 			dup2(out_fd, 1);
 			dup2(out_fd, 2);
 		}
+		if (null > 2)
+			close(null);
 		preload_sanitizer();
 		execl(mosq, "mosquitto", "-c", conf, (char *)NULL);
 		_exit(127);
