@@ -72,8 +72,10 @@ timeout "${S2S_CONTAINER_BUILD_TIMEOUT:-1200}" \
 echo "built $image in $(($(date +%s) - start)) s"
 # Stale images of earlier sources (hundreds of MB each: build stages, and
 # runtime images whose tag moved on); the package layers they grew from
-# stay cached.
-podman image prune -f --filter label=org.s2s-mqtt.stage >/dev/null 2>&1 || true
+# stay cached.  Only those older than an hour: a build running beside this
+# one (another checkout) keeps its fresh intermediate images.
+podman image prune -f --filter label=org.s2s-mqtt.stage --filter until=1h \
+	>/dev/null 2>&1 || true
 # The image's own check, kept by --format docker.
 podman image inspect "$image" --format '{{.HealthCheck.Test}}' |
 	grep -q 's2s-entrypoint health' || { echo "FAIL: no HEALTHCHECK"; exit 1; }
