@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * acl.c - who may publish, subscribe to and receive what
- * (docs/PROTOCOL-control.md, "Topics"; docs/OPERATIONS.md, "Access
+ * (docs/PROTOCOL.md, "Topics"; docs/OPERATIONS.md, "Access
  * control").
  *
  * Every decision is explicit SUCCESS or ACL_DENIED: once an ACL callback

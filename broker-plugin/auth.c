@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * auth.c - connect authentication (docs/PROTOCOL-control.md, "Connect
+ * auth.c - connect authentication (docs/PROTOCOL.md, "Connect
  * authentication") and the table of authenticated connections.
  *
  * The table is keyed by the broker's client pointer: an entry is written

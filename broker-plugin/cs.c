@@ -2,7 +2,7 @@
 /*
  * cs.c - the cloud server's side of phases 1 and 2: registration, pairing,
  * the session negotiation of Fig. 2 with its timeouts, fetch and end
- * (docs/PROTOCOL-control.md).
+ * (docs/PROTOCOL.md).
  *
  * Requests arrive on ROOT/cs/register and ROOT/req/<id> through
  * MOSQ_EVT_MESSAGE (plugin.c); the ACL has already checked that only

@@ -8,8 +8,7 @@
  *   options.c  plugin_opt_* parsing and validation
  *   topics.c   the topic tree under plugin_opt_topic_root
  *   auth.c     MOSQ_EVT_BASIC_AUTH / DISCONNECT, the connection table
- *   tokens.c   single-use token ids (table used_tokens)
- *   acl.c      MOSQ_EVT_ACL_CHECK, the matrix of docs/PROTOCOL-control.md
+ *   acl.c      MOSQ_EVT_ACL_CHECK, the matrix of docs/OPERATIONS.md
  *   cs.c       registration, pairing, negotiation, fetch, end (phases 1-2)
  *   gate.c     MOSQ_EVT_MESSAGE on pair topics (phase 3)
  *   store.c    the store interface (store.h): backend choice, dispatch

@@ -3,7 +3,9 @@
  * stats.c - counters, and their retained copies under $SYS/broker/s2s/:
  *   devices, pairs, sessions (established), sessions/pending,
  *   packages/accepted, packages/rejected (total) and
- *   packages/rejected/<reason> (s2s_errname of the cause),
+ *   packages/rejected/<reason> (s2s_errname of the cause, for the causes
+ *   a package can have -- package_reason(); anything else is counted as
+ *   "other", so no meaningless leaf like rejected/timeout appears),
  *   registrations/accepted, registrations/rejected,
  *   negotiations/established, negotiations/rejected.
  * Published from MOSQ_EVT_TICK at most every plugin_opt_stats_interval
@@ -17,13 +19,43 @@
 
 #include "plugin.h"
 
+/*
+ * The reasons the gate can give for dropping a package, each a leaf of
+ * packages/rejected/.  The rest (timeout, mqtt, rejected, invalid
+ * argument, ...) say nothing about a package and land in "other".
+ */
+static bool
+package_reason(int i)
+{
+	switch (-i) {
+	case S2S_ERR_NOMEM:
+	case S2S_ERR_CRYPTO:
+	case S2S_ERR_AUTH:
+	case S2S_ERR_FORMAT:
+	case S2S_ERR_TRUNCATED:
+	case S2S_ERR_TOO_BIG:
+	case S2S_ERR_VERSION:
+	case S2S_ERR_PROFILE:
+	case S2S_ERR_REPLAY:
+	case S2S_ERR_GAP:
+	case S2S_ERR_IMAGE:
+	case S2S_ERR_STORE:
+	case S2S_ERR_DENIED:
+	case S2S_ERR_INCONSISTENT:
+	case S2S_ERR_SESSION:
+		return true;
+	default:
+		return false;
+	}
+}
+
 void
 cs_stats_reject(struct s2s_cs *cs, enum s2s_err err)
 {
 	int i = -(int)err;
 
-	if (i <= 0 || i >= S2S_ERR_COUNT)
-		i = 0;      /* "ok" slot: reasons outside the enum */
+	if (i <= 0 || i >= S2S_ERR_COUNT || !package_reason(i))
+		i = 0;      /* "other": not a reason a package can have */
 	cs->stats.rejected[i]++;
 	cs->stats_dirty = true;
 }
@@ -61,6 +93,8 @@ cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force)
 		if (s->rejected[i] == 0 && !force)
 			continue;
 		if (i == 0 && s->rejected[0] == 0)
+			continue;
+		if (i != 0 && !package_reason(i))
 			continue;
 		snprintf(leaf, sizeof(leaf), "packages/rejected/%s",
 			 i ? s2s_errname(-i) : "other");

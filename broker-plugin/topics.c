@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * topics.c - the topic tree of docs/PROTOCOL-control.md, "Topics".
+ * topics.c - the topic tree of docs/PROTOCOL.md, "Topics".
  */
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * of the client library.  Sections follow the files:
  *   client.c     lifecycle, connection, blocking calls, housekeeping
  *   control.c    the inbox: registration, pairing, negotiation, fetch,
- *                reject (the device side of docs/PROTOCOL-control.md)
+ *                reject (the device side of docs/PROTOCOL.md)
  *   message.c    phase 3: sealing and sending, receiving, gaps, dedupe
  *   covers.c     the stego covers
  *   state.c      the state file (state.h)

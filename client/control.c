@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * control.c - the device side of phases 1 and 2 (docs/PROTOCOL-control.md):
+ * control.c - the device side of phases 1 and 2 (docs/PROTOCOL.md):
  * everything that arrives on ROOT/inbox/<id> and the requests that go to
  * ROOT/req/<id>.  Runs on the network thread with c->lock held.
  *
@@ -41,9 +41,9 @@ neg_fail(struct s2s_client *c, struct pair *p, int err, const char *why)
 	p->neg = NEG_NONE;
 	p->neg_result = err;
 	neg_wipe(p);
-	/* cut to the buffer on purpose (release builds warn otherwise) */
+	/* A long reason is cut to fit (the precision tells gcc so). */
 	snprintf(c->last_reason, sizeof(c->last_reason), "%.*s",
-		 (int)sizeof(c->last_reason) - 1, why);
+		 (int)(sizeof(c->last_reason) - 1), why);
 	if (was)
 		client__note_event(c, S2S_EVENT_SESSION_DOWN, p->st.peer, why);
 	pthread_cond_broadcast(&c->cond);

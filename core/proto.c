@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * proto.c - the control-message codec (docs/PROTOCOL-control.md).
+ * proto.c - the control-message codec (docs/PROTOCOL.md).
  *
  * Fields are written and read with s2s/bytes.h, so each message body is a
  * straight list of fields with one error check at the end.  Inner

@@ -10,6 +10,10 @@
 #                                 prints the path of the rendered file
 #   entrypoint.sh device ROLE     an example device (ROLE: listener or
 #                                 sender) with the s2s tool
+#   entrypoint.sh health          the image's HEALTHCHECK: 0 when what
+#                                 this container runs is up (a broker
+#                                 answers on $SYS/broker/s2s, a device is
+#                                 registered); needs S2S_HEALTH_FILE
 #   entrypoint.sh CMD ARGS...     anything else is exec'd as is
 #
 # Broker settings (environment; defaults in brackets):
@@ -51,6 +55,9 @@
 #                       root; the data folder is handed to it  [mosquitto]
 #   S2S_PUBLIC          folder where cs.pub is copied for devices (a
 #                       shared volume); unset: not copied
+#   S2S_HEALTH_FILE     where the role and readiness of this container are
+#                       noted for `entrypoint.sh health` (the image sets
+#                       /tmp/s2s-health); unset: nothing is written
 #
 # Device settings (entrypoint.sh device ROLE):
 #   S2S_DEVICE_ID (required), S2S_PEER (required), S2S_BROKER
@@ -62,6 +69,29 @@ set -eu
 die() {
 	echo "entrypoint: $*" >&2
 	exit 1
+}
+
+# note WHAT: record the role/readiness for `entrypoint.sh health`.
+note() {
+	[ -n "${S2S_HEALTH_FILE:-}" ] || return 0
+	echo "$1" >"$S2S_HEALTH_FILE.new" && mv "$S2S_HEALTH_FILE.new" "$S2S_HEALTH_FILE"
+}
+
+health() {
+	[ -n "${S2S_HEALTH_FILE:-}" ] || die "health: S2S_HEALTH_FILE is not set"
+	what=$(cat "$S2S_HEALTH_FILE" 2>/dev/null) || what=none
+	case "$what" in
+	broker)
+		port=${S2S_PORT:-1883}
+		[ "$port" = off ] && port=${S2S_TLS_PORT:?}
+		exec mosquitto_sub -h 127.0.0.1 -p "$port" \
+			-t '$SYS/broker/s2s/#' -C 1 -W 4 >/dev/null ;;
+	device-registered)
+		exit 0 ;;
+	*)
+		echo "entrypoint: not ready ($what)" >&2
+		exit 1 ;;
+	esac
 }
 
 : "${S2S_DATA:=/var/lib/s2s}"
@@ -264,6 +294,7 @@ broker() {
 		echo "$S2S_CONF"
 		exit 0
 	fi
+	note broker
 	exec "$(find_mosquitto)" -c "$S2S_CONF"
 }
 
@@ -281,6 +312,7 @@ device() {
 	: "${S2S_INTERVAL:=5}"
 	check_word S2S_DEVICE_ID "$S2S_DEVICE_ID"
 	check_word S2S_PEER "$S2S_PEER"
+	note device-starting
 	dir=$S2S_DEVICE_DIR
 	mkdir -p "$dir"
 	chmod 0700 "$dir"
@@ -311,6 +343,7 @@ EOF
 		echo "entrypoint: register failed, retrying" >&2
 		sleep 2
 	done
+	note device-registered
 	if [ "$role" = listener ]; then
 		exec "$S2S_TOOL" listen --peer "$S2S_PEER" --json
 	fi
@@ -326,5 +359,6 @@ case "${1:-broker}" in
 broker) broker ;;
 render) broker render ;;
 device) shift; device "$@" ;;
+health) health ;;
 *) exec "$@" ;;
 esac

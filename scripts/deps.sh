@@ -8,7 +8,14 @@ PKGS="build-essential pkg-config meson ninja-build check libsubunit-dev
 libwolfssl-dev libpaho-mqtt-dev libcjson-dev libsqlite3-dev libpng-dev
 libdeflate-dev
 mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev valgrind python3
-openssl docker-compose"
+openssl docker-compose systemd"
+
+# Where podman is set up (../shared/tools/containers.sh setup), the compose
+# demo (tests/container-demo.sh) needs container name resolution: the
+# devices reach the broker as "broker".
+if command -v podman >/dev/null 2>&1; then
+	PKGS="$PKGS golang-github-containernetworking-plugin-dnsname"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -2,50 +2,29 @@
 /*
  * broker_harness.c - see broker_harness.h.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "broker_harness.h"
+#include "broker_launch.h"
 
 struct bh_broker {
 	char dir[256];
 	char conf[300];
 	char out[300];
+	char plugin[320];       /* the copy the broker loads */
 	int port;
 	pid_t pid;
 	int start_timeout_ms;
 };
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 const char *
 bh_plugin_path(void)
@@ -53,57 +32,6 @@ bh_plugin_path(void)
 	const char *p = getenv("S2S_PLUGIN");
 
 	return p && *p ? p : NULL;
-}
-
-int
-bh_free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool
-port_accepts(int port)
-{
-	struct sockaddr_in a;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* When root: hand the directory to the user the broker drops to. */
-static void
-give_to_broker_user(const char *path)
-{
-	struct passwd *pw;
-
-	if (geteuid() != 0)
-		return;
-	pw = getpwnam("mosquitto");
-	if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
-		fprintf(stderr, "harness: chown %s: %s\n", path,
-			strerror(errno));
 }
 
 static bool
@@ -133,7 +61,7 @@ write_conf(struct bh_broker *b, const struct bh_options *o)
 		"log_timestamp_format %%H:%%M:%%S\n",
 		o->no_anonymous ? "false" : "true", b->port);
 	if (o->plugin) {
-		fprintf(f, "plugin %s\n", o->plugin);
+		fprintf(f, "plugin %s\n", b->plugin);
 		if (!has_opt(o->plugin_opts, "store"))
 			fprintf(f, "plugin_opt_store %s/s2s.db\n", b->dir);
 		if (!has_opt(o->plugin_opts, "cs_key"))
@@ -146,64 +74,32 @@ write_conf(struct bh_broker *b, const struct bh_options *o)
 	return fclose(f) == 0 ? 0 : -1;
 }
 
-/*
- * A plugin built with -fsanitize=address needs the ASan runtime loaded
- * first in the (uninstrumented) broker: when this test program carries
- * that runtime, preload the same file into the broker.
- */
-static void
-preload_sanitizer(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[1024], *path;
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		path = strchr(line, '/');
-		if (path && strstr(path, "/libasan.so")) {
-			path[strcspn(path, "\n")] = '\0';
-			setenv("LD_PRELOAD", path, 1);
-			break;
-		}
-	}
-	fclose(f);
-}
-
 static int
 spawn(struct bh_broker *b)
 {
-	const char *exe = getenv("S2S_MOSQUITTO");
-	long deadline;
-	int fd, status;
+	const char *exe = bl_mosquitto_path();
+	int fd, status = 0;
 
-	if (!exe || !*exe)
-		exe = "/usr/sbin/mosquitto";
+	if (!exe) {
+		fprintf(stderr, "harness: mosquitto not found (set "
+			"S2S_MOSQUITTO)\n");
+		return -1;
+	}
 	fd = open(b->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -1;
-	b->pid = fork();
-	if (b->pid < 0) {
-		close(fd);
-		return -1;
-	}
-	if (b->pid == 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-		preload_sanitizer();
-		execl(exe, exe, "-c", b->conf, (char *)NULL);
-		_exit(127);
-	}
+	b->pid = bl_spawn(exe, b->conf, fd, -1);
 	close(fd);
-	deadline = now_ms() + b->start_timeout_ms;
-	while (now_ms() < deadline) {
-		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
-			b->pid = -1;
-			break;
-		}
-		if (port_accepts(b->port))
-			return 0;
-		sleep_ms(20);
+	if (b->pid < 0)
+		return -1;
+	switch (bl_wait_ready(b->pid, b->port, b->start_timeout_ms, &status)) {
+	case 0:
+		return 0;
+	case 1:
+		b->pid = -1;
+		break;
+	default:
+		break;
 	}
 	{
 		char *log = bh_log(b);
@@ -221,7 +117,7 @@ int
 bh_start(struct bh_broker **out, const struct bh_options *o)
 {
 	struct bh_broker *b = calloc(1, sizeof(*b));
-	const char *tmp = getenv("TMPDIR");
+	char err[512];
 
 	*out = b;
 	if (!b)
@@ -229,18 +125,23 @@ bh_start(struct bh_broker **out, const struct bh_options *o)
 	b->pid = -1;
 	b->start_timeout_ms = o->start_timeout_ms > 0 ? o->start_timeout_ms :
 			      15000;
-	snprintf(b->dir, sizeof(b->dir), "%s/s2s-broker-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(b->dir)) {
+	/* 0700, handed to the broker user when root (broker_launch.h). */
+	if (!bl_make_dir(b->dir, sizeof(b->dir), "s2s-broker", 0700)) {
+		fprintf(stderr, "harness: temporary folder: %s\n",
+			strerror(errno));
 		b->dir[0] = '\0';
 		return -1;
 	}
-	/* The broker user must reach the directory (mkdtemp made it 0700). */
-	chmod(b->dir, 0700);
-	give_to_broker_user(b->dir);
 	snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
 	snprintf(b->out, sizeof(b->out), "%s/broker.out", b->dir);
-	b->port = bh_free_port();
+	/* The broker loads a copy: the checkout may be out of its reach. */
+	if (o->plugin && !bl_stage_plugin(o->plugin, b->dir, b->plugin,
+					  sizeof(b->plugin), err,
+					  sizeof(err))) {
+		fprintf(stderr, "harness: %s\n", err);
+		return -1;
+	}
+	b->port = bl_free_port();
 	if (b->port <= 0 || write_conf(b, o) != 0)
 		return -1;
 	return spawn(b);
@@ -273,47 +174,29 @@ bh_path(const struct bh_broker *b, const char *rel)
 	return buf;
 }
 
-static int
-reap(struct bh_broker *b, int timeout_ms, int *status)
-{
-	long deadline = now_ms() + timeout_ms;
-
-	while (now_ms() < deadline) {
-		pid_t r = waitpid(b->pid, status, WNOHANG);
-
-		if (r == b->pid || (r < 0 && errno == ECHILD)) {
-			b->pid = -1;
-			return 0;
-		}
-		sleep_ms(10);
-	}
-	return -1;
-}
-
 int
 bh_stop(struct bh_broker *b)
 {
-	int status = 0;
+	int rc;
 
 	if (!b || b->pid <= 0)
 		return 0;
-	kill(b->pid, SIGTERM);
-	if (reap(b, 5000, &status) == 0)
-		return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-	kill(b->pid, SIGKILL);
-	(void)reap(b, 5000, &status);
-	return -1;
+	rc = bl_stop(b->pid, 5000, NULL);
+	b->pid = -1;
+	return rc == 0 ? 0 : -1;
 }
 
+/* SIGKILL now (no clean-up in the broker or the plugin). */
 int
 bh_kill9(struct bh_broker *b)
 {
-	int status;
-
 	if (!b || b->pid <= 0)
 		return 0;
 	kill(b->pid, SIGKILL);
-	return reap(b, 5000, &status);
+	if (!bl_reap(b->pid, 5000, NULL))
+		return -1;
+	b->pid = -1;
+	return 0;
 }
 
 bool
@@ -333,13 +216,13 @@ bh_running(struct bh_broker *b)
 int
 bh_restart(struct bh_broker *b)
 {
-	long deadline = now_ms() + 5000;
+	long long deadline = bl_now_ms() + 5000;
 
 	if (b->pid > 0)
 		bh_stop(b);
 	/* The port is ours again once nothing listens on it. */
-	while (port_accepts(b->port) && now_ms() < deadline)
-		sleep_ms(20);
+	while (bl_port_open(b->port) && bl_now_ms() < deadline)
+		bl_sleep_ms(20);
 	return spawn(b);
 }
 
@@ -375,17 +258,19 @@ bh_log_contains(const struct bh_broker *b, const char *needle)
 void
 bh_destroy(struct bh_broker *b)
 {
-	char cmd[600];
 	const char *keep = getenv("S2S_KEEP_TMP");
 
 	if (!b)
 		return;
 	if (b->pid > 0)
 		bh_stop(b);
-	if (b->dir[0] && !(keep && *keep == '1')) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "harness: cannot remove %s\n", b->dir);
-	}
+	if (b->dir[0] && !(keep && *keep == '1'))
+		bl_rm_rf(b->dir);
 	free(b);
+}
+
+int
+bh_free_port(void)
+{
+	return bl_free_port();
 }

@@ -5,14 +5,17 @@
  * directory; stop it (SIGTERM, then SIGKILL), kill -9 it, restart it on
  * the same directory and port.  Every wait is bounded.
  *
- * Works when the tests run as root: the broker drops to user "mosquitto"
- * before it loads plugins, so the directory is chowned to that user (the
- * store, the keys and the log live there).  Files the plugin creates there
- * are owned by that user; root can still read them.
+ * Started by client/tool/broker_launch.c, as the s2s tool starts its
+ * private broker.  Works when the tests run as root, wherever the checkout
+ * is: the broker drops to user "mosquitto" before it loads plugins, so the
+ * directory is chowned to that user (the store, the keys and the log live
+ * there) and the plugin is loaded from a copy in it.  Files the plugin
+ * creates there are owned by that user; root can still read them.
  *
  * Environment:
  *   S2S_PLUGIN      path of mosquitto_s2s.so (meson sets it for the tests)
- *   S2S_MOSQUITTO   broker executable (default /usr/sbin/mosquitto)
+ *   S2S_MOSQUITTO   broker executable (default: mosquitto in /usr/sbin,
+ *                   /usr/local/sbin, /usr/bin or /usr/local/bin)
  *   S2S_KEEP_TMP=1  keep the temporary directory (for debugging)
  *
  * Typical use:

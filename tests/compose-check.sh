@@ -31,17 +31,25 @@ vols = [v["target"] if isinstance(v, dict) else v.split(":")[1]
         for v in b["volumes"]]
 assert "/var/lib/s2s" in vols and "/etc/s2s/conf.d" in vols, vols
 assert b["environment"]["S2S_FEED"] == "on"
+assert "health" in b["healthcheck"]["test"], b["healthcheck"]
 for d in ("alice", "bob"):
     assert s[d]["command"][0] == "device", s[d]["command"]
     assert "broker" in s[d]["depends_on"]
+    # a device's data is a named volume of its own
+    assert any((v.split(":")[1] if isinstance(v, str) else v["target"]) == "/var/lib/s2s-device"
+               for v in s[d]["volumes"]), s[d]["volumes"]
 print("docker-compose.yml: services", ", ".join(sorted(s)))
 PY
 # The image runs the scripts the test suite runs (tests/test_deploy.c).
 grep -q 'docker/build.sh' docker/Dockerfile
 grep -q 'docker/entrypoint.sh' docker/Dockerfile
 grep -q '^USER mosquitto' docker/Dockerfile
-grep -q '^VOLUME' docker/Dockerfile
+# No VOLUME: it gave every container (the devices too) an anonymous
+# volume; the broker's store is a named volume in the compose file.
+! grep -q '^VOLUME' docker/Dockerfile
+# One health check for every role (entrypoint.sh health).
 grep -q '^HEALTHCHECK' docker/Dockerfile
+grep -q 's2s-entrypoint", "health"' docker/Dockerfile
 sh -n docker/entrypoint.sh
 sh -n docker/build.sh
 echo "compose and Dockerfile OK"

@@ -69,7 +69,8 @@ rm_rf(const char *dir)
 	char cmd[800];
 
 	if (dir && *dir && !getenv("S2S_KEEP_TMP")) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%.*s'",
+			 (int)sizeof(cmd) - 16, dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "cannot remove %s\n", dir);
 	}

@@ -2,25 +2,19 @@
 /*
  * broker_run.c - a private Mosquitto with the s2s plugin (broker_run.h).
  */
-#define _XOPEN_SOURCE 700   /* nftw */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "broker_launch.h"
 #include "broker_run.h"
 #include "s2s/crypto.h"
 
@@ -67,88 +61,6 @@ broker_plugin_path(void)
 	return NULL;
 }
 
-static const char *
-mosquitto_path(void)
-{
-	static const char *const cand[] = {
-		"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
-		"/usr/bin/mosquitto", "/usr/local/bin/mosquitto",
-	};
-	const char *env = getenv("S2S_MOSQUITTO");
-
-	if (env && *env)
-		return env;
-	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++)
-		if (access(cand[i], X_OK) == 0)
-			return cand[i];
-	return NULL;
-}
-
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t l = sizeof(a);
-	int s = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (s < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (!bind(s, (struct sockaddr *)&a, sizeof(a)) &&
-	    !getsockname(s, (struct sockaddr *)&a, &l))
-		port = ntohs(a.sin_port);
-	close(s);
-	return port;
-}
-
-static bool
-port_open(int port)
-{
-	struct sockaddr_in a;
-	int s = socket(AF_INET, SOCK_STREAM, 0);
-	bool ok;
-
-	if (s < 0)
-		return false;
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	a.sin_port = htons((uint16_t)port);
-	ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(s);
-	return ok;
-}
-
-static bool
-copy_file(const char *from, const char *to, mode_t mode)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC), out;
-	char buf[65536];
-	ssize_t n;
-	bool ok = true;
-
-	if (in < 0)
-		return false;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (out < 0) {
-		close(in);
-		return false;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			ok = false;
-			break;
-		}
-	if (n < 0)
-		ok = false;
-	close(in);
-	if (close(out))
-		ok = false;
-	return ok;
-}
-
 void
 broker_log_tail(const struct broker_run *b, char *buf, size_t len)
 {
@@ -179,17 +91,6 @@ guardian_on_term(int sig)
 	guardian_stop = 1;
 }
 
-static int
-guardian_rm(const char *path, const struct stat *sb, int flag,
-	    struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 /*
  * The broker's keeper, a child of the caller: it starts mosquitto and
  * stops it when told (SIGTERM) or when the caller is gone however it died
@@ -197,31 +98,6 @@ guardian_rm(const char *path, const struct stat *sb, int flag,
  * also removes the folder.  It exits with the broker's status if the
  * broker dies first.  So no broker outlives a crashed test or demo.
  */
-/*
- * In an ASan build this tool carries the ASan runtime, and so does the
- * plugin it loads into the (uninstrumented) broker: the broker can only
- * load it with the same runtime preloaded.  No-op in normal builds.
- * (tests/broker_harness.c does the same for the test programs.)
- */
-static void
-preload_sanitizer(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[1024], *path;
-
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		path = strchr(line, '/');
-		if (path && strstr(path, "/libasan.so")) {
-			path[strcspn(path, "\n")] = '\0';
-			setenv("LD_PRELOAD", path, 1);
-			break;
-		}
-	}
-	fclose(f);
-}
-
 static void __attribute__((noreturn))
 guardian(struct broker_run *b, const char *mosq, int tie)
 {
@@ -234,22 +110,9 @@ guardian(struct broker_run *b, const char *mosq, int tie)
 	sa.sa_handler = guardian_on_term;
 	sigaction(SIGTERM, &sa, NULL);
 	setpgid(0, 0);
-	broker = fork();
+	broker = bl_spawn(mosq, b->conf, -1, tie);
 	if (broker < 0)
 		_exit(126);
-	if (broker == 0) {
-		int fd = open("/dev/null", O_RDWR);
-
-		close(tie);
-		if (fd >= 0) {
-			dup2(fd, 0);
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		preload_sanitizer();
-		execl(mosq, "mosquitto", "-c", b->conf, (char *)NULL);
-		_exit(127);
-	}
 	while (!guardian_stop) {
 		struct pollfd pfd = { tie, POLLIN, 0 };
 		char c;
@@ -261,28 +124,17 @@ guardian(struct broker_run *b, const char *mosq, int tie)
 			break;
 		}
 	}
-	kill(broker, SIGTERM);
-	for (int i = 0; i < 60; i++) {
-		struct timespec ts = { 0, 50 * 1000000L };
-
-		if (waitpid(broker, &st, WNOHANG) == broker)
-			break;
-		nanosleep(&ts, NULL);
-		if (i == 59) {
-			kill(broker, SIGKILL);
-			waitpid(broker, &st, 0);
-		}
-	}
+	bl_stop(broker, 2500, &st);
 	if (orphan)
-		nftw(b->dir, guardian_rm, 16, FTW_DEPTH | FTW_PHYS);
+		bl_rm_rf(b->dir);
 	_exit(0);
 }
 
 static bool
 spawn(struct broker_run *b, char *err, size_t err_len)
 {
-	const char *mosq = mosquitto_path();
-	int tie[2];
+	const char *mosq = bl_mosquitto_path();
+	int tie[2], st = 0;
 	pid_t pid;
 
 	if (!mosq) {
@@ -309,26 +161,23 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 	close(tie[0]);
 	b->tie = tie[1];
 	b->pid = pid;
-	for (int i = 0; i < 200; i++) {   /* up to 10 s */
-		struct timespec ts = { 0, 50 * 1000000L };
-		int st;
+	switch (bl_wait_ready(pid, b->port, 10000, &st)) {
+	case 0:
+		return true;
+	case 1: {
+		char tail[2048];
 
-		if (port_open(b->port))
-			return true;
-		if (waitpid(pid, &st, WNOHANG) == pid) {
-			char tail[2048];
-
-			b->pid = 0;
-			close(b->tie);
-			b->tie = -1;
-			broker_log_tail(b, tail, sizeof(tail));
-			seterr(err, err_len, "the broker exited at start "
-			       "(status %d); its log %s ends with:\n%s",
-			       WIFEXITED(st) ? WEXITSTATUS(st) : -1, b->log,
-			       tail);
-			return false;
-		}
-		nanosleep(&ts, NULL);
+		b->pid = 0;
+		close(b->tie);
+		b->tie = -1;
+		broker_log_tail(b, tail, sizeof(tail));
+		seterr(err, err_len, "the broker exited at start "
+		       "(status %d); its log %s ends with:\n%s",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : -1, b->log, tail);
+		return false;
+	}
+	default:
+		break;
 	}
 	seterr(err, err_len, "the broker did not open port %d within 10 s",
 	       b->port);
@@ -341,30 +190,24 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 	     char *err, size_t err_len)
 {
 	const char *plugin = broker_plugin_path();
-	const char *tmp = getenv("TMPDIR");
 	char csdir[300], plugin_copy[320], cs_key[320], admin[320];
-	struct passwd *pw = NULL;
 	struct s2s_key *k = NULL;
 	FILE *f;
 	enum s2s_err e;
 
 	memset(b, 0, sizeof(*b));
+	b->tie = -1;
 	if (!plugin) {
 		seterr(err, err_len, "the s2s broker plugin (mosquitto_s2s.so)"
 		       " is not built; run 'make' first, or set S2S_PLUGIN");
 		return false;
 	}
-	snprintf(b->dir, sizeof(b->dir), "%s/s2s-run-XXXXXX",
-		 tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(b->dir)) {
+	/* Traversable: as root, the broker runs as "mosquitto". */
+	if (!bl_make_dir(b->dir, sizeof(b->dir), "s2s-run", 0755)) {
 		seterr(err, err_len, "cannot create a temporary folder: %s",
 		       strerror(errno));
+		b->dir[0] = '\0';
 		return false;
-	}
-	/* Root: the broker runs as "mosquitto" and must reach its files. */
-	if (geteuid() == 0) {
-		pw = getpwnam("mosquitto");
-		chmod(b->dir, 0755);
 	}
 	snprintf(csdir, sizeof(csdir), "%s/cs", b->dir);
 	snprintf(cs_key, sizeof(cs_key), "%s/cs", csdir);
@@ -373,8 +216,6 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 	snprintf(b->admin_key, sizeof(b->admin_key), "%s/cs.admin.key", csdir);
 	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
 	snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
-	snprintf(plugin_copy, sizeof(plugin_copy), "%s/mosquitto_s2s.so",
-		 b->dir);
 	if (mkdir(csdir, 0700)) {
 		seterr(err, err_len, "mkdir %s: %s", csdir, strerror(errno));
 		goto fail;
@@ -396,26 +237,26 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		       s2s_strerror(e));
 		goto fail;
 	}
-	if (!copy_file(plugin, plugin_copy, 0755)) {
-		seterr(err, err_len, "cannot copy %s: %s", plugin,
-		       strerror(errno));
+	if (!bl_stage_plugin(plugin, b->dir, plugin_copy, sizeof(plugin_copy),
+			     err, err_len))
 		goto fail;
-	}
-	if (pw) {
+	{
 		char path[400];
 		static const char *const own[] = {
-			"cs.key", "cs.pub", "cs.admin.pub",
+			"", "/cs.key", "/cs.pub", "/cs.admin.pub",
 		};
 
-		if (chown(csdir, pw->pw_uid, pw->pw_gid))
-			goto chown_fail;
 		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
-			snprintf(path, sizeof(path), "%s/%s", csdir, own[i]);
-			if (chown(path, pw->pw_uid, pw->pw_gid))
-				goto chown_fail;
+			snprintf(path, sizeof(path), "%s%s", csdir, own[i]);
+			if (!bl_give(path)) {
+				seterr(err, err_len, "cannot hand %s to user "
+				       BL_BROKER_USER ": %s", path,
+				       strerror(errno));
+				goto fail;
+			}
 		}
 	}
-	b->port = free_port();
+	b->port = bl_free_port();
 	if (b->port <= 0) {
 		seterr(err, err_len, "no free port on 127.0.0.1");
 		goto fail;
@@ -448,24 +289,24 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		extra && *extra && extra[strlen(extra) - 1] != '\n' ? "\n"
 								    : "");
 	fclose(f);
-	if (pw) {
+	{
 		/* The log file is opened after the privilege drop. */
-		int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+			      0644);
 
-		if (fd >= 0) {
-			if (fchown(fd, pw->pw_uid, pw->pw_gid))
-				seterr(err, err_len, "chown log");
-			close(fd);
+		if (fd < 0 || !bl_give(b->log)) {
+			seterr(err, err_len, "cannot prepare %s: %s", b->log,
+			       strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			goto fail;
 		}
+		close(fd);
 	}
 	if (!spawn(b, err, err_len))
-		goto fail_keep_log;
+		goto fail;
 	return true;
-chown_fail:
-	seterr(err, err_len, "cannot hand %s to user mosquitto: %s", csdir,
-	       strerror(errno));
 fail:
-fail_keep_log:
 	broker_cleanup(b);
 	return false;
 }
@@ -473,26 +314,8 @@ fail_keep_log:
 void
 broker_stop(struct broker_run *b)
 {
-	int st;
-
-	if (b->pid <= 0)
-		return;
-	kill(b->pid, SIGTERM);
-	for (int i = 0; i < 60; i++) {
-		struct timespec ts = { 0, 50 * 1000000L };
-
-		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
-			b->pid = 0;
-			if (b->tie > 0) {
-				close(b->tie);
-				b->tie = -1;
-			}
-			return;
-		}
-		nanosleep(&ts, NULL);
-	}
-	kill(b->pid, SIGKILL);
-	waitpid(b->pid, &st, 0);
+	if (b->pid > 0)
+		bl_stop(b->pid, 3000, NULL);
 	b->pid = 0;
 	if (b->tie > 0) {
 		close(b->tie);
@@ -507,22 +330,12 @@ broker_restart(struct broker_run *b, char *err, size_t err_len)
 	return spawn(b, err, err_len);
 }
 
-static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
 void
 broker_cleanup(struct broker_run *b)
 {
 	if (b->pid > 0)
 		broker_stop(b);
 	if (b->dir[0])
-		nftw(b->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		bl_rm_rf(b->dir);
 	b->dir[0] = '\0';
 }

@@ -4,9 +4,11 @@
  * and the end-to-end tests: a fresh temporary folder, a free loopback
  * port, generated CS and admin keys, the broker process, and its end.
  *
- * Works as root too: the broker then drops to user "mosquitto", so the
- * folder is made traversable and the CS folder and keys are handed to
- * that user.
+ * Works as root too, wherever the checkout is: the broker then drops to
+ * user "mosquitto", so the folder is made traversable, the CS folder and
+ * keys are handed to that user, and the plugin is loaded from a copy in
+ * the folder.  The process is started by broker_launch.h, the launcher
+ * the test harness (tests/broker_harness.c) uses too.
  */
 #ifndef S2S_TOOL_BROKER_RUN_H
 #define S2S_TOOL_BROKER_RUN_H

@@ -3,8 +3,8 @@
  * s2s/proto.h - the control messages of phases 1 and 2 (registration,
  * pairing, session negotiation) and of fetch/end/reject, as bytes.
  *
- * The wire format is docs/PROTOCOL-control.md (to be merged into
- * docs/PROTOCOL.md).  Both ends use this one codec: the device library to
+ * The wire format is docs/PROTOCOL.md ("Common header" to "Fetch, end,
+ * reject").  Both ends use this one codec: the device library to
  * build requests and read replies, the broker plugin the other way round.
  * Encryption (ECIES) and the registration signature are applied and checked
  * here, so a decoded message is authentic as far as the codec can tell;

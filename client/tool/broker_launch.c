@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * broker_launch.c - start and stop a private Mosquitto (broker_launch.h).
+ */
+#define _XOPEN_SOURCE 700   /* nftw */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker_launch.h"
+
+void
+bl_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+long long
+bl_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *
+bl_mosquitto_path(void)
+{
+	static const char *const cand[] = {
+		"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto",
+		"/usr/bin/mosquitto", "/usr/local/bin/mosquitto",
+	};
+	const char *env = getenv("S2S_MOSQUITTO");
+
+	if (env && *env)
+		return env;
+	for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++)
+		if (access(cand[i], X_OK) == 0)
+			return cand[i];
+	return NULL;
+}
+
+static void
+loopback(struct sockaddr_in *a, int port)
+{
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a->sin_port = htons((uint16_t)port);
+}
+
+int
+bl_free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t l = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+	if (s < 0)
+		return -1;
+	loopback(&a, 0);
+	if (!bind(s, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(s, (struct sockaddr *)&a, &l))
+		port = ntohs(a.sin_port);
+	close(s);
+	return port;
+}
+
+bool
+bl_port_open(int port)
+{
+	struct sockaddr_in a;
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (s < 0)
+		return false;
+	loopback(&a, port);
+	ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(s);
+	return ok;
+}
+
+bool
+bl_give(const char *path)
+{
+	struct passwd *pw;
+
+	if (geteuid() != 0 || !(pw = getpwnam(BL_BROKER_USER)))
+		return true;
+	return chown(path, pw->pw_uid, pw->pw_gid) == 0;
+}
+
+bool
+bl_make_dir(char *dir, size_t dir_len, const char *prefix, mode_t mode)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n = snprintf(dir, dir_len, "%s/%s-XXXXXX",
+			 tmp && *tmp ? tmp : "/tmp", prefix);
+
+	if (n < 0 || (size_t)n >= dir_len) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	if (!mkdtemp(dir))
+		return false;
+	if (chmod(dir, mode) || !bl_give(dir)) {
+		int e = errno;
+
+		rmdir(dir);
+		errno = e;
+		return false;
+	}
+	return true;
+}
+
+bool
+bl_stage_plugin(const char *plugin, const char *dir, char *out,
+		size_t out_len, char *err, size_t err_len)
+{
+	char buf[65536];
+	ssize_t n = 0;
+	int in, fd;
+	bool ok = true;
+
+	if ((size_t)snprintf(out, out_len, "%s/mosquitto_s2s.so", dir) >=
+	    out_len) {
+		snprintf(err, err_len, "folder name too long: %s", dir);
+		return false;
+	}
+	in = open(plugin, O_RDONLY | O_CLOEXEC);
+	if (in < 0) {
+		snprintf(err, err_len, "cannot read the plugin %s: %s",
+			 plugin, strerror(errno));
+		return false;
+	}
+	fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	if (fd < 0) {
+		snprintf(err, err_len, "cannot write %s: %s", out,
+			 strerror(errno));
+		close(in);
+		return false;
+	}
+	while (ok && (n = read(in, buf, sizeof(buf))) > 0)
+		ok = write(fd, buf, (size_t)n) == n;
+	if (n < 0)
+		ok = false;
+	if (ok && fchmod(fd, 0755))
+		ok = false;
+	if (close(fd))
+		ok = false;
+	close(in);
+	if (!ok)
+		snprintf(err, err_len, "cannot copy %s to %s: %s", plugin, out,
+			 strerror(errno));
+	return ok;
+}
+
+/*
+ * In an ASan build the caller carries the ASan runtime, and so does the
+ * plugin it loads into the (uninstrumented) broker: the broker can only
+ * load it with the same runtime preloaded.  No-op in normal builds.
+ */
+static void
+preload_sanitizer(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[1024], *path;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		path = strchr(line, '/');
+		if (path && strstr(path, "/libasan.so")) {
+			path[strcspn(path, "\n")] = '\0';
+			setenv("LD_PRELOAD", path, 1);
+			break;
+		}
+	}
+	fclose(f);
+}
+
+pid_t
+bl_spawn(const char *mosq, const char *conf, int out_fd, int close_fd)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	{
+		int null = open("/dev/null", O_RDWR);
+
+		if (close_fd >= 0)
+			close(close_fd);
+		if (null >= 0)
+			dup2(null, 0);
+		if (out_fd < 0)
+			out_fd = null;
+		if (out_fd >= 0) {
+			dup2(out_fd, 1);
+			dup2(out_fd, 2);
+		}
+		if (null > 2)
+			close(null);
+		preload_sanitizer();
+		execl(mosq, "mosquitto", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+}
+
+bool
+bl_reap(pid_t pid, int timeout_ms, int *status)
+{
+	long long end = bl_now_ms() + timeout_ms;
+	int st = 0;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid || (r < 0 && errno == ECHILD)) {
+			if (status)
+				*status = r == pid ? st : 0;
+			return true;
+		}
+		if (bl_now_ms() >= end)
+			return false;
+		bl_sleep_ms(10);
+	}
+}
+
+int
+bl_wait_ready(pid_t pid, int port, int timeout_ms, int *status)
+{
+	long long end = bl_now_ms() + timeout_ms;
+
+	while (bl_now_ms() < end) {
+		if (bl_port_open(port))
+			return 0;
+		if (waitpid(pid, status, WNOHANG) == pid)
+			return 1;
+		bl_sleep_ms(20);
+	}
+	return -1;
+}
+
+int
+bl_stop(pid_t pid, int grace_ms, int *status)
+{
+	int st = 0;
+
+	if (pid <= 0 || kill(pid, SIGTERM) != 0) {
+		/* Gone: reap a zombie if there is one. */
+		if (pid > 0 && waitpid(pid, &st, WNOHANG) == pid) {
+			if (status)
+				*status = st;
+			return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : 1;
+		}
+		errno = ECHILD;
+		return -1;
+	}
+	if (bl_reap(pid, grace_ms, &st)) {
+		if (status)
+			*status = st;
+		return WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : 1;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	if (status)
+		*status = st;
+	return 1;
+}
+
+static int
+rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+void
+bl_rm_rf(const char *dir)
+{
+	if (dir && *dir)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
