@@ -953,7 +953,7 @@ fetch_one(void *arg, uint64_t seq, const uint8_t *pkg, size_t len)
 }
 
 /*
- * FETCH pacing (docs/PROTOCOL-control.md, "Fetch"; issue 10, class 3): a
+ * FETCH pacing (docs/PROTOCOL.md, "Fetch"; issue 10, class 3): a
  * FETCHED reply carries at most plugin_opt_fetch_reply_bytes of packages,
  * and the replies a device has not yet acknowledged (a v1.1 FETCH names
  * the ack of the newest FETCHED it read) may add up to at most

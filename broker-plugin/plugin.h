@@ -445,7 +445,7 @@ int cs_on_tick(int event, void *event_data, void *userdata);
 int cs_on_disconnect(int event, void *event_data, void *userdata);
 
 /* =========================================================================
- * Single-use tokens (tokens.c) and names (cs.c)
+ * Single-use tokens (store.h ops, auth.c) and names (cs.c)
  * ========================================================================= */
 
 /* Create the used_tokens table (after cs_store_open). */

@@ -132,7 +132,7 @@ struct s2s_msg {
 	size_t owned_len;
 
 	/*
-	 * FETCH / FETCHED pacing (PROTOCOL-control.md, "Fetch", v1.1): a
+	 * FETCH / FETCHED pacing (docs/PROTOCOL.md, "Fetch", v1.1): a
 	 * FETCH with has_ack names the ack of the newest FETCHED its sender
 	 * has read (0: none yet); the CS answers such a FETCH with a fresh
 	 * ack in FETCHED.  Without has_ack both are the v1 forms.
