@@ -343,10 +343,13 @@ cs_on_acl_check(int event, void *event_data, void *userdata)
 	    under_root(cs, ed->topic)) {
 		struct cs_topic t;
 
-		/* A QoS 2 package is routed at its PUBREL: no resend now. */
+		/* A QoS 2 package is routed at its PUBREL: no resend now,
+		 * and no second routing of a copy under another id. */
 		cs_topic_parse(cs->opt.topic_root, ed->topic, &t);
-		if (t.kind == CS_T_PAIR)
-			cs_gate_routed(cs, &t, ed->payloadlen);
+		if (t.kind == CS_T_PAIR &&
+		    !cs_gate_route(cs, &t, ed->client, ed->payload,
+				   ed->payloadlen))
+			rc = MOSQ_ERR_ACL_DENIED;
 	}
 	if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_WRITE &&
 	    under_root(cs, ed->topic)) {

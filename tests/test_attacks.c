@@ -1981,6 +1981,62 @@ START_TEST(test_qos2_dup)
 }
 END_TEST
 
+/*
+ * QoS 2 under other message ids (found by the attack helper): alice
+ * publishes one package at QoS 2 and, before its PUBREL, the same bytes
+ * again under fresh message ids (no DUP).  The gate's resend rule let every
+ * copy through unverified (the package was accepted and not yet routed),
+ * Mosquitto stored each under its own id, and every PUBREL routed one: bob
+ * received the package once per message id.  It must reach bob once.
+ */
+START_TEST(test_qos2_other_mid)
+{
+	const int ver = _i ? 5 : 4;
+	struct world w;
+	char tok[S2S_TOKEN_MAX];
+	struct raw r;
+	struct tc_msg t;
+	struct s2s_package p;
+	uint8_t *pkg;
+	size_t n;
+
+	world_start(&w, 0);
+	ck_assert_int_eq(tc_subscribe(w.cb, w.ab, 2), 2);
+	fresh_token(&w.a, tok);
+	ck_assert_int_eq(raw_connect(&r, ver, "alice", "alice", tok, true, 0,
+				     NULL), 0);
+	ck_assert_int_eq(td_seal(&w.a, "once, whatever the ids", &pkg, &n),
+			 S2S_OK);
+	raw_publish(&r, w.ab, pkg, n, 2, 7, false, false);
+	ck_assert_int_eq(raw_ack(&r, 0x50, 7), 0);
+	for (uint16_t mid = 8; mid < 12; mid++) {
+		raw_publish(&r, w.ab, pkg, n, 2, mid, false, false);
+		(void)raw_ack(&r, 0x50, mid);
+	}
+	for (uint16_t mid = 7; mid < 12; mid++) {
+		raw_pubrel(&r, mid);
+		ck_assert_int_eq(raw_ack(&r, 0x70, mid), 0);
+	}
+	w.accepted++;
+	w.refused += 4;         /* each copy's routing to bob, as a replay */
+	ck_assert_msg(tc_wait(w.cb, w.ab, TC_TIMEOUT_MS, &t),
+		      "the QoS 2 package never reached bob");
+	ck_assert_int_eq(s2s_package_parse(t.payload, t.len, NULL, &p), S2S_OK);
+	ck_assert_int_eq(s2s_package_open(&w.b.rx, &p, NULL, NULL), S2S_OK);
+	tc_msg_free(&t);
+	if (tc_wait(w.cb, w.ab, QUIET_MS, &t)) {
+		tc_msg_free(&t);
+		ck_abort_msg("the package reached bob twice (one QoS 2 "
+			     "PUBLISH per message id)");
+	}
+	raw_close(&r);
+	free(pkg);
+	alice_back(&w);
+	alive(&w, "QoS 2 copies under other message ids");
+	world_end(&w);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -2006,6 +2062,11 @@ make_suite(void)
 	tcase_add_test(tc, test_rotation_readmit);
 	tcase_add_test(tc, test_names);
 	tcase_add_loop_test(tc, test_qos2_dup, 0, 2);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("qos2");
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_qos2_other_mid, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;
 }
