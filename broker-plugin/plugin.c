@@ -392,8 +392,18 @@ cs_on_message(int event, void *event_data, void *userdata)
 			cs_stats_reject(cs, S2S_ERR_DENIED);
 			return MOSQ_ERR_ACL_DENIED;
 		}
+		/*
+		 * Only MQTT 5 needs the QoS 2 resend rule (SECURITY.md, "QoS
+		 * 2"): a refused resend ends its flow there (PUBREC >= 0x80),
+		 * so the original would never be released.  In 3.1.1 a
+		 * PUBREC carries no reason: a refused resend leaves the
+		 * original to its PUBREL, and copies under other message ids
+		 * are refused as replays.
+		 */
 		return cs_gate_qos(cs, cid, &t, ed->payload, ed->payloadlen,
-				   ed->qos) == S2S_OK ? MOSQ_ERR_SUCCESS :
+				   ed->qos == 2 && mosquitto_client_protocol_version(
+					   ed->client) != 5 ? 1 : ed->qos) ==
+		       S2S_OK ? MOSQ_ERR_SUCCESS :
 		       MOSQ_ERR_ACL_DENIED;
 	case CS_T_FOREIGN:
 		return MOSQ_ERR_SUCCESS;
