@@ -71,4 +71,7 @@ cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force)
 	pub("registrations/rejected", (long long)s->register_rejected);
 	pub("negotiations/established", (long long)s->negotiated);
 	pub("negotiations/rejected", (long long)s->negotiation_rejected);
+	pub("bridged/in", (long long)s->bridged_in);
+	pub("bridged/delivered", (long long)s->bridged_delivered);
+	cs_cluster_sys(cs, pub);
 }

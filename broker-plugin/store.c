@@ -169,3 +169,143 @@ cs_store_usage(struct s2s_cs *cs, struct cs_store_usage *u)
 	memset(u, 0, sizeof(*u));
 	OPS(cs)->usage(cs, u);
 }
+
+/* ---- cluster ---------------------------------------------------------------
+ * A backend without an entry (NULL) behaves as a cluster of one. */
+
+enum s2s_err
+cs_store_pair_load(struct s2s_cs *cs, const char *pair, struct cs_pair **out)
+{
+	struct cs_pair *p = cs_pair_find(cs, pair);
+
+	if (out)
+		*out = p;
+	if (p)
+		return S2S_OK;
+	if (!OPS(cs)->pair_load)
+		return S2S_ERR_NOT_FOUND;
+	return OPS(cs)->pair_load(cs, pair, out);
+}
+
+enum s2s_err
+cs_store_session_get(struct s2s_cs *cs, const struct cs_pair *p,
+		     struct cs_session **out)
+{
+	*out = NULL;
+	if (!OPS(cs)->session_get)
+		return S2S_ERR_NOT_FOUND;
+	return OPS(cs)->session_get(cs, p, out);
+}
+
+enum s2s_err
+cs_store_session_cas(struct s2s_cs *cs, const struct cs_pair *p,
+		     const struct cs_session *x, uint64_t expect_t,
+		     int expect_state)
+{
+	if (OPS(cs)->session_cas)
+		return OPS(cs)->session_cas(cs, p, x, expect_t, expect_state);
+	/* One broker: memory is the truth, only established ones stored. */
+	if (!x)
+		return OPS(cs)->session_delete(cs, p->id);
+	if (x->state == CS_SESS_ESTABLISHED)
+		return OPS(cs)->session_put(cs, p);
+	return S2S_OK;
+}
+
+enum s2s_err
+cs_store_notify(struct s2s_cs *cs, const char *event)
+{
+	return OPS(cs)->notify ? OPS(cs)->notify(cs, event) : S2S_OK;
+}
+
+int
+cs_store_poll(struct s2s_cs *cs, cs_event_cb cb, void *arg)
+{
+	return OPS(cs)->poll ? OPS(cs)->poll(cs, cb, arg) : 0;
+}
+
+enum s2s_err
+cs_store_broker_put(struct s2s_cs *cs, const char *broker, const char *info,
+		    int64_t now)
+{
+	return OPS(cs)->broker_put ? OPS(cs)->broker_put(cs, broker, info, now)
+				   : S2S_OK;
+}
+
+enum s2s_err
+cs_store_broker_list(struct s2s_cs *cs, cs_broker_cb cb, void *arg)
+{
+	return OPS(cs)->broker_list ? OPS(cs)->broker_list(cs, cb, arg) :
+	       S2S_OK;
+}
+
+/* ---- helpers for backends ------------------------------------------------ */
+
+static void
+put64(uint8_t *b, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t
+get64(const uint8_t *b)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | b[i];
+	return v;
+}
+
+void
+cs_session_secret_pack(const struct cs_session *x,
+		       uint8_t buf[CS_SESS_SECRET_LEN])
+{
+	memset(buf, 0, CS_SESS_SECRET_LEN);
+	memcpy(buf, x->skcs, S2S_SKCS_LEN);
+	buf[S2S_SKCS_LEN] = x->sk_len;
+	memcpy(buf + S2S_SKCS_LEN + 1, x->sk, x->sk_len);
+}
+
+bool
+cs_session_secret_unpack(struct cs_session *x,
+			 const uint8_t buf[CS_SESS_SECRET_LEN])
+{
+	if (buf[S2S_SKCS_LEN] > S2S_SK_MAX)
+		return false;
+	memcpy(x->skcs, buf, S2S_SKCS_LEN);
+	x->sk_len = buf[S2S_SKCS_LEN];
+	memcpy(x->sk, buf + S2S_SKCS_LEN + 1, x->sk_len);
+	return true;
+}
+
+void
+cs_session_neg_pack(const struct cs_session *x, uint8_t buf[CS_SESS_NEG_LEN])
+{
+	uint8_t *b = buf;
+	int64_t wall = cs_now_s() * 1000 + (x->deadline_ms - cs_mono_ms());
+
+	memcpy(b, x->nonce, 2 * S2S_MSG_NONCE_LEN);
+	b += 2 * S2S_MSG_NONCE_LEN;
+	memcpy(b, x->blob_sds, S2S_SKCS_LEN);
+	b += S2S_SKCS_LEN;
+	put64(b, x->sds_req_id);
+	put64(b + 8, (uint64_t)wall);
+}
+
+void
+cs_session_neg_unpack(struct cs_session *x,
+		      const uint8_t buf[CS_SESS_NEG_LEN])
+{
+	const uint8_t *b = buf;
+	int64_t wall;
+
+	memcpy(x->nonce, b, 2 * S2S_MSG_NONCE_LEN);
+	b += 2 * S2S_MSG_NONCE_LEN;
+	memcpy(x->blob_sds, b, S2S_SKCS_LEN);
+	b += S2S_SKCS_LEN;
+	x->sds_req_id = get64(b);
+	wall = (int64_t)get64(b + 8);
+	x->deadline_ms = cs_mono_ms() + (wall - cs_now_s() * 1000);
+}

@@ -80,6 +80,14 @@ struct cs_store_usage {
 typedef enum s2s_err (*cs_fetch_cb)(void *arg, uint64_t seq,
 				    const uint8_t *pkg, size_t len);
 
+struct cs_session;
+
+/* A cluster event (cs_store_poll); event is valid during the call. */
+typedef void (*cs_event_cb)(void *arg, const char *event);
+/* One broker row (cs_store_broker_list); strings valid during the call. */
+typedef void (*cs_broker_cb)(void *arg, const char *broker,
+			     const char *info, int64_t updated);
+
 /*
  * The backend.  Each entry has the contract of the cs_store_* function of
  * the same name below; state lives in cs->store (the backend's own).
@@ -131,6 +139,20 @@ struct cs_store_ops {
 	long (*retention)(struct s2s_cs *cs, int64_t now);
 	long (*package_count)(struct s2s_cs *cs, const char *pair);
 	void (*usage)(struct s2s_cs *cs, struct cs_store_usage *u);
+	/* ---- cluster (issue 13); see "Cluster" below ---- */
+	enum s2s_err (*pair_load)(struct s2s_cs *cs, const char *pair,
+				  struct cs_pair **out);
+	enum s2s_err (*session_get)(struct s2s_cs *cs, const struct cs_pair *p,
+				    struct cs_session **out);
+	enum s2s_err (*session_cas)(struct s2s_cs *cs, const struct cs_pair *p,
+				    const struct cs_session *x,
+				    uint64_t expect_t, int expect_state);
+	enum s2s_err (*notify)(struct s2s_cs *cs, const char *event);
+	int (*poll)(struct s2s_cs *cs, cs_event_cb cb, void *arg);
+	enum s2s_err (*broker_put)(struct s2s_cs *cs, const char *broker,
+				   const char *info, int64_t now);
+	enum s2s_err (*broker_list)(struct s2s_cs *cs, cs_broker_cb cb,
+				    void *arg);
 };
 
 extern const struct cs_store_ops cs_store_embedded;
@@ -213,6 +235,12 @@ enum s2s_err cs_store_session_delete(struct s2s_cs *cs, const char *pair);
  * (dir 0: sender = member a), atomically: after a crash either both or
  * neither are there.  Called for every accepted package on the broker
  * thread: the embedded backend does one write() (a few microseconds).
+ * Conditional (cluster): only if the stored chain of (pair, dir,
+ * advanced->session) is at advanced->next_seq - 1; else nothing is stored
+ * and the result is S2S_ERR_REPLAY (another broker advanced it: the
+ * caller reloads the session, cs_store_session_get) or S2S_ERR_SESSION
+ * (that session is not stored any more).  The embedded backend is the
+ * only writer of its files, so its cache is never behind: no re-check.
  */
 enum s2s_err cs_store_accept(struct s2s_cs *cs, const struct cs_pair *p,
 			     int dir, const struct s2s_chain *advanced,
@@ -234,5 +262,99 @@ enum s2s_err cs_store_fetch(struct s2s_cs *cs, const char *pair,
 long cs_store_retention(struct s2s_cs *cs, int64_t now);
 long cs_store_package_count(struct s2s_cs *cs, const char *pair);
 void cs_store_usage(struct s2s_cs *cs, struct cs_store_usage *u);
+
+/* ---- cluster (issue 13, docs/CLUSTER.md) -------------------------------------
+ *
+ * Several brokers may run the plugin against one store (PostgreSQL); the
+ * store is then the source of truth for pairs, sessions and chains, and
+ * each broker's cs->pairs is a cache of it.  A single embedded store is a
+ * cluster of one: the same calls, one writer.
+ *
+ * Sessions in the store carry their negotiation state: state is an enum
+ * cs_sess_state (1 keys sent, 2 forwarded, 3 established).  The row holds
+ *   secret: sealed, ad "sess:<pair>:<T>", the bytes of
+ *           cs_session_secret_pack() (SkCS^T | sk_len | Sk), as today;
+ *   neg:    pending states only (NULL when established): sealed, ad
+ *           "neg:<pair>:<T>", the bytes of cs_session_neg_pack() (both
+ *           nonces, the SDS blob, the SDS request id, the deadline);
+ *   sds, and for established sessions the two chain rows (as today).
+ * store.c has the pack/unpack helpers so that every backend stores the
+ * same bytes.
+ */
+
+/*
+ * Read one pair (and its current session, as cs_store_session_get) from
+ * the store into cs->pairs (cs_pair_new), for a pair made by another
+ * broker after this one loaded.  *out (may be NULL) is the cached pair.
+ * S2S_ERR_NOT_FOUND if the store has no such pair.  If the pair is
+ * already cached it is returned as is (nothing read).
+ */
+enum s2s_err cs_store_pair_load(struct s2s_cs *cs, const char *pair,
+				struct cs_pair **out);
+/*
+ * The stored current session of p in whatever state (a new malloc()ed
+ * struct cs_session, free it with cs_session_free(): it holds secrets),
+ * established ones with both chains as after the last package accepted
+ * by any broker.  S2S_ERR_NOT_FOUND (and *out NULL) when p has none.
+ */
+enum s2s_err cs_store_session_get(struct s2s_cs *cs, const struct cs_pair *p,
+				  struct cs_session **out);
+/*
+ * Compare-and-set of p's session in one transaction (row lock): if the
+ * stored session is (expect_t, expect_state) -- or expect_t is 0: any
+ * session or none -- replace it with x (any state; established: both
+ * chains at x's positions), or delete it (and its chains) if x is NULL.
+ * S2S_ERR_STATE when the stored session is something else (another
+ * broker got there first): nothing changed.  Packages of an older
+ * session stay fetchable as today.
+ */
+enum s2s_err cs_store_session_cas(struct s2s_cs *cs, const struct cs_pair *p,
+				  const struct cs_session *x,
+				  uint64_t expect_t, int expect_state);
+/*
+ * Tell every other broker of the cluster about event (a short line of
+ * text, < 1000 bytes, no NUL: "<broker> <verb> <args>", cs.c makes them).
+ * Best effort and asynchronous: the store stays the truth, events only
+ * make caches drop early and kick revoked devices.  Embedded: no-op.
+ */
+enum s2s_err cs_store_notify(struct s2s_cs *cs, const char *event);
+/*
+ * Deliver the events received since the last call (from TICK; must not
+ * block: no round trip when nothing is pending).  Events of this broker
+ * may come back too; handlers are idempotent.  Returns the number of
+ * events delivered, -1 when the store connection is broken (the backend
+ * logs and reconnects on later calls).
+ */
+int cs_store_poll(struct s2s_cs *cs, cs_event_cb cb, void *arg);
+/*
+ * This broker's row in the cluster table: info is a JSON object (its
+ * counters, connected devices), updated = now (unix seconds); called
+ * every few seconds from TICK.  broker_list calls cb for every row,
+ * ordered by broker.
+ */
+enum s2s_err cs_store_broker_put(struct s2s_cs *cs, const char *broker,
+				 const char *info, int64_t now);
+enum s2s_err cs_store_broker_list(struct s2s_cs *cs, cs_broker_cb cb,
+				  void *arg);
+
+/* ---- helpers for backends (store.c) ---------------------------------------- */
+
+#define CS_SESS_SECRET_LEN (S2S_SKCS_LEN + 1 + S2S_SK_MAX)
+#define CS_SESS_NEG_LEN (2 * S2S_MSG_NONCE_LEN + S2S_SKCS_LEN + 8 + 8)
+
+/* x's SkCS^T | sk_len | Sk (a secret: wipe buf). */
+void cs_session_secret_pack(const struct cs_session *x,
+			    uint8_t buf[CS_SESS_SECRET_LEN]);
+/* false: malformed (sk_len out of range). */
+bool cs_session_secret_unpack(struct cs_session *x,
+			      const uint8_t buf[CS_SESS_SECRET_LEN]);
+/* nonce[0] | nonce[1] | blob_sds | sds_req_id (LE) | deadline, unix ms
+ * (LE) (a secret: wipe buf). */
+void cs_session_neg_pack(const struct cs_session *x,
+			 uint8_t buf[CS_SESS_NEG_LEN]);
+void cs_session_neg_unpack(struct cs_session *x,
+			   const uint8_t buf[CS_SESS_NEG_LEN]);
+/* Wipe and free a session (NULL: no-op). */
+void cs_session_free(struct cs_session *x);
 
 #endif /* S2S_BROKER_STORE_H */
