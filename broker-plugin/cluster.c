@@ -21,9 +21,10 @@
  *             (no loops) and a device gets each message from one broker
  *             only (no duplicates).  A package on the bridge was verified
  *             by the gate of X; Y trusts it because of who sent it.
- *   events    revocations, removed pairs and changed sessions are told to
- *             the other brokers through the store (cs_store_notify/poll)
- *             so that they kick the device and drop stale caches.
+ *   events    revocations, removed pairs and changed sessions reach the
+ *             other brokers through the shared store (its writes notify,
+ *             cs_store_poll_events): they kick the device and drop stale
+ *             caches.
  *   view      each broker writes its counters and connected devices into
  *             the store every few seconds (cs_store_broker_put); the admin
  *             API and $SYS/broker/s2s/cluster/... sum them.
@@ -128,18 +129,6 @@ cs_cluster_bridge_auth(struct s2s_cs *cs, const char *username,
 	return 1;
 }
 
-void
-cs_cluster_event(struct s2s_cs *cs, const char *verb, const char *arg)
-{
-	char ev[256];
-
-	snprintf(ev, sizeof(ev), "%s %s %s", cs->opt.broker_id, verb, arg);
-	if (cs_store_notify(cs, ev) != S2S_OK)
-		cs_log(MOSQ_LOG_WARNING, "cluster: cannot tell the other "
-		       "brokers '%s %s' (they catch up from the store)", verb,
-		       arg);
-}
-
 static void
 drop_pair(struct s2s_cs *cs, struct cs_pair *p)
 {
@@ -148,38 +137,46 @@ drop_pair(struct s2s_cs *cs, struct cs_pair *p)
 	cs->stats_dirty = true;
 }
 
-/* One event "<broker> <verb> <arg>" of another broker. */
+/* What another broker did (the shared store's events). */
 static void
-on_event(void *arg, const char *ev)
+on_event(void *arg, enum cs_store_event ev, const char *id)
 {
 	struct s2s_cs *cs = arg;
-	char from[CS_ID_BUF], verb[16], what[CS_PAIR_BUF];
 	struct cs_pair *p, *next;
 
-	if (sscanf(ev, "%64s %15s %129s", from, verb, what) != 3 ||
-	    strcmp(from, cs->opt.broker_id) == 0)
-		return;
-	if (strcmp(verb, "sess") == 0) {
-		p = cs_pair_find(cs, what);
+	switch (ev) {
+	case CS_STORE_EV_SESSION:
+	case CS_STORE_EV_SESSION_ENDED:
+		p = cs_pair_find(cs, id);
 		if (p) {    /* read again from the store when next needed */
 			cs_session_free(p->sess);
 			p->sess = NULL;
 			cs->stats_dirty = true;
 		}
-	} else if (strcmp(verb, "unpair") == 0) {
-		p = cs_pair_find(cs, what);
+		break;
+	case CS_STORE_EV_PAIR_DELETED:
+		p = cs_pair_find(cs, id);
 		if (p)
 			drop_pair(cs, p);
-	} else if (strcmp(verb, "revoke") == 0 && s2s_id_valid(what)) {
+		break;
+	case CS_STORE_EV_REVOKED:
+		if (!s2s_id_valid(id))
+			break;
 		for (p = cs->pairs; p; p = next) {
 			next = p->next;
-			if (cs_pair_member(p, what) >= 0)
+			if (cs_pair_member(p, id) >= 0)
 				drop_pair(cs, p);
 		}
-		if (cs_device_here(cs, what))
-			cs_log(MOSQ_LOG_NOTICE, "device '%s' revoked on broker "
-			       "'%s': disconnected here", what, from);
-		mosquitto_kick_client_by_clientid(what, false);
+		if (cs_device_here(cs, id))
+			cs_log(MOSQ_LOG_NOTICE, "device '%s' revoked on another "
+			       "broker: disconnected here", id);
+		mosquitto_kick_client_by_clientid(id, false);
+		break;
+	case CS_STORE_EV_RESYNC:
+		cs_cluster_sync(cs);
+		break;
+	case CS_STORE_EV_PAIRED:
+		break;      /* read when a member first needs it */
 	}
 }
 
@@ -229,9 +226,7 @@ broker_row(struct s2s_cs *cs, int64_t now_s)
 void
 cs_cluster_tick(struct s2s_cs *cs, int64_t now_ms)
 {
-	int n = cs_store_poll(cs, on_event, cs);
-
-	(void)n;
+	(void)cs_store_poll_events(cs, on_event, cs);
 	if (now_ms < cs->next_cluster_ms)
 		return;
 	cs->next_cluster_ms = now_ms + BROKER_ROW_MS;
@@ -278,7 +273,7 @@ cs_cluster_deliver(struct s2s_cs *cs, const struct cs_topic *t,
 void
 cs_cluster_sync(struct s2s_cs *cs)
 {
-	if (cs->store_ops == &cs_store_embedded)
+	if (!cs_store_shared(cs))
 		return;     /* one broker: the cache is the store */
 	cs_pair_free_all(cs);
 	if (cs_store_load(cs) != S2S_OK)
@@ -408,7 +403,7 @@ cs_cluster_connected(struct s2s_cs *cs, const char *id)
 {
 	struct find_conn f = { id, cs->opt.broker_id, cs_now_s(), false };
 
-	if (cs->store_ops == &cs_store_embedded)
+	if (!cs_store_shared(cs))
 		return false;
 	(void)cs_store_broker_list(cs, find_one, &f);
 	return f.found;

@@ -172,7 +172,6 @@ remove_device(struct s2s_cs *cs, const char *id)
 	}
 	(void)cs_store_device_revoke(cs, id);
 	mosquitto_kick_client_by_clientid(id, false);
-	cs_cluster_event(cs, "revoke", id);     /* kicked on every broker */
 	cs->stats_dirty = true;
 	cs_log(MOSQ_LOG_NOTICE, "device '%s' revoked by the admin", id);
 }

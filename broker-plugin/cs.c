@@ -141,21 +141,22 @@ cs_pair_get(struct s2s_cs *cs, const char *pair, const char *member)
 	if (!member || !cs_pair_split(pair, a, b) ||
 	    (strcmp(a, member) != 0 && strcmp(b, member) != 0))
 		return NULL;
-	if (cs_store_pair_load(cs, pair, &p) != S2S_OK)
+	if (!cs_store_shared(cs) || cs_store_pair_load(cs, pair) != S2S_OK)
 		return NULL;
-	return p;
+	return cs_pair_find(cs, pair);
 }
 
 void
 cs_session_refresh(struct s2s_cs *cs, struct cs_pair *p)
 {
 	struct cs_session *x = NULL;
-	enum s2s_err rc = cs_store_session_get(cs, p, &x);
+	enum s2s_err rc;
 
+	if (!cs_store_shared(cs) || !cs->store_ops->session_get)
+		return;     /* one broker: memory is the truth */
+	rc = cs_store_session_get(cs, p, &x);
 	if (rc != S2S_OK && rc != S2S_ERR_NOT_FOUND)
 		return;     /* store down: keep what we have */
-	if (rc == S2S_ERR_NOT_FOUND && !cs->store_ops->session_get)
-		return;     /* a backend without it: memory is the truth */
 	cs_session_free(p->sess);
 	p->sess = x;
 }
@@ -600,7 +601,6 @@ cs_session_end(struct s2s_cs *cs, struct cs_pair *p, bool notify,
 	if (!x)
 		return;
 	(void)cs_store_session_cas(cs, p, NULL, 0, 0);
-	cs_cluster_event(cs, "sess", p->id);
 	if (notify) {
 		send_ended(cs, p, 0, x->t, 0);
 		send_ended(cs, p, 1, x->t, 0);
@@ -617,7 +617,6 @@ cs_pair_remove(struct s2s_cs *cs, struct cs_pair *p)
 {
 	cs_session_end(cs, p, true, "pair removed");
 	(void)cs_store_pair_delete(cs, p->id);
-	cs_cluster_event(cs, "unpair", p->id);
 	cs_pair_unlink(cs, p);
 	cs_pair_free(p);
 	cs->stats_dirty = true;
@@ -935,7 +934,6 @@ handle_neg_sdr(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	s2s_key_destroy(k);
 	cs->stats.negotiated++;
 	cs->stats_dirty = true;
-	cs_cluster_event(cs, "sess", p->id);
 	cs_log(MOSQ_LOG_NOTICE, "session of pair '%s' established", p->id);
 }
 

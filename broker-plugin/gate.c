@@ -58,6 +58,28 @@ behind(struct s2s_cs *cs, const struct cs_pair *p, int dir,
 	return pkg->seq > next && pkg->seq - next <= cs->opt.cluster_window;
 }
 
+/* Read the chain (same session) or the whole session from the store. */
+static void
+catch_up(struct s2s_cs *cs, struct cs_pair *p, int dir,
+	 const struct s2s_package *pkg)
+{
+	struct cs_session *x = p->sess;
+	struct s2s_chain c;
+
+	if (x && x->state == CS_SESS_ESTABLISHED && pkg->session == x->t &&
+	    cs_store_shared(cs) && cs->store_ops->chain_load) {
+		memset(&c, 0, sizeof(c));
+		if (cs_store_chain_load(cs, p, dir, &c) == S2S_OK &&
+		    c.next_seq > x->chain[dir].next_seq) {
+			s2s_chain_wipe(&x->chain[dir]);
+			x->chain[dir] = c;
+		}
+		s2s_chain_wipe(&c);
+		return;
+	}
+	cs_session_refresh(cs, p);
+}
+
 enum s2s_err
 cs_gate(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 	const uint8_t *buf, size_t len)
@@ -83,7 +105,7 @@ cs_gate(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 	if (!field_is(pkg.receiver, pkg.receiver_len, p->m[1 - dir]))
 		return reject(cs, client_id, t, S2S_ERR_INCONSISTENT);
 	if (behind(cs, p, dir, &pkg))
-		cs_session_refresh(cs, p);
+		catch_up(cs, p, dir, &pkg);
 	if (!p->sess || p->sess->state != CS_SESS_ESTABLISHED ||
 	    pkg.session != p->sess->t)
 		return reject(cs, client_id, t, S2S_ERR_SESSION);

@@ -404,8 +404,6 @@ enum s2s_err cs_cluster_init(struct s2s_cs *cs, char *err, size_t n);
  */
 int cs_cluster_bridge_auth(struct s2s_cs *cs, const char *username,
 			   const char *password, char broker[CS_ID_BUF]);
-/* Tell the other brokers "<broker_id> <verb> <arg>" (best effort). */
-void cs_cluster_event(struct s2s_cs *cs, const char *verb, const char *arg);
 /* From TICK: events of the other brokers, this broker's row. */
 void cs_cluster_tick(struct s2s_cs *cs, int64_t now_ms);
 /* A message from a bridge peer on ROOT/bridge/...: deliver it to the

@@ -1126,24 +1126,6 @@ fail:
 	return rc;
 }
 
-/* One broker: nobody to tell, nothing to hear. */
-static enum s2s_err
-emb_notify(struct s2s_cs *cs, const char *event)
-{
-	(void)cs;
-	(void)event;
-	return S2S_OK;
-}
-
-static int
-emb_poll(struct s2s_cs *cs, cs_event_cb cb, void *arg)
-{
-	(void)cs;
-	(void)cb;
-	(void)arg;
-	return 0;
-}
-
 static enum s2s_err
 emb_broker_put(struct s2s_cs *cs, const char *broker, const char *info,
 	       int64_t now)
@@ -1513,17 +1495,6 @@ emb_load(struct s2s_cs *cs)
 	return load_pairs(cs, NULL, NULL);
 }
 
-static enum s2s_err
-emb_pair_load(struct s2s_cs *cs, const char *pair, struct cs_pair **out)
-{
-	struct cs_pair *p = NULL;
-	enum s2s_err rc = load_pairs(cs, pair, &p);
-
-	if (out)
-		*out = p;
-	return rc == S2S_OK && !p ? S2S_ERR_NOT_FOUND : rc;
-}
-
 const struct cs_store_ops cs_store_embedded = {
 	.name = "embedded",
 	.open = emb_open,
@@ -1548,11 +1519,8 @@ const struct cs_store_ops cs_store_embedded = {
 	.retention = emb_retention,
 	.package_count = emb_package_count,
 	.usage = emb_usage,
-	.pair_load = emb_pair_load,
 	.session_get = emb_session_get,
 	.session_cas = emb_session_cas,
-	.notify = emb_notify,
-	.poll = emb_poll,
 	.broker_put = emb_broker_put,
 	.broker_list = emb_broker_list,
 };
