@@ -680,6 +680,8 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	snprintf(persist, sizeof(persist), "%s/mqtt", c->cfg.state_dir);
 	memset(&to, 0, sizeof(to));
 	to.uri = c->cfg.broker;
+	to.uris = (const char *const *)c->cfg.brokers;
+	to.nuris = c->cfg.nbrokers;
 	to.client_id = c->cfg.id;
 	to.persist_dir = persist;
 	to.keepalive = c->cfg.keepalive;

@@ -51,6 +51,8 @@ struct s2s_transport {
 	struct s2s_transport_opts o;
 	struct s2s_transport_cbs cb;
 	char *uri, *id, *user, *persist, *ca, *cert, *key;
+	char **uris;                    /* failover list (nuris > 1) */
+	size_t nuris;
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -328,7 +330,22 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 		s2s_transport_destroy(t);
 		return S2S_ERR_NOMEM;
 	}
+	if (o->nuris > 1) {
+		t->uris = calloc(o->nuris, sizeof(*t->uris));
+		if (!t->uris) {
+			s2s_transport_destroy(t);
+			return S2S_ERR_NOMEM;
+		}
+		for (t->nuris = 0; t->nuris < o->nuris; t->nuris++) {
+			t->uris[t->nuris] = strdup(o->uris[t->nuris]);
+			if (!t->uris[t->nuris]) {
+				s2s_transport_destroy(t);
+				return S2S_ERR_NOMEM;
+			}
+		}
+	}
 	t->o = *o;
+	t->o.uris = NULL;       /* the caller's; t->uris are ours */
 	t->cb = *cbs;
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
@@ -410,6 +427,11 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 	 * a refused first connect must not be retried behind its back). */
 	co.automaticReconnect = 0;
 	co.connectTimeout = timeout_ms > 1000 ? (timeout_ms + 999) / 1000 : 1;
+	if (t->nuris > 1) {
+		/* A cluster: Paho tries each broker in order. */
+		co.serverURIs = t->uris;
+		co.serverURIcount = (int)t->nuris;
+	}
 	co.onSuccess5 = conn_ok;
 	co.onFailure5 = conn_fail;
 	co.context = w;
@@ -635,6 +657,9 @@ s2s_transport_destroy(struct s2s_transport *t)
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t->uri);
+	for (size_t i = 0; i < t->nuris; i++)
+		free(t->uris[i]);
+	free(t->uris);
 	free(t->id);
 	free(t->user);
 	free(t->persist);
