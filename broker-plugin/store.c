@@ -10,11 +10,31 @@
 
 #include "plugin.h"
 
+bool
+cs_store_is_pg(const char *s)
+{
+	return strncmp(s, "postgresql://", 13) == 0 ||
+	       strncmp(s, "postgres://", 11) == 0 ||
+	       (strchr(s, '=') != NULL && (strstr(s, "dbname=") != NULL ||
+					   strstr(s, "host=") != NULL ||
+					   strstr(s, "service=") != NULL));
+}
+
 enum s2s_err
 cs_store_open(struct s2s_cs *cs)
 {
 	const char *s = cs->opt.store;
 
+	if (cs_store_is_pg(s)) {
+#ifdef S2S_HAVE_PG
+		cs->store_ops = &cs_store_pg;
+		return cs->store_ops->open(cs);
+#else
+		cs_log(MOSQ_LOG_ERR, "store: this build has no PostgreSQL "
+		       "backend (libpq was not found at build time)");
+		return S2S_ERR_CONFIG;
+#endif
+	}
 	if (strstr(s, "://") != NULL) {
 		cs_log(MOSQ_LOG_ERR, "store '%s': no backend for this URI in "
 		       "this build (the embedded store takes a file path)", s);
@@ -33,6 +53,45 @@ cs_store_close(struct s2s_cs *cs)
 }
 
 #define OPS(cs) ((cs)->store_ops)
+
+bool
+cs_store_shared(const struct s2s_cs *cs)
+{
+	return cs->store_ops && cs->store_ops->shared;
+}
+
+int
+cs_store_poll_events(struct s2s_cs *cs, cs_store_event_cb cb, void *arg)
+{
+	if (!OPS(cs) || !OPS(cs)->poll_events)
+		return 0;
+	return OPS(cs)->poll_events(cs, cb, arg);
+}
+
+enum s2s_err
+cs_store_pair_load(struct s2s_cs *cs, const char *pair)
+{
+	if (!OPS(cs)->pair_load)
+		return S2S_ERR_STATE;
+	return OPS(cs)->pair_load(cs, pair);
+}
+
+enum s2s_err
+cs_store_chain_load(struct s2s_cs *cs, const struct cs_pair *p, int dir,
+		    struct s2s_chain *out)
+{
+	if (!OPS(cs)->chain_load)
+		return S2S_ERR_STATE;
+	return OPS(cs)->chain_load(cs, p, dir, out);
+}
+
+enum s2s_err
+cs_store_token_use(struct s2s_cs *cs, const char *id, uint64_t stamp)
+{
+	if (!OPS(cs)->token_use)
+		return S2S_OK;
+	return OPS(cs)->token_use(cs, id, stamp);
+}
 
 enum s2s_err
 cs_store_device_get(struct s2s_cs *cs, const char *id,

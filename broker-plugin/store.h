@@ -11,9 +11,11 @@
  *     SQLite (WAL) for everything but packages and chain advances, which
  *     go to an append-only segment log (seglog.h) in the folder
  *     "<store>-log" next to the database.  Zero configuration.
- *   a second backend (PostgreSQL, plugin_opt_store postgresql://...) fills
- *     in the same table (issue 13); cs_store_open() refuses URIs it has
- *     no backend for.
+ *   postgresql (plugin_opt_store "postgresql://..." or "postgres://..." or
+ *     a libpq conninfo such as "host=... dbname=...", store_pg.c; built
+ *     when libpq is found): every record in one PostgreSQL database that
+ *     several brokers share (issue 13, docs/CLUSTER.md "Store:
+ *     PostgreSQL").  cs_store_open() refuses URIs it has no backend for.
  *
  * Threading: every cs_store_* function is called on the broker's main
  * thread only (Mosquitto calls every plugin callback there) and returns
@@ -43,6 +45,30 @@
  *
  * Errors: S2S_ERR_STORE (logged by the backend), S2S_ERR_NOT_FOUND,
  * S2S_ERR_NOMEM, S2S_ERR_DENIED where said.
+ *
+ * Shared stores (ops->shared, PostgreSQL): several brokers (CS instances)
+ * use one store at once.  What the cluster relies on:
+ *   - accept is a compare-and-set on the chain: it succeeds only if the
+ *     stored chain of (pair, dir) is in session advanced->session at
+ *     p->sess->chain[dir].next_seq (the chain the package was opened
+ *     against).  Another broker that got there first makes it fail with
+ *     S2S_ERR_REPLAY (stored chain ahead) or S2S_ERR_SESSION (session
+ *     replaced or ended), nothing written.  Accepting the same bytes at
+ *     the same seq again succeeds without a second copy (a retry after a
+ *     lost reply is harmless).
+ *   - every write commits before it returns, so another broker sees it at
+ *     its next read; cs_store_pair_load() / cs_store_chain_load() read
+ *     one pair or one chain fresh (the in-memory copy may be behind).
+ *   - cs_store_poll_events() (from TICK) reports what other brokers did:
+ *     revoked devices (kick them), removed pairs, sessions established
+ *     or ended elsewhere.
+ *   - the store may be unreachable for a while (a PostgreSQL restart):
+ *     every call then fails at once with S2S_ERR_STORE (the gate counts
+ *     it under "store") instead of waiting, no call blocks the broker
+ *     thread longer than CS_STORE_PG_TIMEOUT_MS, and the backend
+ *     reconnects by itself (driven from cs_store_poll_events and from
+ *     the next call).  After a reconnection CS_STORE_EV_RESYNC says that
+ *     events may have been missed.
  */
 #ifndef S2S_BROKER_STORE_H
 #define S2S_BROKER_STORE_H
@@ -74,7 +100,24 @@ struct cs_store_usage {
 	uint64_t live_packages;     /* packages a FETCH can still return */
 	uint64_t live_bytes;
 	uint64_t pending_enrolments;    /* open enrolments not yet paired */
+	/* shared stores: the connection to the database server */
+	bool down;                  /* unreachable now */
+	uint64_t outages;           /* connections lost since start */
+	uint64_t refused;           /* calls refused while it was down */
 };
+
+/* What another broker did to a shared store (cs_store_poll_events). */
+enum cs_store_event {
+	CS_STORE_EV_REVOKED = 1,    /* id: a device was revoked: kick it */
+	CS_STORE_EV_PAIRED,         /* id: a pair was created */
+	CS_STORE_EV_PAIR_DELETED,   /* id: a pair was removed */
+	CS_STORE_EV_SESSION,        /* id: a pair's session was established */
+	CS_STORE_EV_SESSION_ENDED,  /* id: a pair's session ended */
+	CS_STORE_EV_RESYNC,         /* id "": events may have been lost
+				     * (reconnected): re-read what matters */
+};
+typedef void (*cs_store_event_cb)(void *arg, enum cs_store_event ev,
+				  const char *id);
 
 /* Per-call packages callback of fetch: return non-OK to stop. */
 typedef enum s2s_err (*cs_fetch_cb)(void *arg, uint64_t seq,
@@ -131,9 +174,23 @@ struct cs_store_ops {
 	long (*retention)(struct s2s_cs *cs, int64_t now);
 	long (*package_count)(struct s2s_cs *cs, const char *pair);
 	void (*usage)(struct s2s_cs *cs, struct cs_store_usage *u);
+	/* ---- shared stores (NULL in a backend that serves one broker) ---- */
+	bool shared;
+	int (*poll_events)(struct s2s_cs *cs, cs_store_event_cb cb, void *arg);
+	enum s2s_err (*pair_load)(struct s2s_cs *cs, const char *pair);
+	enum s2s_err (*chain_load)(struct s2s_cs *cs, const struct cs_pair *p,
+				   int dir, struct s2s_chain *out);
+	enum s2s_err (*token_use)(struct s2s_cs *cs, const char *id,
+				  uint64_t stamp);
 };
 
 extern const struct cs_store_ops cs_store_embedded;
+#ifdef S2S_HAVE_PG
+extern const struct cs_store_ops cs_store_pg;
+#endif
+
+/* The longest a PostgreSQL call may hold the broker thread. */
+#define CS_STORE_PG_TIMEOUT_MS 5000
 
 /*
  * Pick the backend for plugin_opt_store, open (create) it and its schema
@@ -143,6 +200,10 @@ extern const struct cs_store_ops cs_store_embedded;
 enum s2s_err cs_store_open(struct s2s_cs *cs);
 /* Flush and close (background threads stopped).  Safe when not open. */
 void cs_store_close(struct s2s_cs *cs);
+/* Several brokers may use this store at once (PostgreSQL). */
+bool cs_store_shared(const struct s2s_cs *cs);
+/* Is plugin_opt_store a PostgreSQL URI or conninfo? */
+bool cs_store_is_pg(const char *store);
 
 /* ---- registry ----------------------------------------------------------- */
 
@@ -234,5 +295,47 @@ enum s2s_err cs_store_fetch(struct s2s_cs *cs, const char *pair,
 long cs_store_retention(struct s2s_cs *cs, int64_t now);
 long cs_store_package_count(struct s2s_cs *cs, const char *pair);
 void cs_store_usage(struct s2s_cs *cs, struct cs_store_usage *u);
+
+/* ---- shared stores (see "Shared stores" above) ------------------------------ */
+
+/*
+ * Report what other brokers did since the last call (cb once per event,
+ * on the calling thread; cb may call the store) and drive a pending
+ * reconnection.  Called from TICK; never blocks for long.  Returns the
+ * number of events (0 for a backend that is not shared).
+ */
+int cs_store_poll_events(struct s2s_cs *cs, cs_store_event_cb cb, void *arg);
+/*
+ * Read one pair fresh from the store into cs->pairs: replaces the
+ * in-memory pair of that id (pointers to it become invalid; its pending
+ * negotiation is dropped) or adds it.  S2S_ERR_NOT_FOUND: the store has no
+ * such pair any more (the in-memory one is removed, without notice to the
+ * members).  S2S_ERR_STATE for a backend that is not shared.
+ */
+enum s2s_err cs_store_pair_load(struct s2s_cs *cs, const char *pair);
+/*
+ * The stored chain of p's established session in direction dir: out is
+ * p->sess->chain[dir] with next_seq and the chain key as stored.
+ * S2S_ERR_SESSION if the store's session of the pair is not p->sess->t.
+ * out holds secrets: s2s_chain_wipe() it.  S2S_ERR_STATE if not shared.
+ */
+enum s2s_err cs_store_chain_load(struct s2s_cs *cs, const struct cs_pair *p,
+				 int dir, struct s2s_chain *out);
+/*
+ * Record that device id used a connect token stamped stamp (e.g. its
+ * issue time): S2S_OK if stamp is newer than every stamp recorded for id
+ * (by any broker), S2S_ERR_REPLAY if not.  A backend that is not shared
+ * returns S2S_OK (nothing to share).
+ */
+enum s2s_err cs_store_token_use(struct s2s_cs *cs, const char *id,
+				uint64_t stamp);
+
+#ifdef S2S_HAVE_PG
+/*
+ * Tests: create or migrate the PostgreSQL schema at conninfo to exactly
+ * version (1 .. the current one) and return; nothing else is opened.
+ */
+enum s2s_err cs_store_pg_migrate(const char *conninfo, int version);
+#endif
 
 #endif /* S2S_BROKER_STORE_H */

@@ -8,6 +8,12 @@
  *
  * Each test runs in its own fork (Check default) with its own temporary
  * store, so the tests are independent.
+ *
+ * S2S_TEST_STORE=pg (meson test plugin_pg): the same tests on the
+ * PostgreSQL backend, one private server (tests/pg_harness.h) for the
+ * program and a fresh database per test; the tests of the embedded
+ * backend's files (segments, WAL) are left out.  Exit 77 without the
+ * PostgreSQL binaries.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +33,16 @@
 #include "s2s/package.h"
 #include "s2s/secmem.h"
 #include "stubs/mosquitto_stubs.h"
+#ifdef S2S_HAVE_PG
+#include "pg_harness.h"
+#endif
 
 static char dir[256];
 static char store_path[300], key_path[300];
+#ifdef S2S_HAVE_PG
+static struct pgh_server *pg_srv;       /* S2S_TEST_STORE=pg */
+static char pg_db[64];
+#endif
 
 static void
 make_dir(void)
@@ -38,6 +51,17 @@ make_dir(void)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(store_path, sizeof(store_path), "%s/s2s.db", dir);
 	snprintf(key_path, sizeof(key_path), "%s/cs.key", dir);
+#ifdef S2S_HAVE_PG
+	if (pg_srv) {
+		/* a fresh database per test, named after the folder */
+		snprintf(pg_db, sizeof(pg_db), "t_%s", strrchr(dir, '-') + 1);
+		for (char *c = pg_db; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		ck_assert_int_eq(pgh_create_db(pg_srv, pg_db, store_path,
+					       sizeof(store_path)), 0);
+	}
+#endif
 }
 
 static void
@@ -45,6 +69,14 @@ rm_dir(void)
 {
 	char cmd[600];
 
+#ifdef S2S_HAVE_PG
+	if (pg_srv && pg_db[0]) {
+		snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS \"%s\" "
+			 "WITH (FORCE)", pg_db);
+		(void)pgh_sql(pg_srv, "postgres", cmd);
+		pg_db[0] = '\0';
+	}
+#endif
 	if (!dir[0])
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -1918,8 +1950,14 @@ make_suite(void)
 	tc = tcase_create("store");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_store_long_bounded);
-	tcase_add_test(tc, test_store_checkpoint);
+#ifdef S2S_HAVE_PG
+	if (!pg_srv)
+#endif
+	{
+		/* the embedded backend's segment files and WAL */
+		tcase_add_test(tc, test_store_long_bounded);
+		tcase_add_test(tc, test_store_checkpoint);
+	}
 	tcase_add_test(tc, test_store_enrol_quota);
 	tcase_add_test(tc, test_fetch_paced);
 	suite_add_tcase(s, tc);
@@ -1932,4 +1970,38 @@ make_suite(void)
 	return s;
 }
 
-S2S_CHECK_MAIN(make_suite)
+int
+main(void)
+{
+	const char *which = getenv("S2S_TEST_STORE");
+	SRunner *sr;
+	int failed;
+
+	if (which && strcmp(which, "pg") == 0) {
+#ifdef S2S_HAVE_PG
+		int r = pgh_start(&pg_srv);
+
+		if (r == PGH_SKIP) {
+			pgh_destroy(pg_srv);
+			printf("no PostgreSQL binaries: skipped\n");
+			return 77;
+		}
+		if (r != 0) {
+			pgh_destroy(pg_srv);
+			return EXIT_FAILURE;
+		}
+#else
+		printf("built without libpq: skipped\n");
+		return 77;
+#endif
+	}
+	sr = srunner_create(make_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+#ifdef S2S_HAVE_PG
+	pgh_destroy(pg_srv);
+#endif
+	s2s_crypto_shutdown();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
