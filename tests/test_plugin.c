@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include <mosquitto.h>
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
@@ -30,6 +32,7 @@
 #include "json.h"
 #include "plugin.h"
 #include "plugin_testlib.h"
+#include "seglog.h"
 #include "s2s/package.h"
 #include "s2s/secmem.h"
 #include "stubs/mosquitto_stubs.h"
@@ -1717,6 +1720,214 @@ START_TEST(test_store_long_bounded)
 }
 END_TEST
 
+/*
+ * A quiet pair's only package sits in the oldest segment while a busy pair
+ * fills the log: compaction copies it forward so the old segments go, its
+ * chain is written again before its segment is freed, and after a restart
+ * both pairs' chains and packages are intact.  A removed pair's packages
+ * do not come back.
+ */
+START_TEST(test_store_quiet_pair)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "retention_packages", "20",
+		"store_segment_size", "65536", NULL };
+	struct s2s_cs *cs = cs_open(opts);
+	struct td_dev a, b, c, d;
+	struct cs_pair *pq, *pb;
+	struct cs_store_usage u;
+	struct s2s_msg m;
+	uint8_t *buf;
+	size_t n;
+	uint64_t nq, nb;
+	char idq[CS_PAIR_BUF], idb[CS_PAIR_BUF];
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	td_init(&c, "carol", 3);
+	td_init(&d, "dave", 4);
+	pq = establish(cs, &a, &b, 0);
+	pb = establish(cs, &c, &d, S2S_PROFILE_PAPER);
+	snprintf(idq, sizeof(idq), "%s", pq->id);
+	snprintf(idb, sizeof(idb), "%s", pb->id);
+	ck_assert_int_eq(td_seal(&a, "the only one", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	for (int i = 0; i < 600; i++) {
+		ck_assert_int_eq(td_seal(&c, "busy", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, &c, "carol", buf, n), S2S_OK);
+		free(buf);
+		if (i % 50 == 49)
+			(void)cs_store_retention(cs, cs_now_s());
+	}
+	for (int w = 0; w < 100; w++) {
+		cs_store_usage(cs, &u);
+		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
+			break;
+		usleep(100000);
+	}
+	printf("store: quiet + busy pair: log %llu bytes in %llu segments, "
+	       "%llu live packages (%llu bytes)\n",
+	       (unsigned long long)u.log_bytes,
+	       (unsigned long long)u.log_segments,
+	       (unsigned long long)u.live_packages,
+	       (unsigned long long)u.live_bytes);
+	ck_assert_uint_le(u.log_bytes, 2 * u.live_bytes + 3 * 65536);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 1);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 20);
+	nq = pq->sess->chain[0].next_seq;
+	nb = pb->sess->chain[0].next_seq;
+	cs_destroy(cs);
+
+	cs = cs_open(opts);
+	pq = cs_pair_find(cs, idq);
+	pb = cs_pair_find(cs, idb);
+	ck_assert_ptr_nonnull(pq);
+	ck_assert_ptr_nonnull(pb);
+	ck_assert_uint_eq(pq->sess->chain[0].next_seq, nq);
+	ck_assert_uint_eq(pb->sess->chain[0].next_seq, nb);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 1);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 20);
+	/* the quiet pair's package is still there to fetch */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 1, 43, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert_uint_eq(m.count, 1);
+	s2s_msg_clear(&m);
+	ck_assert_int_eq(td_seal(&a, "second", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	ck_assert_int_eq(td_seal(&c, "more", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &c, "carol", buf, n), S2S_OK);
+	free(buf);
+	/* a removed pair: its packages are gone, also after a restart */
+	cs_pair_remove(cs, pb);
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 0);
+	cs_destroy(cs);
+	cs = cs_open(opts);
+	ck_assert_ptr_null(cs_pair_find(cs, idb));
+	ck_assert_int_eq(cs_store_package_count(cs, idb), 0);
+	ck_assert_int_eq(cs_store_package_count(cs, idq), 2);
+	td_free(&a);
+	td_free(&b);
+	td_free(&c);
+	td_free(&d);
+	cs_destroy(cs);
+}
+END_TEST
+
+/*
+ * A schema-1 store (packages in SQLite, current chains in the chains
+ * table) is migrated at start: packages move into the log, chains and
+ * fetch work as before.
+ */
+struct v1_scan {
+	sqlite3 *db;
+	int n;
+};
+
+static void
+v1_put(void *arg, const struct seglog_rec *r)
+{
+	struct v1_scan *v = arg;
+	sqlite3_stmt *st;
+
+	if (r->type != SEGLOG_PKG)
+		return;
+	ck_assert_int_eq(sqlite3_prepare_v2(v->db, "INSERT INTO packages(pair,"
+					    " sender, session, seq, ts, data) "
+					    "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+					    -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, r->pair, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->session);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->seq);
+	sqlite3_bind_int64(st, 5, r->ts);
+	sqlite3_bind_blob(st, 6, r->pkg, (int)r->pkg_len, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	/* v1 kept the current chain in the chains table */
+	ck_assert_int_eq(sqlite3_prepare_v2(v->db, "UPDATE chains SET "
+					    "next_seq = ?1, key = ?2 WHERE "
+					    "pair = ?3 AND dir = ?4", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq + 1);
+	sqlite3_bind_blob(st, 2, r->chain, (int)r->chain_len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->pair, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, r->dir);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	v->n++;
+}
+
+START_TEST(test_store_migrate_v1)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct s2s_msg m;
+	struct v1_scan v = { NULL, 0 };
+	char logdir[400], cmd[500], pid[CS_PAIR_BUF];
+	uint8_t *buf;
+	size_t n;
+	uint64_t next[2];
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, 0);
+	for (int i = 0; i < 7; i++) {
+		struct td_dev *d = i % 3 ? &a : &b;
+
+		ck_assert_int_eq(td_seal(d, "old store", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, d, d->id, buf, n), S2S_OK);
+		free(buf);
+	}
+	snprintf(pid, sizeof(pid), "%s", p->id);
+	next[0] = p->sess->chain[0].next_seq;
+	next[1] = p->sess->chain[1].next_seq;
+	cs_destroy(cs);
+	/* rewrite it as schema 1 */
+	ck_assert_int_eq(sqlite3_open(store_path, &v.db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(v.db, "CREATE TABLE packages("
+		" id INTEGER PRIMARY KEY, pair TEXT NOT NULL, sender TEXT NOT "
+		"NULL, session INTEGER NOT NULL, seq INTEGER NOT NULL, ts "
+		"INTEGER NOT NULL, data BLOB NOT NULL, UNIQUE(pair, sender, "
+		"session, seq)); DROP INDEX IF EXISTS devices_pending;"
+		"ALTER TABLE devices DROP COLUMN pending;"
+		"UPDATE schema_version SET version = 1;", NULL, NULL, NULL),
+		SQLITE_OK);
+	snprintf(logdir, sizeof(logdir), "%s-log", store_path);
+	ck_assert_int_eq(seglog_scan(logdir, v1_put, &v, NULL), 7 + 0);
+	ck_assert_int_eq(v.n, 7);
+	sqlite3_close(v.db);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", logdir);
+	ck_assert_int_eq(system(cmd), 0);
+
+	cs = cs_open(OPEN);
+	p = cs_pair_find(cs, pid);
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(p->sess->chain[0].next_seq, next[0]);
+	ck_assert_uint_eq(p->sess->chain[1].next_seq, next[1]);
+	ck_assert_int_eq(cs_store_package_count(cs, pid), 7);
+	ck_assert_ptr_nonnull(stub_log_find("moved from the database"));
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 1, 10, 44, &buf, &n));
+	ck_assert(inbox(&b, &m));
+	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
+	ck_assert_uint_eq(m.count, next[0] - 1);
+	s2s_msg_clear(&m);
+	ck_assert_int_eq(td_seal(&a, "new store", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	cs_destroy(cs);
+	/* and it stays migrated */
+	cs = cs_open(OPEN);
+	ck_assert_int_eq(cs_store_package_count(cs, pid), 8);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
 /* The SQLite WAL is really checkpointed (and shrinks) while running. */
 START_TEST(test_store_checkpoint)
 {
@@ -2305,8 +2516,10 @@ make_suite(void)
 	if (!pg_srv)
 #endif
 	{
-		/* the embedded backend's segment files and WAL */
+		/* the embedded backend's segment files, log and WAL */
 		tcase_add_test(tc, test_store_long_bounded);
+		tcase_add_test(tc, test_store_quiet_pair);
+		tcase_add_test(tc, test_store_migrate_v1);
 		tcase_add_test(tc, test_store_checkpoint);
 	}
 	tcase_add_test(tc, test_store_enrol_quota);
