@@ -22,9 +22,9 @@
  *             only (no duplicates).  A package on the bridge was verified
  *             by the gate of X; Y trusts it because of who sent it.
  *   events    revocations, removed pairs and changed sessions reach the
- *             other brokers through the shared store (its writes notify,
- *             cs_store_poll_events): they kick the device and drop stale
- *             caches.
+ *             other brokers through the shared store (its writes notify;
+ *             store.c, cs_store_tick, applies them): they kick the device
+ *             and read stale caches again.
  *   view      each broker writes its counters and connected devices into
  *             the store every few seconds (cs_store_broker_put); the admin
  *             API and $SYS/broker/s2s/cluster/... sum them.
@@ -129,57 +129,6 @@ cs_cluster_bridge_auth(struct s2s_cs *cs, const char *username,
 	return 1;
 }
 
-static void
-drop_pair(struct s2s_cs *cs, struct cs_pair *p)
-{
-	cs_pair_unlink(cs, p);
-	cs_pair_free(p);
-	cs->stats_dirty = true;
-}
-
-/* What another broker did (the shared store's events). */
-static void
-on_event(void *arg, enum cs_store_event ev, const char *id)
-{
-	struct s2s_cs *cs = arg;
-	struct cs_pair *p, *next;
-
-	switch (ev) {
-	case CS_STORE_EV_SESSION:
-	case CS_STORE_EV_SESSION_ENDED:
-		p = cs_pair_find(cs, id);
-		if (p) {    /* read again from the store when next needed */
-			cs_session_free(p->sess);
-			p->sess = NULL;
-			cs->stats_dirty = true;
-		}
-		break;
-	case CS_STORE_EV_PAIR_DELETED:
-		p = cs_pair_find(cs, id);
-		if (p)
-			drop_pair(cs, p);
-		break;
-	case CS_STORE_EV_REVOKED:
-		if (!s2s_id_valid(id))
-			break;
-		for (p = cs->pairs; p; p = next) {
-			next = p->next;
-			if (cs_pair_member(p, id) >= 0)
-				drop_pair(cs, p);
-		}
-		if (cs_device_here(cs, id))
-			cs_log(MOSQ_LOG_NOTICE, "device '%s' revoked on another "
-			       "broker: disconnected here", id);
-		mosquitto_kick_client_by_clientid(id, false);
-		break;
-	case CS_STORE_EV_RESYNC:
-		cs_cluster_sync(cs);
-		break;
-	case CS_STORE_EV_PAIRED:
-		break;      /* read when a member first needs it */
-	}
-}
-
 /* This broker's row: {"accepted":..,"connected":[ids],...}. */
 static void
 broker_row(struct s2s_cs *cs, int64_t now_s)
@@ -226,7 +175,6 @@ broker_row(struct s2s_cs *cs, int64_t now_s)
 void
 cs_cluster_tick(struct s2s_cs *cs, int64_t now_ms)
 {
-	(void)cs_store_poll_events(cs, on_event, cs);
 	if (now_ms < cs->next_cluster_ms)
 		return;
 	cs->next_cluster_ms = now_ms + BROKER_ROW_MS;

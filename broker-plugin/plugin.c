@@ -356,6 +356,7 @@ cs_on_tick(int event, void *event_data, void *userdata)
 	(void)event_data;
 	cs_tick(cs, now);
 	cs_cluster_tick(cs, now);
+	(void)cs_store_tick(cs);        /* other brokers (shared store) */
 	if (now >= cs->next_retention_ms) {
 		long n = cs_store_retention(cs, cs_now_s());
 

@@ -939,17 +939,21 @@ void
 seglog_housekeep(struct seglog *l)
 {
 	int64_t now = mono_ms();
+	bool due;
 
-	if (now >= l->next_retain_ms) {
+	pthread_mutex_lock(&l->mu);
+	due = now >= l->next_retain_ms;
+	if (due) {
 		struct timespec ts;
 
+		l->next_retain_ms = now + RETAIN_MS;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		pthread_mutex_lock(&l->mu);
 		(void)retain_locked(l, ts.tv_sec);
-		pthread_mutex_unlock(&l->mu);
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (due) {
 		compact(l);
 		free_segments(l);
-		l->next_retain_ms = now + RETAIN_MS;
 	}
 	sync_now(l);
 }

@@ -10,6 +10,65 @@
 
 #include "plugin.h"
 
+/* ---- what other brokers did (shared stores), applied from TICK ------------ */
+
+static void
+forget_pair(struct s2s_cs *cs, struct cs_pair *p)
+{
+	cs_pair_unlink(cs, p);
+	cs_pair_free(p);
+	cs->stats_dirty = true;
+}
+
+static void
+on_event(void *arg, enum cs_store_event ev, const char *id)
+{
+	struct s2s_cs *cs = arg;
+	struct cs_pair *p, *next;
+	struct cs_device_rec rec;
+
+	switch (ev) {
+	case CS_STORE_EV_REVOKED:
+		/* The store already dropped its pairs: forget them here. */
+		for (p = cs->pairs; p; p = next) {
+			next = p->next;
+			if (cs_pair_member(p, id) >= 0)
+				forget_pair(cs, p);
+		}
+		cs_log(MOSQ_LOG_NOTICE, "device '%s' revoked on another "
+		       "broker: disconnected here", id);
+		mosquitto_kick_client_by_clientid(id, false);
+		break;
+	case CS_STORE_EV_PAIR_DELETED:
+		p = cs_pair_find(cs, id);
+		if (p)
+			forget_pair(cs, p);
+		break;
+	case CS_STORE_EV_PAIRED:
+	case CS_STORE_EV_SESSION:
+	case CS_STORE_EV_SESSION_ENDED:
+		/* The stored pair and session are newer than ours. */
+		if (cs_store_pair_load(cs, id) == S2S_OK)
+			cs->stats_dirty = true;
+		break;
+	case CS_STORE_EV_RESYNC:
+		/* Revocations may have been missed: check who is here. */
+		for (struct cs_conn *c = cs->conns; c; c = c->next) {
+			if (c->kind == CS_CONN_DEVICE &&
+			    cs_store_device_get(cs, c->id, &rec, NULL, NULL) ==
+			    S2S_OK && rec.revoked)
+				mosquitto_kick_client_by_clientid(c->id, false);
+		}
+		break;
+	}
+}
+
+int
+cs_store_tick(struct s2s_cs *cs)
+{
+	return cs_store_poll_events(cs, on_event, cs);
+}
+
 bool
 cs_store_is_pg(const char *s)
 {

@@ -321,6 +321,14 @@ void cs_store_usage(struct s2s_cs *cs, struct cs_store_usage *u);
  */
 int cs_store_poll_events(struct s2s_cs *cs, cs_store_event_cb cb, void *arg);
 /*
+ * From TICK: poll the events and apply them to this broker's memory
+ * (store.c): a device revoked elsewhere is kicked and its pairs forgotten,
+ * a removed pair forgotten, a pair paired or a session established or
+ * ended elsewhere read fresh (cs_store_pair_load); after a reconnection
+ * the connected devices are checked for revocation.
+ */
+int cs_store_tick(struct s2s_cs *cs);
+/*
  * Read one pair fresh from the store into cs->pairs: replaces the
  * in-memory pair of that id (pointers to it become invalid; its pending
  * negotiation is dropped) or adds it.  S2S_ERR_NOT_FOUND: the store has no

@@ -390,6 +390,22 @@ table_exists(sqlite3 *db, const char *name)
 	return yes;
 }
 
+static bool
+column_exists(sqlite3 *db, const char *table, const char *col)
+{
+	sqlite3_stmt *s;
+	bool yes = false;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) "
+			       "WHERE name = ?2", -1, &s, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, col, -1, SQLITE_STATIC);
+	yes = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return yes;
+}
+
 /*
  * Schema 1 kept packages in SQLite: copy them into the log (their chains
  * are current in the chains table), drop the table, and turn on
@@ -510,6 +526,7 @@ emb_open(struct s2s_cs *cs)
 		return db_err(cs, "migrate devices");
 	/* v3: sessions keep their negotiation state (cluster). */
 	if (version >= 1 && version < 3 &&
+	    !column_exists(e->db, "sessions", "state") &&
 	    sqlite3_exec(e->db, "ALTER TABLE sessions ADD COLUMN state "
 			 "INTEGER NOT NULL DEFAULT 3; ALTER TABLE sessions "
 			 "ADD COLUMN neg BLOB;", NULL, NULL, NULL) != SQLITE_OK)

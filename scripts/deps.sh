@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential pkg-config meson ninja-build check libsubunit-dev
 libwolfssl-dev libpaho-mqtt-dev libcjson-dev libsqlite3-dev libpng-dev
 mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev valgrind python3
-openssl docker-compose"
+openssl docker-compose libpq-dev postgresql"
 
 missing=""
 for p in $PKGS; do
@@ -26,6 +26,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	# The broker package starts a system service on 1883; we never use it.
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now mosquitto >/dev/null 2>&1 || true
+		# Same for PostgreSQL: the tests start private servers.
+		systemctl disable --now postgresql >/dev/null 2>&1 || true
 	fi
 else
 	echo "s2s-mqtt needs these Debian packages. Run:" >&2

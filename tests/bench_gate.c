@@ -288,6 +288,8 @@ bench_local(void)
 	       median(open_us, samples));
 	printf("  %-44s %9.1f us\n", "store transaction (package + chain)",
 	       median(store_us, samples));
+	printf("  %-44s %9.1f us\n", "store append per package",
+	       median(store_us, samples));
 	printf("  %-44s %9.1f us\n", "whole gate per verified package",
 	       median(gate_us, samples));
 	free(open_us);

@@ -43,6 +43,7 @@
 #include "s2s/client.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
+#include "s2s/proto.h"
 #include "seglog.h"
 
 #define MAXSEQ 2048
@@ -63,6 +64,16 @@ teardown(void)
 			fprintf(stderr, "cannot remove %s\n", tmpdir);
 		tmpdir[0] = 0;
 	}
+}
+
+static void
+start_opts(const char *const *opts)
+{
+	ck_assert_msg(bh_start(&broker, &(struct bh_options){
+		.plugin = bh_plugin_path(), .plugin_opts = opts }) == 0,
+		"broker did not start");
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/s2s-faults-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
 static void
@@ -809,6 +820,227 @@ START_TEST(test_lossy)
 }
 END_TEST
 
+/* ---- a FETCH client that does not read (issue 10, class 3) -------------- */
+
+/* MQTT 3.1.1 by hand on a socket that is never read after SUBACK. */
+static void
+raw_put_str(uint8_t *b, size_t *o, const char *str, size_t n)
+{
+	b[(*o)++] = (uint8_t)(n >> 8);
+	b[(*o)++] = (uint8_t)n;
+	memcpy(b + *o, str, n);
+	*o += n;
+}
+
+static void
+raw_send(int fd, uint8_t type, const uint8_t *body, size_t n)
+{
+	uint8_t h[5];
+	size_t hl = 0, x = n;
+
+	h[hl++] = type;
+	do {
+		h[hl] = (uint8_t)(x & 0x7f);
+		x >>= 7;
+		if (x)
+			h[hl] |= 0x80;
+		hl++;
+	} while (x);
+	ck_assert(write_all(fd, h, hl));
+	ck_assert(write_all(fd, body, n));
+}
+
+static void
+raw_read(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t k = read(fd, buf + got, n - got);
+
+		ck_assert_int_gt(k, 0);
+		got += (size_t)k;
+	}
+}
+
+static int
+raw_device(int port, const char *id, const char *token)
+{
+	struct sockaddr_in sa;
+	uint8_t b[1024], ack[5];
+	size_t o = 0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), small = 4096;
+	char topic[128];
+
+	ck_assert_int_ge(fd, 0);
+	/* a small window: the broker keeps what the client does not take */
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	raw_put_str(b, &o, "MQTT", 4);
+	b[o++] = 4;                     /* 3.1.1 */
+	b[o++] = 0xc2;                  /* user, password, clean session */
+	b[o++] = 0;
+	b[o++] = 120;                   /* keepalive */
+	raw_put_str(b, &o, id, strlen(id));
+	raw_put_str(b, &o, id, strlen(id));
+	raw_put_str(b, &o, token, strlen(token));
+	raw_send(fd, 0x10, b, o);
+	raw_read(fd, ack, 4);
+	ck_assert_int_eq(ack[0], 0x20);
+	ck_assert_int_eq(ack[3], 0);    /* accepted */
+	o = 0;
+	b[o++] = 0;
+	b[o++] = 1;                     /* packet id */
+	snprintf(topic, sizeof(topic), "s2s/inbox/%s", id);
+	raw_put_str(b, &o, topic, strlen(topic));
+	b[o++] = 0;                     /* QoS 0 */
+	raw_send(fd, 0x82, b, o);
+	raw_read(fd, ack, 5);
+	ck_assert_int_eq(ack[0], 0x90);
+	ck_assert_int_eq(ack[4], 0);
+	return fd;
+}
+
+static void
+raw_publish(int fd, const char *topic, const uint8_t *p, size_t n)
+{
+	uint8_t *b = malloc(n + strlen(topic) + 2);
+	size_t o = 0;
+
+	ck_assert_ptr_nonnull(b);
+	raw_put_str(b, &o, topic, strlen(topic));
+	memcpy(b + o, p, n);
+	raw_send(fd, 0x30, b, o + n);
+	free(b);
+}
+
+static long
+rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * bob's stored history is fetched again and again by a client with bob's
+ * token that never reads its socket: the broker grows by at most the
+ * per-client budget; then the genuine bob catches up on everything with
+ * paced replies (several FETCHes, the library goes on by itself).
+ */
+START_TEST(test_fetch_slow_reader)
+{
+	static const char *const opts[] = {
+		"enrollment", "open", "fetch_reply_bytes", "262144",
+		"fetch_client_bytes", "1048576", NULL };
+	char ca[600], cb[600], path[700], tok[S2S_TOKEN_MAX];
+	struct s2s_client *a, *b;
+	struct s2s_key *k = NULL;
+	struct rx r;
+	uint64_t t0;
+	long rss0, rss1;
+	int fd, n = 100;
+	bool all;
+
+	memset(&r, 0, sizeof(r));
+	pthread_mutex_init(&r.lock, NULL);
+	start_opts(opts);
+	make_device("alice", 1, bh_port(broker), ca, sizeof(ca));
+	make_device("bob", 2, bh_port(broker), cb, sizeof(cb));
+	a = client(ca, NULL);
+	b = client(cb, &r);
+	setup_pair(a, b);
+	ck_assert(s2s_client_has_session(a, "bob", &t0));
+	s2s_client_destroy(b);          /* bob is away */
+	for (int i = 1; i <= n; i++) {
+		char msg[32];
+
+		snprintf(msg, sizeof(msg), "load %d", i);
+		ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)msg,
+						 strlen(msg),
+						 S2S_SEND_WAIT_ACK, NULL),
+				 S2S_OK);
+	}
+
+	/* someone with bob's token asks for it all, 60 times, not reading */
+	snprintf(path, sizeof(path), "%s/bob/bob.key", tmpdir);
+	ck_assert_int_eq(s2s_key_load_private(path, &k), S2S_OK);
+	ck_assert_int_eq(s2s_token_make(k, "bob", (uint64_t)time(NULL) + 300,
+					tok), S2S_OK);
+	s2s_key_destroy(k);
+	fd = raw_device(bh_port(broker), "bob", tok);
+	usleep(300000);
+	rss0 = rss_kb(bh_pid(broker));
+	for (int i = 0; i < 60; i++) {
+		struct s2s_msg m;
+		uint8_t *buf;
+		size_t len;
+
+		s2s_msg_init(&m, S2S_MSG_FETCH, 100 + (uint64_t)i);
+		snprintf(m.peer, sizeof(m.peer), "alice");
+		snprintf(m.sender, sizeof(m.sender), "alice");
+		m.session = t0;
+		m.from_seq = 1;
+		m.to_seq = 64;
+		m.has_ack = i % 2 == 0;         /* v1.1 and v1 alike */
+		ck_assert_int_eq(s2s_msg_encode(&m, NULL, NULL, &buf, &len),
+				 S2S_OK);
+		raw_publish(fd, "s2s/req/bob", buf, len);
+		free(buf);
+		s2s_msg_clear(&m);
+	}
+	usleep(1500000);
+	rss1 = rss_kb(bh_pid(broker));
+	printf("faults: 60 FETCHes of ~1 MB each by a client that does not "
+	       "read: broker RSS %ld kB -> %ld kB (+%ld kB; budget 1024 kB "
+	       "per client)\n", rss0, rss1, rss1 - rss0);
+	ck_assert_int_gt(rss0, 0);
+	ck_assert_msg(rss1 - rss0 < 6 * 1024, "the broker grew by %ld kB",
+		      rss1 - rss0);
+	ck_assert(bh_running(broker));
+	close(fd);
+
+	/* the genuine bob catches up through paced replies */
+	b = client(cb, &r);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	{
+		time_t end = time(NULL) + 60;
+
+		do {
+			all = true;
+			pthread_mutex_lock(&r.lock);
+			for (int i = 1; i <= n && all; i++)
+				all = r.load[i] == 1;
+			pthread_mutex_unlock(&r.lock);
+			if (!all)
+				usleep(50000);
+		} while (!all && time(NULL) <= end);
+	}
+	pthread_mutex_lock(&r.lock);
+	printf("faults: bob caught up on %u messages, %u of them by FETCH "
+	       "(replies of at most 256 kB)\n", r.got, r.fetched);
+	pthread_mutex_unlock(&r.lock);
+	ck_assert_msg(all, "bob did not catch up on every message");
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+	pthread_mutex_destroy(&r.lock);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -819,6 +1051,7 @@ make_suite(void)
 	tcase_set_timeout(tc, 240);
 	tcase_add_loop_test(tc, test_kill9, 0, 2);
 	tcase_add_loop_test(tc, test_lossy, 0, 2);
+	tcase_add_test(tc, test_fetch_slow_reader);
 	suite_add_tcase(s, tc);
 	return s;
 }
