@@ -106,6 +106,12 @@ give_to_broker_user(const char *path)
 			strerror(errno));
 }
 
+void
+bh_give(const char *path)
+{
+	give_to_broker_user(path);
+}
+
 static bool
 has_opt(const char *const *opts, const char *key)
 {
@@ -239,7 +245,7 @@ bh_start(struct bh_broker **out, const struct bh_options *o)
 	give_to_broker_user(b->dir);
 	snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
 	snprintf(b->out, sizeof(b->out), "%s/broker.out", b->dir);
-	b->port = bh_free_port();
+	b->port = o->port > 0 ? o->port : bh_free_port();
 	if (b->port <= 0 || write_conf(b, o) != 0)
 		return -1;
 	return spawn(b);
