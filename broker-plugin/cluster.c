@@ -214,8 +214,10 @@ cs_cluster_deliver(struct s2s_cs *cs, const struct cs_topic *t,
 	    !cs_device_here(cs, to))
 		return;
 	if (mosquitto_broker_publish_copy(to, topic, (int)len, buf, 1, false,
-					  NULL) == MOSQ_ERR_SUCCESS)
+					  NULL) == MOSQ_ERR_SUCCESS) {
 		cs->stats.bridged_delivered++;
+		cs->stats_dirty = true;
+	}
 }
 
 void

@@ -64,7 +64,7 @@
 #include "s2s/bio.h"
 #include "s2s/secmem.h"
 
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 /* pg_advisory_xact_lock key of the migration ("s2sM"). */
 #define PG_MIGRATE_LOCK "1932685901"
 #define PG_CHANNEL "s2s_events"
@@ -113,6 +113,12 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
 	"CREATE INDEX pairs_a ON pairs(a);"
 	"CREATE INDEX pairs_b ON pairs(b);"
 	"CREATE INDEX packages_pair ON packages(pair, id);",
+	/* 2 -> 3: negotiation state in the store (steps may reach any
+	 * broker), the brokers' rows (cluster view) */
+	"ALTER TABLE sessions ADD COLUMN state integer NOT NULL DEFAULT 3;"
+	"ALTER TABLE sessions ADD COLUMN neg bytea;"
+	"CREATE TABLE brokers(id text PRIMARY KEY, info text NOT NULL,"
+	" updated bigint NOT NULL);",
 };
 
 /* ---- prepared statements ------------------------------------------------- */
@@ -1315,7 +1321,7 @@ pg_session_put(struct s2s_cs *cs, const struct cs_pair *p)
 		    "established) VALUES($1, $2, $3, $4, $5) ON CONFLICT "
 		    "(pair) DO UPDATE SET session = EXCLUDED.session, sds = "
 		    "EXCLUDED.sds, secret = EXCLUDED.secret, established = "
-		    "EXCLUDED.established", &q));
+		    "EXCLUDED.established, state = 3, neg = NULL", &q));
 	for (int d = 0; rc == S2S_OK && d < 2; d++) {
 		struct prm c = { .n = 0 };
 
@@ -1648,10 +1654,20 @@ pair_from_row(struct s2s_cs *cs, PGresult *r, int i)
  * The session of row i of (pair, session, sds, secret, next0, key0,
  * next1, key1) into its pair.
  */
-static enum s2s_err
-session_from_row(struct s2s_cs *cs, PGresult *r, int i)
+static void
+neg_ad(char *buf, size_t n, const char *pair, uint64_t t)
 {
-	struct cs_pair *p = cs_pair_find(cs, PQgetvalue(r, i, 0));
+	snprintf(buf, n, "neg:%s:%llu", pair, (unsigned long long)t);
+}
+
+/*
+ * The session of row i of (pair, session, sds, secret, next0, key0,
+ * next1, key1, state, neg) of pair p, in any state, into *out.
+ */
+static enum s2s_err
+session_parse(struct s2s_cs *cs, const struct cs_pair *p, PGresult *r, int i,
+	      struct cs_session **out)
+{
 	struct cs_session *x;
 	uint8_t *sec = NULL;
 	const uint8_t *v;
@@ -1659,24 +1675,42 @@ session_from_row(struct s2s_cs *cs, PGresult *r, int i)
 	char ad[256];
 	enum s2s_err rc;
 
-	if (!p)
-		return S2S_OK;          /* its pair did not load */
+	*out = NULL;
 	x = calloc(1, sizeof(*x));
 	if (!x)
 		return S2S_ERR_NOMEM;
 	x->t = (uint64_t)r_i64(r, i, 1);
 	x->sds = r_i64(r, i, 2) ? 1 : 0;
-	x->state = CS_SESS_ESTABLISHED;
+	x->state = (enum cs_sess_state)r_i64(r, i, 8);
+	rc = x->state >= CS_SESS_KEYS_SENT &&
+	     x->state <= CS_SESS_ESTABLISHED ? S2S_OK : S2S_ERR_STORE;
 	sess_ad(ad, sizeof(ad), p->id, x->t);
 	v = r_bin(r, i, 3, &n);
-	rc = cs_unseal(cs, ad, v, n, &sec, &len);
-	if (rc == S2S_OK && (len != SESS_SECRET_LEN ||
-			     sec[S2S_SKCS_LEN] > S2S_SK_MAX))
+	if (rc == S2S_OK)
+		rc = cs_unseal(cs, ad, v, n, &sec, &len);
+	if (rc == S2S_OK && (len != CS_SESS_SECRET_LEN ||
+			     !cs_session_secret_unpack(x, sec)))
 		rc = S2S_ERR_STORE;
-	if (rc == S2S_OK) {
-		memcpy(x->skcs, sec, S2S_SKCS_LEN);
-		x->sk_len = sec[S2S_SKCS_LEN];
-		memcpy(x->sk, sec + S2S_SKCS_LEN + 1, x->sk_len);
+	if (sec) {
+		s2s_memzero(sec, len);
+		free(sec);
+		sec = NULL;
+	}
+	if (rc == S2S_OK && x->state != CS_SESS_ESTABLISHED) {
+		/* a negotiation in progress: its nonces, blob, deadline */
+		neg_ad(ad, sizeof(ad), p->id, x->t);
+		v = r_bin(r, i, 9, &n);
+		rc = PQgetisnull(r, i, 9) ? S2S_ERR_STORE :
+		     cs_unseal(cs, ad, v, n, &sec, &len);
+		if (rc == S2S_OK && len == CS_SESS_NEG_LEN)
+			cs_session_neg_unpack(x, sec);
+		else if (rc == S2S_OK)
+			rc = S2S_ERR_STORE;
+		if (sec) {
+			s2s_memzero(sec, len);
+			free(sec);
+		}
+		goto done;
 	}
 	for (int d = 0; rc == S2S_OK && d < 2; d++) {
 		struct s2s_chain *ch = &x->chain[d];
@@ -1693,18 +1727,34 @@ session_from_row(struct s2s_cs *cs, PGresult *r, int i)
 		v = r_bin(r, i, 5 + 2 * d, &n);
 		rc = chain_open(cs, p->id, d, ch, v, n);
 	}
-	if (sec) {
-		s2s_memzero(sec, len);
-		free(sec);
-	}
+done:
 	if (rc != S2S_OK) {
-		s2s_memzero(x, sizeof(*x));
-		free(x);
+		cs_session_free(x);
 		cs_log(MOSQ_LOG_ERR, "store: session of pair %s cannot be "
 		       "loaded (%s); it is dropped", p->id, s2s_strerror(rc));
-		return S2S_OK;
+		return rc;
 	}
-	p->sess = x;
+	*out = x;
+	return S2S_OK;
+}
+
+/* The session of row i into its pair (cs->pairs). */
+static enum s2s_err
+session_from_row(struct s2s_cs *cs, PGresult *r, int i)
+{
+	struct cs_pair *p = cs_pair_find(cs, PQgetvalue(r, i, 0));
+	struct cs_session *x = NULL;
+	enum s2s_err rc;
+
+	if (!p)
+		return S2S_OK;          /* its pair did not load */
+	rc = session_parse(cs, p, r, i, &x);
+	if (rc == S2S_ERR_NOMEM)
+		return rc;
+	if (rc == S2S_OK) {
+		cs_session_free(p->sess);
+		p->sess = x;
+	}
 	return S2S_OK;
 }
 
@@ -1713,7 +1763,7 @@ static const char q_pairs[] =
 	"WHERE $1::text IS NULL OR pair = $1 ORDER BY pair";
 static const char q_sessions[] =
 	"SELECT s.pair, s.session, s.sds, s.secret, c0.next_seq, c0.key, "
-	"c1.next_seq, c1.key FROM sessions s "
+	"c1.next_seq, c1.key, s.state, s.neg FROM sessions s "
 	"LEFT JOIN chains c0 ON c0.pair = s.pair AND c0.dir = 0 AND "
 	"c0.session = s.session "
 	"LEFT JOIN chains c1 ON c1.pair = s.pair AND c1.dir = 1 AND "
@@ -1891,6 +1941,181 @@ pg_poll_events(struct s2s_cs *cs, cs_store_event_cb cb, void *arg)
 	return count;
 }
 
+/* ---- cluster: sessions in any state, brokers' rows ------------------------ */
+
+static enum s2s_err
+pg_session_get(struct s2s_cs *cs, const struct cs_pair *p,
+	       struct cs_session **out)
+{
+	struct prm q = { .n = 0 };
+	PGresult *r;
+	enum s2s_err rc;
+
+	*out = NULL;
+	if (!ready(cs))
+		return S2S_ERR_STORE;
+	p_text(&q, p->id);
+	r = xq(cs, q_sessions, &q);
+	if (!r)
+		return S2S_ERR_STORE;
+	rc = PQntuples(r) == 1 ? session_parse(cs, p, r, 0, out) :
+	     S2S_ERR_NOT_FOUND;
+	PQclear(r);
+	return rc;
+}
+
+/* Write x (any state) of p inside the caller's transaction. */
+static enum s2s_err
+session_write(struct s2s_cs *cs, const struct cs_pair *p,
+	      const struct cs_session *x)
+{
+	uint8_t sec[CS_SESS_SECRET_LEN], neg[CS_SESS_NEG_LEN];
+	uint8_t *sealed = NULL, *nsealed = NULL, *ck[2] = { NULL, NULL };
+	size_t sealed_len = 0, nsealed_len = 0, ck_len[2] = { 0, 0 };
+	bool est = x->state == CS_SESS_ESTABLISHED;
+	struct prm q = { .n = 0 };
+	char ad[256];
+	enum s2s_err rc;
+
+	cs_session_secret_pack(x, sec);
+	sess_ad(ad, sizeof(ad), p->id, x->t);
+	rc = cs_seal(cs, ad, sec, sizeof(sec), &sealed, &sealed_len);
+	S2S_WIPE(sec);
+	if (rc == S2S_OK && !est) {
+		cs_session_neg_pack(x, neg);
+		neg_ad(ad, sizeof(ad), p->id, x->t);
+		rc = cs_seal(cs, ad, neg, sizeof(neg), &nsealed, &nsealed_len);
+		S2S_WIPE(neg);
+	}
+	for (int d = 0; rc == S2S_OK && est && d < 2; d++)
+		rc = chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
+	if (rc != S2S_OK)
+		goto out;
+	p_text(&q, p->id);
+	p_u64(&q, x->t);
+	p_i64(&q, x->sds);
+	p_bin(&q, sealed, sealed_len);
+	p_i64(&q, cs_now_s());
+	p_i64(&q, (int64_t)x->state);
+	if (nsealed)
+		p_bin(&q, nsealed, nsealed_len);
+	else
+		p_text(&q, NULL);
+	rc = run(xq(cs, "INSERT INTO sessions(pair, session, sds, secret, "
+		    "established, state, neg) VALUES($1, $2, $3, $4, $5, $6, "
+		    "$7) ON CONFLICT (pair) DO UPDATE SET session = "
+		    "EXCLUDED.session, sds = EXCLUDED.sds, secret = "
+		    "EXCLUDED.secret, established = EXCLUDED.established, "
+		    "state = EXCLUDED.state, neg = EXCLUDED.neg", &q));
+	for (int d = 0; rc == S2S_OK && est && d < 2; d++) {
+		struct prm c = { .n = 0 };
+
+		p_text(&c, p->id);
+		p_i64(&c, d);
+		p_u64(&c, x->t);
+		p_u64(&c, x->chain[d].next_seq);
+		p_bin(&c, ck[d], ck_len[d]);
+		rc = run(xq(cs, "INSERT INTO chains(pair, dir, session, "
+			    "next_seq, key) VALUES($1, $2, $3, $4, $5) ON "
+			    "CONFLICT (pair, dir) DO UPDATE SET session = "
+			    "EXCLUDED.session, next_seq = EXCLUDED.next_seq, "
+			    "key = EXCLUDED.key", &c));
+	}
+out:
+	free(sealed);
+	free(nsealed);
+	free(ck[0]);
+	free(ck[1]);
+	return rc;
+}
+
+static enum s2s_err
+pg_session_cas(struct s2s_cs *cs, const struct cs_pair *p,
+	       const struct cs_session *x, uint64_t expect_t,
+	       int expect_state)
+{
+	struct prm q = { .n = 0 };
+	PGresult *r;
+	enum s2s_err rc = begin(cs);
+
+	if (rc != S2S_OK)
+		return rc;
+	p_text(&q, p->id);
+	/* The row lock orders brokers racing on one session. */
+	r = xq(cs, "SELECT session, state FROM sessions WHERE pair = $1 "
+	       "FOR UPDATE", &q);
+	if (!r) {
+		rc = S2S_ERR_STORE;
+		goto fail;
+	}
+	if (expect_t != 0 &&
+	    (PQntuples(r) != 1 || (uint64_t)r_i64(r, 0, 0) != expect_t ||
+	     r_i64(r, 0, 1) != expect_state))
+		rc = S2S_ERR_STATE;
+	PQclear(r);
+	if (rc != S2S_OK)
+		goto fail;
+	if (x) {
+		rc = session_write(cs, p, x);
+		if (rc == S2S_OK)
+			rc = notify(cs, 's', p->id);
+	} else {
+		rc = run(xq(cs, "DELETE FROM sessions WHERE pair = $1", &q));
+		if (rc == S2S_OK)
+			rc = run(xq(cs, "DELETE FROM chains WHERE pair = $1",
+				    &q));
+		if (rc == S2S_OK)
+			rc = notify(cs, 'e', p->id);
+	}
+	if (rc == S2S_OK)
+		rc = commit(cs);
+fail:
+	if (rc != S2S_OK)
+		rollback(cs);
+	return rc;
+}
+
+static enum s2s_err
+pg_broker_put(struct s2s_cs *cs, const char *broker, const char *info,
+	      int64_t now)
+{
+	struct prm q = { .n = 0 };
+
+	if (!ready(cs))
+		return S2S_ERR_STORE;
+	p_text(&q, broker);
+	p_text(&q, info);
+	p_i64(&q, now);
+	return run(xq(cs, "INSERT INTO brokers(id, info, updated) VALUES($1, "
+		      "$2, $3) ON CONFLICT (id) DO UPDATE SET info = "
+		      "EXCLUDED.info, updated = EXCLUDED.updated", &q));
+}
+
+static enum s2s_err
+pg_broker_list(struct s2s_cs *cs, cs_broker_cb cb, void *arg)
+{
+	PGresult *r;
+	char *id, *info;
+
+	if (!ready(cs))
+		return S2S_ERR_STORE;
+	r = xq(cs, "SELECT id, info, updated FROM brokers ORDER BY id", NULL);
+	if (!r)
+		return S2S_ERR_STORE;
+	for (int i = 0; i < PQntuples(r); i++) {
+		/* binary results: text is raw, not NUL-terminated */
+		id = strndup(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
+		info = strndup(PQgetvalue(r, i, 1),
+			       (size_t)PQgetlength(r, i, 1));
+		if (id && info)
+			cb(arg, id, info, r_i64(r, i, 2));
+		free(id);
+		free(info);
+	}
+	PQclear(r);
+	return S2S_OK;
+}
+
 const struct cs_store_ops cs_store_pg = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -1920,4 +2145,8 @@ const struct cs_store_ops cs_store_pg = {
 	.pair_load = pg_pair_load,
 	.chain_load = pg_chain_load,
 	.token_use = pg_token_use,
+	.session_get = pg_session_get,
+	.session_cas = pg_session_cas,
+	.broker_put = pg_broker_put,
+	.broker_list = pg_broker_list,
 };
