@@ -165,6 +165,7 @@ static void
 pair_free(struct pair *p)
 {
 	message__clear_stash(p, true);
+	free(p->resend);
 	s2s_memzero(p, sizeof(*p));
 	free(p);
 }

@@ -676,6 +676,9 @@ cmd_demo(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--cluster"))
+			return demo_cluster(argc, argv);  /* cmd_cluster.c */
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;

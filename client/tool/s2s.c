@@ -29,6 +29,7 @@ static const struct command commands[] = {
 	{ "fetch", cmd_fetch, "fetch a peer's stored packages from the CS" },
 	{ "ctl", cmd_ctl, "the CS admin API (devices, pairs, sessions, statistics)" },
 	{ "demo", cmd_demo, "the whole scheme end to end through a private broker" },
+	{ "cluster-config", cmd_cluster_config, "mosquitto.conf fragments (bridges, plugin options) of an N-broker cluster" },
 };
 
 static void
