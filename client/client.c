@@ -440,7 +440,10 @@ tr_lost(void *ctx, const char *cause)
 
 	pthread_mutex_lock(&c->lock);
 	c->connected = false;
-	c->next_retry = client__now_ms() + c->retry_ms;
+	/* Several brokers (a cluster): another one is most likely up, try
+	 * at once; later failures back off as usual. */
+	c->next_retry = client__now_ms() +
+			(c->cfg.nbrokers > 1 ? 0 : c->retry_ms);
 	client__note_event(c, S2S_EVENT_DISCONNECTED, NULL, cause);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);

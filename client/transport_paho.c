@@ -53,6 +53,9 @@ struct s2s_transport {
 	char *uri, *id, *user, *persist, *ca, *cert, *key;
 	char **uris;                    /* failover list (nuris > 1) */
 	size_t nuris;
+	size_t cur;                     /* the one last connected to */
+	bool lost;                      /* it dropped us (not a reconnect) */
+	char **rot;                     /* uris from the one after cur */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -132,6 +135,7 @@ on_lost(void *ctx, char *cause)
 
 	pthread_mutex_lock(&t->lock);
 	t->connected = false;
+	t->lost = true;
 	pthread_mutex_unlock(&t->lock);
 	if (t->cb.lost)
 		t->cb.lost(t->cb.ctx, cause ? cause : "connection lost");
@@ -187,6 +191,10 @@ conn_ok(void *ctx, MQTTAsync_successData5 *r)
 	pthread_mutex_lock(&t->lock);
 	w->rc = S2S_OK;
 	w->session_present = r ? r->alt.connect.sessionPresent : false;
+	for (size_t i = 0; r && r->alt.connect.serverURI && i < t->nuris; i++)
+		if (strcmp(t->uris[i], r->alt.connect.serverURI) == 0)
+			t->cur = i;
+	t->lost = false;
 	w->done = true;
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
@@ -332,7 +340,8 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 	}
 	if (o->nuris > 1) {
 		t->uris = calloc(o->nuris, sizeof(*t->uris));
-		if (!t->uris) {
+		t->rot = calloc(o->nuris, sizeof(*t->rot));
+		if (!t->uris || !t->rot) {
 			s2s_transport_destroy(t);
 			return S2S_ERR_NOMEM;
 		}
@@ -428,8 +437,17 @@ s2s_transport_connect(struct s2s_transport *t, bool clean, int timeout_ms)
 	co.automaticReconnect = 0;
 	co.connectTimeout = timeout_ms > 1000 ? (timeout_ms + 999) / 1000 : 1;
 	if (t->nuris > 1) {
-		/* A cluster: Paho tries each broker in order. */
-		co.serverURIs = t->uris;
+		/* A cluster: Paho tries each broker in order, from the one
+		 * we had; after a lost connection from the next one (ours is
+		 * most likely down). */
+		size_t first;
+
+		pthread_mutex_lock(&t->lock);
+		first = t->cur + (t->lost ? 1 : 0);
+		pthread_mutex_unlock(&t->lock);
+		for (size_t i = 0; i < t->nuris; i++)
+			t->rot[i] = t->uris[(first + i) % t->nuris];
+		co.serverURIs = t->rot;
 		co.serverURIcount = (int)t->nuris;
 	}
 	co.onSuccess5 = conn_ok;
@@ -660,6 +678,7 @@ s2s_transport_destroy(struct s2s_transport *t)
 	for (size_t i = 0; i < t->nuris; i++)
 		free(t->uris[i]);
 	free(t->uris);
+	free(t->rot);
 	free(t->id);
 	free(t->user);
 	free(t->persist);
