@@ -1491,6 +1491,32 @@ START_TEST(test_control)
 	(void)data_of(j);
 	s2s_json_free(j);
 	ck_assert_int_eq(cs_session_count(cs, false), 0);
+	/* unpair: the pair named by its two members; a device is not its
+	 * own peer. */
+	{
+		char *q = s2s_admin_request_unpair("alice", "alice");
+		struct stub_pub p;
+
+		cs_control(cs, "ctl", (const uint8_t *)q, strlen(q));
+		free(q);
+		ck_assert(stub_pub_take(CS_CONTROL_RESPONSE, &p));
+		ck_assert_ptr_nonnull(strstr((const char *)p.payload,
+					     "\"error\":\"peer: not another"));
+		stub_pub_free(&p);
+		ck_assert_int_eq(cs_pair_count(cs), 1);
+		q = s2s_admin_request_unpair("bob", "alice");
+		cs_control(cs, "ctl", (const uint8_t *)q, strlen(q));
+		free(q);
+		ck_assert(stub_pub_take(CS_CONTROL_RESPONSE, &p));
+		j = s2s_json_parse(p.payload, p.len);
+		stub_pub_free(&p);
+		ck_assert_int_eq(s2s_json_get_string(data_of(j), "pair", false,
+						     NULL, s, sizeof(s), NULL,
+						     0), S2S_OK);
+		ck_assert_str_eq(s, "alice~bob");
+		s2s_json_free(j);
+		ck_assert_int_eq(cs_pair_count(cs), 0);
+	}
 	/* Removing a device revokes it, drops its pairs, kicks it. */
 	j = control(cs, "removeDevice", "bob", NULL);
 	(void)data_of(j);
