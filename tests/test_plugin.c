@@ -2377,6 +2377,31 @@ START_TEST(test_pg_migrate)
 }
 END_TEST
 
+/* No server there: cs_create fails in bounded time, naming the store
+ * without its password. */
+START_TEST(test_pg_unreachable)
+{
+	struct mosquitto_opt o[2];
+	struct s2s_cs *cs = NULL;
+	char err[512], uri[128];
+	int64_t t0 = ms_now();
+
+	snprintf(uri, sizeof(uri), "postgresql://s2s:hunter2@127.0.0.1:%d/x",
+		 pgh_port(pg_srv) == 1 ? 2 : 1);
+	o[0] = (struct mosquitto_opt){ "store", uri };
+	o[1] = (struct mosquitto_opt){ "cs_key", key_path };
+	ck_assert_int_ne(cs_create(o, 2, &cs, err, sizeof(err)), S2S_OK);
+	ck_assert_int_lt(ms_now() - t0, 5000);
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	ck_assert_ptr_nonnull(strstr(err, "s2s:***@127.0.0.1"));
+	ck_assert_ptr_nonnull(stub_log_find("cannot connect to PostgreSQL"));
+	ck_assert_ptr_null(stub_log_find("hunter2"));
+	ck_assert_str_eq(cs_store_display("host=h password=pw dbname=d", err,
+					  sizeof(err)),
+			 "host=h password=*** dbname=d");
+}
+END_TEST
+
 /*
  * PostgreSQL crashes (pg_ctl stop -m immediate) and comes back: calls
  * fail at once and are counted, nothing blocks for long, the backend
@@ -2540,6 +2565,7 @@ make_suite(void)
 		tcase_add_test(tc, test_pg_idempotent);
 		tcase_add_test(tc, test_pg_events);
 		tcase_add_test(tc, test_pg_migrate);
+		tcase_add_test(tc, test_pg_unreachable);
 		tcase_add_test(tc, test_pg_outage);    /* last: restarts */
 		suite_add_tcase(s, tc);
 	}
