@@ -268,6 +268,18 @@ run(struct s2s_cs *cs, struct s2s_json *reply, struct s2s_admin_cmd *c)
 		       c->pair);
 		(void)s2s_admin_reply_add(reply, c, NULL);
 		return;
+	case S2S_ADMIN_UNPAIR:      /* removePair, the pair named by members */
+		p = cs_pair_find(cs, c->pair);
+		if (!p) {
+			(void)s2s_admin_reply_add(reply, c, "pair not found");
+			return;
+		}
+		cs_pair_remove(cs, p);
+		cs_log(MOSQ_LOG_NOTICE, "pair '%s' removed by the admin",
+		       c->pair);
+		s2s_json_add_string(s2s_admin_reply_add(reply, c, NULL), "pair",
+				    c->pair);
+		return;
 	case S2S_ADMIN_LIST_SESSIONS:
 		a = s2s_json_add_array(s2s_admin_reply_add(reply, c, NULL),
 				       "sessions");

@@ -281,15 +281,21 @@ rec_read(int fd, uint64_t off, uint64_t size, uint8_t **buf, size_t *cap,
 
 /* ---- the index ------------------------------------------------------------ */
 
+/* 32 bytes per stored package: the index is in memory. */
 struct ent {
 	uint64_t seq;
 	uint64_t lsn;           /* append order, for per-pair retention */
-	int64_t ts;
-	uint64_t seg;
-	uint64_t off;
+	uint32_t ts;            /* unix seconds */
+	uint32_t seg;
+	uint32_t off;           /* segments are at most 1 GiB + one record */
 	uint32_t len;           /* whole record */
-	uint32_t pkg_len;
 };
+
+static uint32_t
+ts32(int64_t t)
+{
+	return t < 0 ? 0 : t > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
 
 struct stream {
 	struct stream *next;
@@ -615,11 +621,10 @@ index_rec(struct seglog *l, const struct seglog_rec *r, uint64_t seg,
 		return true;
 	e.seq = r->seq;
 	e.lsn = ++l->lsn;
-	e.ts = r->ts;
-	e.seg = seg;
-	e.off = off;
+	e.ts = ts32(r->ts);
+	e.seg = (uint32_t)seg;
+	e.off = (uint32_t)off;
 	e.len = (uint32_t)len;
-	e.pkg_len = (uint32_t)r->pkg_len;
 	return stream_put(l, p, s, &e);
 }
 
@@ -836,7 +841,7 @@ retain_locked(struct seglog *l, int64_t now)
 
 			for (struct stream *s = p->streams; s; s = s->next) {
 				while (s->head < s->n &&
-				       s->e[s->head].ts < cutoff) {
+				       (int64_t)s->e[s->head].ts < cutoff) {
 					ent_kill(l, p, &s->e[s->head++]);
 					n++;
 				}
@@ -999,8 +1004,8 @@ compact(struct seglog *l)
 			r.flags |= SEGLOG_F_RELOC;
 			if (write_rec(l, &r, &ns, &no, &nl) == S2S_OK) {
 				ent_kill(l, p, &s->e[i]);
-				e.seg = ns;
-				e.off = no;
+				e.seg = (uint32_t)ns;
+				e.off = (uint32_t)no;
 				e.len = (uint32_t)nl;
 				s->e[i] = e;
 				{
@@ -1341,6 +1346,8 @@ seglog_open(const struct seglog_opts *o, struct seglog **out)
 	l->dirfd = -1;
 	if (l->o.segment_bytes < 4096)
 		l->o.segment_bytes = 4096;
+	if (l->o.segment_bytes > (1u << 30))
+		l->o.segment_bytes = 1u << 30;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	l->htsize = 64;
@@ -1456,11 +1463,10 @@ seglog_append(struct seglog *l, const struct seglog_rec *r)
 		chain_take(s, r, seg);
 		e.seq = r->seq;
 		e.lsn = ++l->lsn;
-		e.ts = r->ts;
-		e.seg = seg;
-		e.off = off;
+		e.ts = ts32(r->ts);
+		e.seg = (uint32_t)seg;
+		e.off = (uint32_t)off;
 		e.len = (uint32_t)len;
-		e.pkg_len = (uint32_t)r->pkg_len;
 		(void)stream_put(l, p, s, &e);
 		if (l->o.sync_ms == 0)
 			fd = dup(l->segs[l->nsegs - 1].fd);
@@ -1550,7 +1556,7 @@ seglog_fetch(struct seglog *l, const char *pair, const char *sender,
 		struct seglog_rec r;
 		size_t len;
 
-		if (count > 0 && sent + e->pkg_len > max_bytes)
+		if (count > 0 && sent + e->len > max_bytes)
 			break;
 		if (!g || rec_read(g->fd, e->off, g->size, &l->rbuf, &l->rcap,
 				   &len) != 1 || len != e->len ||
@@ -1563,7 +1569,7 @@ seglog_fetch(struct seglog *l, const char *pair, const char *sender,
 			break;
 		}
 		rc = cb(arg, e->seq, r.pkg, r.pkg_len);
-		sent += e->pkg_len;
+		sent += e->len;
 		count++;
 	}
 	pthread_mutex_unlock(&l->mu);

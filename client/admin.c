@@ -76,7 +76,9 @@ s2s_admin_call(const char *broker, const char *admin_key_file,
 	*response = NULL;
 	if (!broker || !admin_key_file || !request)
 		return S2S_ERR_INVAL;
-	if (timeout_ms <= 0)
+	if (!timeout_ms)
+		return S2S_ERR_INVAL;   /* the call needs the answer */
+	if (timeout_ms < 0)
 		timeout_ms = 10000;
 	memset(&k, 0, sizeof(k));
 	k.user = admin_user ? admin_user : "s2s-admin";

@@ -177,6 +177,9 @@ client__pair_topic(const struct s2s_client *c, const struct pair *p,
 		 sender);
 }
 
+static void note_event_only(struct s2s_client *c, enum s2s_event ev,
+			    const char *peer, const char *detail);
+
 void
 client__persist(struct s2s_client *c)
 {
@@ -198,9 +201,12 @@ client__persist(struct s2s_client *c)
 	e = s2s_state_save(c->cfg.state_dir, &st, v, c->npairs,
 			   c->cfg.state_fsync);
 	free(v);
-	if (e)
-		client__note_event(c, S2S_EVENT_DISCONNECTED, NULL,
-				   "cannot write the state file");
+	if (e) {
+		client__log(c, S2S_LOG_ERROR, "cannot write the state file "
+			    "in %s: %s", c->cfg.state_dir, strerror(errno));
+		note_event_only(c, S2S_EVENT_DISCONNECTED, NULL,
+				"cannot write the state file");
+	}
 }
 
 /* ---- Notes: callbacks made after the lock is released ------------------- */
@@ -221,6 +227,25 @@ run_note(struct s2s_client *c, struct note *n)
 		n->rej.reason = n->detail;
 		if (c->on_reject)
 			c->on_reject(c->on_reject_ud, &n->rej);
+		break;
+	case NOTE_SENT:
+		if (c->on_sent) {
+			struct s2s_sent_result r;
+
+			memset(&r, 0, sizeof(r));
+			r.peer = n->peer;
+			r.session = n->info.session;
+			r.seq = n->info.seq;
+			r.err = n->rej.err;
+			r.mqtt_reason = (int)n->len;
+			c->on_sent(c->on_sent_ud, &r);
+		}
+		break;
+	case NOTE_LOG:
+		if (c->on_log)
+			c->on_log(c->on_log_ud, n->ev == 1 ? S2S_LOG_ERROR :
+				  n->ev == 2 ? S2S_LOG_INFO : S2S_LOG_DEBUG,
+				  n->detail);
 		break;
 	case NOTE_EVENT:
 		if (c->on_event)
@@ -267,8 +292,63 @@ note_new(struct s2s_client *c, int kind)
 }
 
 void
-client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
-		   const char *detail)
+client__log(struct s2s_client *c, enum s2s_log_level level, const char *fmt,
+	    ...)
+{
+	struct note *n;
+	va_list ap;
+
+	if (!c->on_log || (int)level > c->log_level)
+		return;
+	n = note_new(c, NOTE_LOG);
+	if (!n)
+		return;
+	n->ev = (enum s2s_event)level;
+	va_start(ap, fmt);
+	vsnprintf(n->detail, sizeof(n->detail), fmt, ap);
+	va_end(ap);
+}
+
+void
+client__note_sent(struct s2s_client *c, const char *peer, uint64_t session,
+		  uint64_t seq, int err, int reason)
+{
+	struct note *n;
+
+	client__log(c, err ? S2S_LOG_ERROR : S2S_LOG_DEBUG,
+		    "package %llu to %s: %s", (unsigned long long)seq, peer,
+		    err ? s2s_strerror(err) : "accepted by the CS");
+	if (!c->on_sent)
+		return;
+	n = note_new(c, NOTE_SENT);
+	if (!n)
+		return;
+	snprintf(n->peer, sizeof(n->peer), "%s", peer);
+	n->info.session = session;
+	n->info.seq = seq;
+	n->rej.err = err;
+	n->len = (size_t)(reason > 0 ? reason : 0);
+}
+
+static const char *
+event_text(enum s2s_event ev)
+{
+	switch (ev) {
+	case S2S_EVENT_CONNECTED: return "connected";
+	case S2S_EVENT_DISCONNECTED: return "disconnected";
+	case S2S_EVENT_PAIRED: return "paired with";
+	case S2S_EVENT_SESSION_UP: return "session up with";
+	case S2S_EVENT_SESSION_DOWN: return "session ended with";
+	case S2S_EVENT_RECOVERING: return "recovering the session with";
+	case S2S_EVENT_REGISTERED: return "registered with";
+	case S2S_EVENT_DENIED: return "refused by the broker";
+	}
+	return "event";
+}
+
+static void
+note_event_only(struct s2s_client *c, enum s2s_event ev, const char *peer,
+		const char *detail)
 {
 	struct note *n;
 
@@ -280,6 +360,26 @@ client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
 	n->ev = ev;
 	snprintf(n->peer, sizeof(n->peer), "%s", peer ? peer : "");
 	snprintf(n->detail, sizeof(n->detail), "%s", detail ? detail : "");
+}
+
+void
+client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
+		   const char *detail)
+{
+	if (ev == S2S_EVENT_CONNECTED)
+		client__log(c, S2S_LOG_INFO, "%s to %s",
+			    detail ? detail : "connected", c->cfg.broker);
+	else if (ev == S2S_EVENT_DISCONNECTED)
+		client__log(c, S2S_LOG_INFO, "disconnected from %s (%s); "
+			    "reconnecting", c->cfg.broker,
+			    detail ? detail : "connection lost");
+	else
+		client__log(c, ev == S2S_EVENT_DENIED ? S2S_LOG_ERROR
+						      : S2S_LOG_INFO,
+			    "%s%s%s%s%s", event_text(ev), peer ? " " : "",
+			    peer ? peer : "", detail && *detail ? ": " : "",
+			    detail ? detail : "");
+	note_event_only(c, ev, peer, detail);
 }
 
 void
@@ -349,6 +449,19 @@ bool
 client__ctl_pending(const struct s2s_client *c, uint64_t n)
 {
 	return c->ctl_sent < n && draining != c;
+}
+
+bool
+client__in_callback(struct s2s_client *c, const char *fn)
+{
+	if (!draining)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->last_reason, sizeof(c->last_reason), "%s() called from "
+		 "a callback: blocking calls wait for the thread that runs "
+		 "the callbacks; call it from an application thread", fn);
+	pthread_mutex_unlock(&c->lock);
+	return true;
 }
 
 bool
@@ -517,7 +630,21 @@ keeper_main(void *arg)
 			e = s2s_transport_connect(c->tr, false,
 						  c->cfg.timeout_connect);
 			pthread_mutex_lock(&c->lock);
-			if (e && !c->connected) {
+			if (e == S2S_ERR_DENIED && c->use_token &&
+			    !c->connected) {
+				/* Revoked (or the key was replaced): retrying
+				 * cannot help.  Say so once and stop. */
+				c->want_connected = false;
+				c->denied = true;
+				snprintf(c->last_reason, sizeof(c->last_reason),
+					 "%s refused this device's credentials "
+					 "on reconnect (revoked by the "
+					 "administrator?): not reconnecting",
+					 c->cfg.broker);
+				client__note_event(c, S2S_EVENT_DENIED, NULL,
+						   c->last_reason);
+				pthread_cond_broadcast(&c->cond);
+			} else if (e && !c->connected) {
 				c->retry_ms = c->retry_ms < 8000 ?
 					      2 * c->retry_ms : 16000;
 				c->next_retry = client__now_ms() + c->retry_ms;
@@ -639,6 +766,7 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	pthread_mutex_init(&c->drain, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->retry_ms = 1000;
+	c->lock_fd = -1;
 
 	e = s2s_device_config_load(config_path, &c->cfg, err, err_len);
 	if (e)
@@ -666,9 +794,18 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	e = make_dir(c->cfg.state_dir, err, err_len);
 	if (e)
 		goto fail;
+	c->lock_fd = local__lock(c->cfg.state_dir, err, err_len);
+	if (c->lock_fd < 0) {
+		e = c->lock_fd == -2 ? S2S_ERR_STATE : S2S_ERR_IO;
+		goto fail;
+	}
 	e = load_state(c, err, err_len);
 	if (e)
 		goto fail;
+	e = local__spool_load(c, err, err_len);
+	if (e)
+		goto fail;
+	c->spool_ok = true;
 
 	snprintf(c->topic_inbox, TOPIC_MAX, "%s/inbox/%s", c->cfg.topic_root,
 		 c->cfg.id);
@@ -737,7 +874,10 @@ s2s_client_destroy(struct s2s_client *c)
 		s2s_transport_disconnect(c->tr, 2000);
 		s2s_transport_destroy(c->tr);
 	}
-	/* Nothing calls back any more. */
+	/* Nothing calls back any more.  Messages nobody took stay for the
+	 * next client of this state (local.c). */
+	if (c->spool_ok)
+		(void)local__spool_save(c);
 	while (c->notes) {
 		struct note *n = c->notes;
 
@@ -769,6 +909,7 @@ s2s_client_destroy(struct s2s_client *c)
 	s2s_key_destroy(c->key);
 	s2s_key_destroy(c->cs_key);
 	s2s_device_config_free(&c->cfg);
+	local__unlock(c->lock_fd);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
 	pthread_mutex_destroy(&c->drain);
@@ -791,6 +932,26 @@ s2s_client_on_message(struct s2s_client *c, s2s_message_cb *cb, void *ud)
 	pthread_mutex_lock(&c->lock);
 	c->on_message = cb;
 	c->on_message_ud = ud;
+	/* Messages queued for s2s_client_receive() (kept from an earlier
+	 * run, local.c) go to the callback instead, before any new one. */
+	while (cb && c->rq_head) {
+		struct queued *q = c->rq_head;
+		struct note *n = note_new(c, NOTE_MESSAGE);
+
+		if (!n)
+			break;
+		c->rq_head = q->next;
+		if (!c->rq_head)
+			c->rq_tail = NULL;
+		n->info = q->r->info;
+		snprintf(n->peer, sizeof(n->peer), "%.*s",
+			 (int)sizeof(n->peer) - 1, q->r->sender_buf);
+		n->msg = q->r->msg;
+		n->len = q->r->len;
+		q->r->msg = NULL;
+		s2s_received_free(q->r);
+		free(q);
+	}
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -812,12 +973,123 @@ s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb, void *ud)
 	pthread_mutex_unlock(&c->lock);
 }
 
+S2S_EXPORT void
+s2s_client_on_sent(struct s2s_client *c, s2s_sent_cb *cb, void *ud)
+{
+	pthread_mutex_lock(&c->lock);
+	c->on_sent = cb;
+	c->on_sent_ud = ud;
+	pthread_mutex_unlock(&c->lock);
+}
+
+S2S_EXPORT void
+s2s_client_on_log(struct s2s_client *c, s2s_log_cb *cb, void *ud,
+		  enum s2s_log_level max_level)
+{
+	pthread_mutex_lock(&c->lock);
+	c->on_log = cb;
+	c->on_log_ud = ud;
+	c->log_level = (int)max_level;
+	pthread_mutex_unlock(&c->lock);
+}
+
+S2S_EXPORT void
+s2s_free(void *p)
+{
+	free(p);
+}
+
+/* ---- Status ------------------------------------------------------------------ */
+
+S2S_EXPORT size_t
+s2s_client_peer_count(const struct s2s_client *c)
+{
+	struct s2s_client *m = (struct s2s_client *)c;
+	size_t n;
+
+	pthread_mutex_lock(&m->lock);
+	n = m->npairs;
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_peer_status(const struct s2s_client *c, size_t i,
+		       struct s2s_peer_status *out)
+{
+	struct s2s_client *m = (struct s2s_client *)c;
+	const struct pair *p;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&m->lock);
+	if (i >= m->npairs) {
+		pthread_mutex_unlock(&m->lock);
+		return S2S_ERR_NOT_FOUND;
+	}
+	p = m->pairs[i];
+	snprintf(out->peer, sizeof(out->peer), "%s", p->st.peer);
+	snprintf(out->pair_id, sizeof(out->pair_id), "%s", p->st.pair_id);
+	out->pair = p->st.status == S2S_PAIR_DONE ? 2 :
+		    p->st.status == S2S_PAIR_PENDING ? 1 : 0;
+	out->profile = p->st.profile;
+	out->established = p->st.established;
+	out->negotiating = p->neg != NEG_NONE;
+	if (p->st.established) {
+		out->session = p->st.session;
+		out->role = p->st.role;
+		out->send_next = p->st.tx.next_seq;
+		out->recv_next = p->st.rx.next_seq;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return S2S_OK;
+}
+
+S2S_EXPORT enum s2s_err
+s2s_client_forget_peer(struct s2s_client *c, const char *peer)
+{
+	struct pair *p;
+	bool had_session;
+	size_t i;
+
+	if (!peer || !s2s_id_valid(peer))
+		return S2S_ERR_INVAL;
+	pthread_mutex_lock(&c->lock);
+	p = client__find_pair(c, peer);
+	if (!p) {
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_NOT_FOUND;
+	}
+	had_session = p->st.established || p->neg != NEG_NONE;
+	pthread_mutex_unlock(&c->lock);
+	/* Tell the CS first (nothing waits for it). */
+	if (had_session && s2s_transport_connected(c->tr))
+		(void)s2s_client_end_session(c, peer);
+	pthread_mutex_lock(&c->lock);
+	p = client__find_pair(c, peer);
+	for (i = 0; p && i < c->npairs; i++)
+		if (c->pairs[i] == p)
+			break;
+	if (p && i < c->npairs) {
+		c->pairs[i] = c->pairs[--c->npairs];
+		client__note_event(c, S2S_EVENT_SESSION_DOWN, peer,
+				   "forgotten on this device");
+		pair_free(p);
+		client__persist(c);
+		pthread_cond_broadcast(&c->cond);
+	}
+	pthread_mutex_unlock(&c->lock);
+	client__flush_notes(c);
+	return S2S_OK;
+}
+
 /* ---- Connection ------------------------------------------------------------ */
 
+/* The one convention (client.h): > 0 that long, < 0 the configured
+ * timeout, 0 no waiting (callers handle 0 before they wait). */
 static int
 pick_timeout(int given, int configured)
 {
-	return given > 0 ? given : configured;
+	return given < 0 ? configured : given;
 }
 
 S2S_EXPORT enum s2s_err
@@ -825,9 +1097,23 @@ s2s_client_connect(struct s2s_client *c, int timeout_ms)
 {
 	enum s2s_err e;
 
+	if (timeout_ms != 0 && client__in_callback(c, "s2s_client_connect"))
+		return S2S_ERR_STATE;
 	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_connect);
 	if (s2s_transport_connected(c->tr))
 		return S2S_OK;
+	if (!timeout_ms) {
+		/* Connect in the background (housekeeping thread);
+		 * S2S_EVENT_CONNECTED tells when. */
+		pthread_mutex_lock(&c->lock);
+		c->use_token = c->registered;
+		c->want_connected = true;
+		c->denied = false;
+		c->next_retry = 0;
+		pthread_cond_broadcast(&c->cond);
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_TIMEOUT;
+	}
 	/* A registered device (as far as it remembers) uses a token; a new
 	 * one connects anonymously to register.  If that guess is wrong
 	 * (state lost; revoked and re-enrolled), try the other way. */
@@ -838,11 +1124,34 @@ s2s_client_connect(struct s2s_client *c, int timeout_ms)
 		e = s2s_transport_connect(c->tr, false, timeout_ms);
 		if (e == S2S_ERR_DENIED)
 			c->use_token = true;
+		else if (!e && !c->use_token) {
+			/* The token was refused: say so (health checks and
+			 * applications learn it here, not at a later call). */
+			pthread_mutex_lock(&c->lock);
+			snprintf(c->last_reason, sizeof(c->last_reason),
+				 "%s refused this device's token (revoked, or "
+				 "registered with another key?): connected "
+				 "without one, to register again",
+				 c->cfg.broker);
+			client__note_event(c, S2S_EVENT_DENIED, NULL,
+					   c->last_reason);
+			pthread_mutex_unlock(&c->lock);
+			client__flush_notes(c);
+		}
 	}
-	if (e)
+	if (e) {
+		char paho[256], why[S2S_MSG_REASON_MAX + 1];
+
+		s2s_transport_last_error(c->tr, paho, sizeof(paho));
+		diagnose__connect(&c->cfg, e, paho, why, sizeof(why));
+		pthread_mutex_lock(&c->lock);
+		snprintf(c->last_reason, sizeof(c->last_reason), "%s", why);
+		pthread_mutex_unlock(&c->lock);
 		return e;
+	}
 	pthread_mutex_lock(&c->lock);
 	c->want_connected = true;
+	c->denied = false;
 	pthread_mutex_unlock(&c->lock);
 	/* The inbox must be in place before the first request. */
 	return s2s_transport_subscribe(c->tr, c->topic_inbox, timeout_ms);
@@ -857,6 +1166,8 @@ s2s_client_connected(const struct s2s_client *c)
 S2S_EXPORT void
 s2s_client_close(struct s2s_client *c, int timeout_ms)
 {
+	if (timeout_ms < 0)
+		timeout_ms = 2000;      /* as s2s_client_destroy() */
 	pthread_mutex_lock(&c->lock);
 	c->want_connected = false;
 	pthread_mutex_unlock(&c->lock);
@@ -869,8 +1180,15 @@ s2s_client_close(struct s2s_client *c, int timeout_ms)
 static enum s2s_err
 ensure_connected(struct s2s_client *c)
 {
+	bool denied;
+
 	if (s2s_transport_connected(c->tr))
 		return S2S_OK;
+	pthread_mutex_lock(&c->lock);
+	denied = c->denied;
+	pthread_mutex_unlock(&c->lock);
+	if (denied)
+		return S2S_ERR_DENIED;  /* last_reason says why */
 	if (c->ever_connected) {
 		/* Paho reconnects on its own; give it the connect timeout. */
 		struct timespec ts;
@@ -916,6 +1234,64 @@ client__subscribe(struct s2s_client *c, const char *topic)
 
 	if (n)
 		n->topic = strdup(topic);
+}
+
+/* Check a peer argument; sets last_reason. */
+static enum s2s_err
+check_peer(struct s2s_client *c, const char *peer)
+{
+	const char *why = NULL;
+
+	if (!peer || !s2s_id_valid(peer))
+		why = "invalid peer id (1..64 of A-Z a-z 0-9 _ . -)";
+	else if (!strcmp(peer, c->cfg.id))
+		why = "the peer is this device itself: a device cannot pair "
+		      "with or send to its own id";
+	if (!why)
+		return S2S_OK;
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->last_reason, sizeof(c->last_reason), "%s", why);
+	pthread_mutex_unlock(&c->lock);
+	return S2S_ERR_INVAL;
+}
+
+/*
+ * Lock held: wait on c->cond until ts, but wake every 5 s to make an INFO
+ * log line "waiting for <what> (N s)" (s2s_client_on_log), so a user
+ * sees what a long wait is for.  false when ts passed (or stopping).
+ */
+static bool
+wait_logged(struct s2s_client *c, const struct timespec *ts, int64_t start,
+	    int64_t *next_log, const char *what)
+{
+	struct timespec now;
+	int64_t t = client__now_ms();
+
+	if (t >= *next_log) {
+		client__log(c, S2S_LOG_INFO, "waiting for %s (%lld s)", what,
+			    (long long)((t - start) / 1000));
+		*next_log = t + 5000;
+		pthread_mutex_unlock(&c->lock);
+		client__flush_notes(c);
+		pthread_mutex_lock(&c->lock);
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (now.tv_sec > ts->tv_sec ||
+	    (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec))
+		return false;
+	{
+		struct timespec slice;
+		int64_t left = *next_log - client__now_ms();
+
+		deadline_after(&slice, left > 0 ? (int)left : 1);
+		if (slice.tv_sec > ts->tv_sec ||
+		    (slice.tv_sec == ts->tv_sec && slice.tv_nsec > ts->tv_nsec))
+			slice = *ts;
+		if (c->stopping)
+			return false;
+		pthread_cond_timedwait(&c->cond, &c->lock, &slice);
+		return !c->stopping;
+	}
 }
 
 /* Lock held: let the queued network calls go out, then take it again. */
@@ -969,6 +1345,9 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	enum s2s_err e;
 	bool was_anon;
 
+	if (timeout_ms != 0 &&
+	    client__in_callback(c, "s2s_client_register"))
+		return S2S_ERR_STATE;
 	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_register);
 	if (!c->cfg.signature_file) {
 		snprintf(c->last_reason, sizeof(c->last_reason),
@@ -976,8 +1355,31 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 		return S2S_ERR_CONFIG;
 	}
 	e = read_file(c->cfg.signature_file, &hs, &hs_len);
-	if (e)
+	if (e) {
+		pthread_mutex_lock(&c->lock);
+		snprintf(c->last_reason, sizeof(c->last_reason),
+			 "signature: cannot read %s: %s",
+			 c->cfg.signature_file, strerror(errno));
+		pthread_mutex_unlock(&c->lock);
 		return e;
+	}
+	{
+		/* Refuse here what the CS would refuse after the upload. */
+		struct s2s_image img;
+		enum s2s_err ie = s2s_image_decode(hs, hs_len, NULL, &img);
+
+		if (ie) {
+			pthread_mutex_lock(&c->lock);
+			snprintf(c->last_reason, sizeof(c->last_reason),
+				 "signature: %s is not a PNG or PGM image "
+				 "(%s)", c->cfg.signature_file,
+				 s2s_strerror(ie));
+			pthread_mutex_unlock(&c->lock);
+			free(hs);
+			return S2S_ERR_IMAGE;
+		}
+		s2s_image_free(&img);
+	}
 	e = ensure_connected(c);
 	if (e)
 		goto out;
@@ -987,7 +1389,7 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	s2s_msg_init(&m, S2S_MSG_REGISTER, id);
 	s2s_key_public(c->key, m.pub);
 	snprintf(m.id, sizeof(m.id), "%s", c->cfg.id);
-	if (c->cfg.enrolment_code) {
+	if (c->cfg.enrolment_code && c->cfg.enrolment_code[0]) {
 		m.code_bytes = (const uint8_t *)c->cfg.enrolment_code;
 		m.code_len = strlen(c->cfg.enrolment_code);
 	}
@@ -1012,7 +1414,7 @@ s2s_client_register(struct s2s_client *c, int timeout_ms)
 	}
 	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
-	while (!r->done && wait_until(c, &ts))
+	while (timeout_ms && !r->done && wait_until(c, &ts))
 		;
 	e = r->done ? r->err : S2S_ERR_TIMEOUT;
 	req_done(r);
@@ -1029,6 +1431,24 @@ out:
 	return e;
 }
 
+S2S_EXPORT enum s2s_err
+s2s_client_set_enrolment_code(struct s2s_client *c, const char *code)
+{
+	char *dup = code ? strdup(code) : NULL;
+
+	if (code && !dup)
+		return S2S_ERR_NOMEM;
+	pthread_mutex_lock(&c->lock);
+	if (c->cfg.enrolment_code) {
+		s2s_memzero(c->cfg.enrolment_code,
+			    strlen(c->cfg.enrolment_code));
+		free(c->cfg.enrolment_code);
+	}
+	c->cfg.enrolment_code = dup;
+	pthread_mutex_unlock(&c->lock);
+	return S2S_OK;
+}
+
 S2S_EXPORT bool
 s2s_client_registered(const struct s2s_client *c)
 {
@@ -1042,8 +1462,12 @@ s2s_client_pair(struct s2s_client *c, const char *peer, int profile,
 	struct pair *p;
 	struct timespec ts;
 	enum s2s_err e;
+	char what[S2S_MSG_REASON_MAX + 1];
+	int64_t start = client__now_ms(), next_log = start + 2000;
 
-	if (!peer || !s2s_id_valid(peer) || !strcmp(peer, c->cfg.id))
+	if (timeout_ms != 0 && client__in_callback(c, "s2s_client_pair"))
+		return S2S_ERR_STATE;
+	if (check_peer(c, peer))
 		return S2S_ERR_INVAL;
 	if (profile < 0 || profile > 2)
 		return S2S_ERR_PROFILE;
@@ -1070,15 +1494,24 @@ s2s_client_pair(struct s2s_client *c, const char *peer, int profile,
 	}
 	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
-	while (p->st.status != S2S_PAIR_DONE && wait_until(c, &ts))
+	snprintf(what, sizeof(what), "%s to pair with %s (%s must run "
+		 "`s2s pair %s` or pair from its application)", peer,
+		 c->cfg.id, peer, c->cfg.id);
+	while (p->st.status != S2S_PAIR_DONE &&
+	       wait_logged(c, &ts, start, &next_log, what))
 		if (p->pair_req == 0)   /* rejected */
 			break;
 	if (p->st.status == S2S_PAIR_DONE)
 		e = S2S_OK;
 	else if (p->pair_req == 0)
 		e = S2S_ERR_REJECTED;
-	else
+	else {
 		e = S2S_ERR_TIMEOUT;
+		snprintf(c->last_reason, sizeof(c->last_reason),
+			 "%s has not asked to pair with %s yet (the request "
+			 "stays: it completes when %s asks)", peer, c->cfg.id,
+			 peer);
+	}
 	pthread_mutex_unlock(&c->lock);
 	client__flush_notes(c);
 	return e;
@@ -1106,8 +1539,12 @@ s2s_client_session(struct s2s_client *c, const char *peer, int timeout_ms)
 	struct pair *p;
 	struct timespec ts;
 	enum s2s_err e;
+	char what[S2S_MSG_REASON_MAX + 1];
+	int64_t start = client__now_ms(), next_log = start + 2000;
 
-	if (!peer || !s2s_id_valid(peer))
+	if (timeout_ms != 0 && client__in_callback(c, "s2s_client_session"))
+		return S2S_ERR_STATE;
+	if (check_peer(c, peer))
 		return S2S_ERR_INVAL;
 	timeout_ms = pick_timeout(timeout_ms, c->cfg.timeout_session);
 	e = ensure_connected(c);
@@ -1116,6 +1553,10 @@ s2s_client_session(struct s2s_client *c, const char *peer, int timeout_ms)
 	pthread_mutex_lock(&c->lock);
 	p = client__find_pair(c, peer);
 	if (!p || p->st.status != S2S_PAIR_DONE) {
+		snprintf(c->last_reason, sizeof(c->last_reason),
+			 "%s is not paired with %s%s", c->cfg.id, peer,
+			 p ? " yet (waiting for the peer to pair)"
+			   : " (pair first: `s2s pair`)");
 		pthread_mutex_unlock(&c->lock);
 		return S2S_ERR_STATE;
 	}
@@ -1125,10 +1566,24 @@ s2s_client_session(struct s2s_client *c, const char *peer, int timeout_ms)
 		return e;
 	}
 	relock_flushed(c);
+	if (!timeout_ms) {
+		/* Negotiating on; S2S_EVENT_SESSION_UP tells the end. */
+		e = p->neg_result == 1 ? S2S_ERR_TIMEOUT : p->neg_result;
+		pthread_mutex_unlock(&c->lock);
+		client__flush_notes(c);
+		return e;
+	}
 	deadline_after(&ts, timeout_ms);
-	while (p->neg_result == 1 && wait_until(c, &ts))
+	snprintf(what, sizeof(what), "%s to come online and answer the "
+		 "session request", peer);
+	while (p->neg_result == 1 &&
+	       wait_logged(c, &ts, start, &next_log, what))
 		;
 	if (p->neg_result == 1) {
+		snprintf(c->last_reason, sizeof(c->last_reason),
+			 "%s did not answer in %d s: is a device process of %s "
+			 "running (and paired with %s)?", peer,
+			 timeout_ms / 1000, peer, c->cfg.id);
 		/* Give up: a late step 1 or 5 is ignored from now on. */
 		p->neg = NEG_NONE;
 		p->neg_result = S2S_ERR_TIMEOUT;
@@ -1149,12 +1604,19 @@ s2s_client_wait_session(struct s2s_client *c, const char *peer,
 	struct timespec ts;
 	bool up;
 
+	if (timeout_ms != 0 &&
+	    client__in_callback(c, "s2s_client_wait_session"))
+		return S2S_ERR_STATE;
 	deadline_after(&ts, timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		p = client__find_pair(c, peer);
 		up = p && p->st.established && p->neg == NEG_NONE;
-		if (up || !wait_until(c, &ts))
+		if (up || c->stopping)
+			break;
+		if (timeout_ms < 0)
+			pthread_cond_wait(&c->cond, &c->lock);
+		else if (!wait_until(c, &ts))
 			break;
 	}
 	p = client__find_pair(c, peer);
@@ -1186,6 +1648,10 @@ s2s_client_ensure_session(struct s2s_client *c, const char *peer,
 {
 	enum s2s_err e;
 
+	if (client__in_callback(c, "s2s_client_ensure_session"))
+		return S2S_ERR_STATE;
+	if (check_peer(c, peer))
+		return S2S_ERR_INVAL;
 	if (s2s_client_has_session(c, peer, NULL))
 		return S2S_OK;
 	e = ensure_connected(c);
@@ -1230,9 +1696,12 @@ s2s_client_end_session(struct s2s_client *c, const char *peer)
 S2S_EXPORT enum s2s_err
 s2s_client_flush(struct s2s_client *c, int timeout_ms)
 {
-	int64_t end = client__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t end = timeout_ms < 0 ? INT64_MAX
+				     : client__now_ms() + timeout_ms;
 	struct timespec ts = { 0, 5 * 1000000L };
 
+	if (timeout_ms != 0 && client__in_callback(c, "s2s_client_flush"))
+		return S2S_ERR_STATE;
 	while (s2s_transport_pending(c->tr)) {
 		if (client__now_ms() >= end)
 			return S2S_ERR_TIMEOUT;
@@ -1247,8 +1716,25 @@ s2s_client_receive(struct s2s_client *c, int timeout_ms,
 {
 	struct timespec ts;
 	struct queued *q;
+	bool want;
 
 	*out = NULL;
+	if (timeout_ms != 0 && client__in_callback(c, "s2s_client_receive"))
+		return S2S_ERR_STATE;
+	pthread_mutex_lock(&c->lock);
+	want = c->want_connected || c->rq_head;
+	if (c->denied && !c->rq_head) {
+		pthread_mutex_unlock(&c->lock);
+		return S2S_ERR_DENIED;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (!want) {
+		/* Never connected (or closed): connect, as promised. */
+		enum s2s_err e = s2s_client_connect(c, -1);
+
+		if (e)
+			return e;
+	}
 	deadline_after(&ts, timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_lock(&c->lock);
 	while (!c->rq_head) {
@@ -1292,6 +1778,8 @@ s2s_client_fetch(struct s2s_client *c, const char *peer, uint64_t from_seq,
 	struct timespec ts;
 	enum s2s_err e;
 
+	if (timeout_ms != 0 && client__in_callback(c, "s2s_client_fetch"))
+		return S2S_ERR_STATE;
 	if (delivered)
 		*delivered = 0;
 	if (!peer || !from_seq)
@@ -1323,7 +1811,7 @@ s2s_client_fetch(struct s2s_client *c, const char *peer, uint64_t from_seq,
 	}
 	relock_flushed(c);
 	deadline_after(&ts, timeout_ms);
-	while (!r->done && wait_until(c, &ts))
+	while (timeout_ms && !r->done && wait_until(c, &ts))
 		;
 	e = r->done ? r->err : S2S_ERR_TIMEOUT;
 	if (delivered)

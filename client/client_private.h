@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "device_config.h"
+#include "diag.h"
 #include "s2s/client.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
@@ -147,7 +148,7 @@ struct note {
  * made after it is released (Paho calls back with its own lock held, and
  * the callbacks take c->lock: never call Paho with c->lock held). */
 enum { NOTE_MESSAGE = 1, NOTE_REJECT, NOTE_EVENT, NOTE_PUBLISH,
-       NOTE_SUBSCRIBE };
+       NOTE_SUBSCRIBE, NOTE_SENT, NOTE_LOG };
 
 struct s2s_client {
 	struct s2s_device_config cfg;
@@ -167,6 +168,11 @@ struct s2s_client {
 	void *on_reject_ud;
 	s2s_event_cb *on_event;
 	void *on_event_ud;
+	s2s_sent_cb *on_sent;
+	void *on_sent_ud;
+	s2s_log_cb *on_log;
+	void *on_log_ud;
+	int log_level;                  /* lines above it are not made */
 
 	pthread_mutex_t send_lock;
 	pthread_mutex_t drain;          /* who runs the notes (trylock) */
@@ -178,6 +184,8 @@ struct s2s_client {
 	bool connected;
 	bool ever_connected;
 	bool want_connected;            /* reconnect when the link drops */
+	bool denied;                    /* a reconnect was refused (revoked?):
+					 * no more until s2s_client_connect */
 	int64_t next_retry;
 	int retry_ms;
 	struct pair **pairs;
@@ -195,6 +203,10 @@ struct s2s_client {
 	/* ack of the newest FETCHED read (FETCH pacing, v1.1); 0: none */
 	uint64_t fetch_ack;
 
+	int lock_fd;                    /* <state_dir>/lock (local.c) */
+	bool spool_ok;                  /* the unread spool was read: write
+					 * it back at destroy */
+
 	pthread_t keeper;               /* housekeeping thread */
 	bool keeper_running;
 	bool stopping;
@@ -209,6 +221,12 @@ struct pair *client__add_pair(struct s2s_client *c, const char *peer);
 void client__persist(struct s2s_client *c);
 void client__note_event(struct s2s_client *c, enum s2s_event ev,
 			const char *peer, const char *detail);
+/* Lock held: a log line (s2s_client_on_log), made after unlock. */
+void client__log(struct s2s_client *c, enum s2s_log_level level,
+		 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Lock held: the broker answered package seq of peer (on_sent). */
+void client__note_sent(struct s2s_client *c, const char *peer,
+		       uint64_t session, uint64_t seq, int err, int reason);
 void client__note_reject(struct s2s_client *c, const char *peer,
 			 uint64_t session, uint64_t seq, int err,
 			 bool outgoing, const char *reason);
@@ -221,6 +239,11 @@ void client__flush_notes(struct s2s_client *c);
  * the queue (a callback of ours), which cannot wait for itself.
  */
 bool client__wait_ctl_sent(struct s2s_client *c, uint64_t n, int timeout_ms);
+/*
+ * Lock NOT held: true (and last_reason says why) when this thread is
+ * running one of our callbacks, where a blocking call must not wait.
+ */
+bool client__in_callback(struct s2s_client *c, const char *fn);
 /* Lock held: control messages up to number n are not yet handed to the
  * transport, and this thread may wait for them. */
 bool client__ctl_pending(const struct s2s_client *c, uint64_t n);
@@ -277,6 +300,28 @@ void message__published(struct s2s_client *c, uint64_t tag, enum s2s_err rc,
 			int reason);
 /* Lock held: fetch timeouts etc. (housekeeping). */
 void message__tick(struct s2s_client *c);
+
+/* ---- diagnose.c ----------------------------------------------------------- */
+
+/* One line on a failed connect: the URI and what is wrong (probes the
+ * host and port itself).  paho: the transport's words, may be "". */
+void diagnose__connect(const struct s2s_device_config *cfg, enum s2s_err e,
+		       const char *paho, char *out, size_t len);
+
+/* ---- local.c -------------------------------------------------------------- */
+
+/*
+ * Take <state_dir>/lock (flock, not blocking).  Returns the open file
+ * (keep it until local__unlock), -2 when another process holds it (err
+ * names it), -1 on another failure (err says which).
+ */
+int local__lock(const char *state_dir, char *err, size_t err_len);
+void local__unlock(int fd);
+/* Queue the messages of <state_dir>/unread on c->rq (at create). */
+enum s2s_err local__spool_load(struct s2s_client *c, char *err,
+			       size_t err_len);
+/* Write c->rq to <state_dir>/unread, or remove it when empty (destroy). */
+enum s2s_err local__spool_save(struct s2s_client *c);
 
 /* ---- covers.c ------------------------------------------------------------- */
 

@@ -498,6 +498,8 @@ message__published(struct s2s_client *c, uint64_t tag, enum s2s_err rc,
 		pthread_mutex_unlock(&c->lock);
 		return;
 	}
+	if (!s->raw)
+		client__note_sent(c, s->peer, s->session, s->seq, rc, reason);
 	if (rc) {
 		char why[128];
 
@@ -579,6 +581,9 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		memset(info, 0, sizeof(*info));
 	if (!peer || (!msg && len))
 		return S2S_ERR_INVAL;
+	if ((flags & S2S_SEND_WAIT_ACK) &&
+	    client__in_callback(c, "s2s_client_send(S2S_SEND_WAIT_ACK)"))
+		return S2S_ERR_STATE;
 	if (!c->ever_connected) {
 		e = s2s_client_connect(c, -1);
 		if (e)
@@ -693,7 +698,7 @@ out:
 	return e;
 }
 
-S2S_EXPORT enum s2s_err
+enum s2s_err
 s2s_client_publish_raw(struct s2s_client *c, const char *peer,
 		       const uint8_t *pkg, size_t len, int timeout_ms)
 {
@@ -704,7 +709,7 @@ s2s_client_publish_raw(struct s2s_client *c, const char *peer,
 
 	if (!peer || !pkg)
 		return S2S_ERR_INVAL;
-	if (timeout_ms <= 0)
+	if (timeout_ms < 0)
 		timeout_ms = c->cfg.timeout_fetch;
 	pthread_mutex_lock(&c->lock);
 	p = client__find_pair(c, peer);
@@ -728,7 +733,7 @@ s2s_client_publish_raw(struct s2s_client *c, const char *peer,
 	return e;
 }
 
-S2S_EXPORT enum s2s_err
+enum s2s_err
 s2s_client_inject(struct s2s_client *c, const char *peer, const uint8_t *pkg,
 		  size_t len)
 {

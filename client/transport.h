@@ -97,6 +97,9 @@ void s2s_transport_disconnect(struct s2s_transport *t, int timeout_ms);
 /* NULL is a no-op.  Not from a callback. */
 void s2s_transport_destroy(struct s2s_transport *t);
 
+/* Paho's text for the last failed connect ("" if it gave none). */
+void s2s_transport_last_error(struct s2s_transport *t, char *buf, size_t len);
+
 /* The Paho library version, for logs. */
 const char *s2s_transport_version(void);
 

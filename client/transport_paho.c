@@ -59,6 +59,8 @@ struct s2s_transport {
 	unsigned pending;               /* publishes not answered */
 	struct pubctx *pubs;            /* their contexts */
 	struct waiter *orphans;         /* given up on; freed at destroy */
+	char last_error[256];           /* Paho's words on the last failed
+					 * connect ("" if none) */
 };
 
 static void
@@ -213,6 +215,11 @@ conn_fail(void *ctx, MQTTAsync_failureData5 *r)
 			"code %d %s\n", r ? (int)r->reasonCode : -1,
 			r ? r->code : 0, r && r->message ? r->message : "");
 	pthread_mutex_lock(&t->lock);
+	snprintf(t->last_error, sizeof(t->last_error), "%s",
+		 r && r->message ? r->message : "");
+	if (!t->last_error[0] && r && r->reasonCode)
+		snprintf(t->last_error, sizeof(t->last_error), "%s",
+			 MQTTReasonCode_toString(r->reasonCode));
 	w->reason = r ? (int)r->reasonCode : 0;
 	w->rc = connack_error(w->reason, r ? r->code : 0);
 	w->done = true;
@@ -642,6 +649,16 @@ s2s_transport_destroy(struct s2s_transport *t)
 	free(t->cert);
 	free(t->key);
 	free(t);
+}
+
+void
+s2s_transport_last_error(struct s2s_transport *t, char *buf, size_t len)
+{
+	if (!len)
+		return;
+	pthread_mutex_lock(&t->lock);
+	snprintf(buf, len, "%s", t->last_error);
+	pthread_mutex_unlock(&t->lock);
 }
 
 const char *

@@ -24,6 +24,7 @@ static const struct {
 	{ S2S_ADMIN_LIST_SESSIONS, "listSessions", false, false },
 	{ S2S_ADMIN_END_SESSION, "endSession", false, true },
 	{ S2S_ADMIN_GET_STATISTICS, "getStatistics", false, false },
+	{ S2S_ADMIN_UNPAIR, "unpair", true, false },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -89,6 +90,23 @@ parse_one(const struct s2s_json *o, struct s2s_admin_cmd *c)
 			return;
 		}
 	}
+	if (c->kind == S2S_ADMIN_UNPAIR) {
+		char peer[S2S_ADMIN_ID_MAX + 1];
+
+		if (s2s_json_get_string(o, "peer", false, NULL, peer,
+					sizeof(peer), c->error,
+					sizeof(c->error)) != S2S_OK)
+			return;
+		if (!s2s_id_valid(peer) || !strcmp(peer, c->id)) {
+			snprintf(c->error, sizeof(c->error),
+				 "peer: not another device id");
+			return;
+		}
+		if (s2s_pair_id(c->id, peer, c->pair) != S2S_OK) {
+			snprintf(c->error, sizeof(c->error), "peer: bad id");
+			return;
+		}
+	}
 	if (c->kind == S2S_ADMIN_ADD_ENROLMENT_CODE) {
 		if (s2s_json_get_string(o, "code", true, "", c->code,
 					sizeof(c->code), c->error,
@@ -145,6 +163,22 @@ s2s_admin_req_free(struct s2s_admin_req *r)
 		s2s_memzero(r->cmds, r->count * sizeof(*r->cmds));
 	free(r->cmds);
 	memset(r, 0, sizeof(*r));
+}
+
+char *
+s2s_admin_request_unpair(const char *id, const char *peer)
+{
+	struct s2s_json *root = s2s_json_new_object();
+	struct s2s_json *arr = s2s_json_add_array(root, "commands");
+	struct s2s_json *c = s2s_json_push_object(arr);
+	char *s;
+
+	s2s_json_add_string(c, "command", "unpair");
+	s2s_json_add_string(c, "id", id ? id : "");
+	s2s_json_add_string(c, "peer", peer ? peer : "");
+	s = s2s_json_print(root, NULL);
+	s2s_json_free(root);
+	return s;
 }
 
 char *

@@ -24,6 +24,8 @@
  *                                        session, packages}]}
  *   removePair       pair            ends its session, deletes it and its
  *                                     stored packages
+ *   unpair           id peer         the same, naming the pair by its two
+ *                                     device ids -> {"pair"}
  *   listSessions                     -> {"sessions":[{pair, session (string),
  *                                        state, sds, next_seq:{...}}]}
  *   endSession       pair            ENDED to both members
@@ -52,6 +54,7 @@ enum s2s_admin_kind {
 	S2S_ADMIN_LIST_SESSIONS,
 	S2S_ADMIN_END_SESSION,
 	S2S_ADMIN_GET_STATISTICS,
+	S2S_ADMIN_UNPAIR,               /* id + peer: removePair by members */
 };
 
 #define S2S_ADMIN_NAME_MAX 64
@@ -97,6 +100,9 @@ void s2s_admin_req_free(struct s2s_admin_req *r);
  * Build a request (for s2s ctl and tests): one command with optional
  * fields (NULL = absent, validity < 0 = absent).  malloc()ed text.
  */
+/* unpair: {"command":"unpair","id":id,"peer":peer}; malloc()ed text. */
+char *s2s_admin_request_unpair(const char *id, const char *peer);
+
 char *s2s_admin_request(const char *command, const char *id,
 			const char *pair, const char *code, int64_t validity);
 

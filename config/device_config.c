@@ -416,6 +416,48 @@ out:
 	return e;
 }
 
+/*
+ * Comments in the file (C++ style to the end of the line, and C style) become
+ * spaces, outside strings, so that the example configuration can explain
+ * itself and error offsets still point into the file as written.
+ */
+static void
+blank_comments(char *p, size_t n)
+{
+	bool in_str = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (in_str) {
+			if (p[i] == '\\' && i + 1 < n)
+				i++;
+			else if (p[i] == '"')
+				in_str = false;
+		} else if (p[i] == '"') {
+			in_str = true;
+		} else if (p[i] == '/' && i + 1 < n && p[i + 1] == '/') {
+			while (i < n && p[i] != '\n')
+				p[i++] = ' ';
+		} else if (p[i] == '/' && i + 1 < n && p[i + 1] == '*') {
+			p[i++] = ' ';
+			p[i++] = ' ';
+			while (i < n && !(p[i] == '*' && i + 1 < n &&
+					  p[i + 1] == '/')) {
+				if (p[i] != '\n')
+					p[i] = ' ';
+				i++;
+			}
+			if (i < n)
+				p[i++] = ' ';
+			if (i < n)
+				p[i] = ' ';
+		}
+	}
+}
+
+static enum s2s_err check_tls_files(struct s2s_device_config *c,
+				    const char *path, char *err,
+				    size_t err_len);
+
 enum s2s_err
 s2s_device_config_load(const char *path, struct s2s_device_config *cfg,
 		       char *err, size_t err_len)
@@ -479,14 +521,47 @@ s2s_device_config_load(const char *path, struct s2s_device_config *cfg,
 	else
 		strcpy(dir, ".");
 
+	blank_comments(buf, n);
 	e = s2s_device_config_parse(buf, n, dir, cfg, sub, sizeof(sub));
 	if (e)
 		seterr(err, err_len, "%s: %s", path, sub);
+	else
+		e = check_tls_files(cfg, path, err, err_len);
 	/* The file may hold an enrolment code. */
 	s2s_memzero(buf, n);
 	free(buf);
 	free(dir);
 	return e;
+}
+
+/*
+ * The TLS files must be readable now, not at the first connect (where
+ * Paho would only say "TLS connect failure").
+ */
+static enum s2s_err
+check_tls_files(struct s2s_device_config *c, const char *path, char *err,
+		size_t err_len)
+{
+	const char *const names[] = { "tls.ca_file", "tls.cert_file",
+				      "tls.key_file" };
+	const char *const files[] = { c->tls_ca_file, c->tls_cert_file,
+				      c->tls_key_file };
+
+	for (size_t i = 0; i < 3; i++) {
+		FILE *f;
+
+		if (!files[i])
+			continue;
+		f = fopen(files[i], "r");
+		if (!f) {
+			seterr(err, err_len, "%s: %s: cannot read %s: %s", path,
+			       names[i], files[i], strerror(errno));
+			s2s_device_config_free(c);
+			return S2S_ERR_CONFIG;
+		}
+		fclose(f);
+	}
+	return S2S_OK;
 }
 
 void

@@ -33,6 +33,8 @@
  *                             "register" 15, "pair" 30, "session" 30,
  *                             "fetch" 10
  *
+ * The file may hold comments (C++ style to the end of the line, and C style),
+ * as the installed example does (config/s2s-device.json.example).
  * Relative paths are taken relative to the directory of the file.  Unknown
  * keys (also inside "tls" and "timeouts"), wrong types and out-of-range
  * values are errors; the message names the key ("timeouts.pair: expected a

@@ -12,7 +12,9 @@
  *
  * It registers (once), asks to pair with PEER and then takes messages
  * with the blocking s2s_client_receive() until COUNT messages arrived (0:
- * for ever) or nothing came for SECONDS (default 30).  The session itself
+ * for ever) or nothing came for SECONDS (default 30).  On later runs the
+ * saved state skips registration and pairing; s2s_client_receive()
+ * connects on its own, like every blocking call.  The session itself
  * is negotiated by the peer (s2s-sender); this library answers on its own.
  *
  * Every message printed here has passed two checks: the cloud server's
@@ -70,7 +72,11 @@ main(int argc, char **argv)
 	if (e == S2S_OK && !s2s_client_paired(c, argv[2]))
 		e = s2s_client_pair(c, argv[2], 0, -1);
 	if (e != S2S_OK) {
-		fprintf(stderr, "s2s-listener: setup: %s\n", s2s_strerror(e));
+		char why[256] = "";
+
+		s2s_client_last_reason(c, why, sizeof(why));
+		fprintf(stderr, "s2s-listener: setup: %s%s%s\n",
+			s2s_strerror(e), *why ? " - " : "", why);
 		s2s_client_destroy(c);
 		return 1;
 	}
@@ -78,10 +84,15 @@ main(int argc, char **argv)
 	fflush(stdout);
 
 	while (count == 0 || got < count) {
+		/* Connects on its own (on the first call, e.g. when the
+		 * saved state let us skip registration and pairing). */
 		e = s2s_client_receive(c, timeout_ms, &m);
 		if (e != S2S_OK) {
-			fprintf(stderr, "s2s-listener: receive: %s\n",
-				s2s_strerror(e));
+			char why[256] = "";
+
+			s2s_client_last_reason(c, why, sizeof(why));
+			fprintf(stderr, "s2s-listener: receive: %s%s%s\n",
+				s2s_strerror(e), *why ? " - " : "", why);
 			break;
 		}
 		/* msg is the plaintext the peer sent (not NUL-terminated). */

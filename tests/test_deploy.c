@@ -66,7 +66,7 @@ env(const char *name)
 static void
 rm_rf(const char *dir)
 {
-	char cmd[700];
+	char cmd[800];
 
 	if (dir && *dir && !getenv("S2S_KEEP_TMP")) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -315,6 +315,10 @@ START_TEST(test_install)
 	if (access("/usr/bin/man", X_OK) == 0)
 		ck_assert_msg(sh(p, out, sizeof(out), 30) == 0,
 			      "man page warnings: %s", out);
+	/* The commented example device configuration. */
+	snprintf(p, sizeof(p), "%s%s/../../doc/s2s-mqtt/s2s-device.json.example",
+		 dest, env("S2S_COVERSDIR"));
+	ck_assert_msg(stat(p, &st) == 0, "missing %s", p);
 	/* The default covers, with their provenance. */
 	snprintf(p, sizeof(p), "%s%s/camera128.png", dest, env("S2S_COVERSDIR"));
 	ck_assert_msg(stat(p, &st) == 0, "missing %s", p);
@@ -368,6 +372,25 @@ START_TEST(test_examples)
 	ck_assert_msg(rc == 0, "s2s-listener: %d\n%s", rc, txt ? txt : "");
 	ck_assert_msg(strstr(txt, "1 bob: hello from bob") &&
 		      strstr(txt, "2 bob: temperature 21.5 C"), "%s", txt);
+	free(txt);
+
+	/* Each example again, as a user does the next day: both now start
+	 * from their saved state (registered, paired, a session) and
+	 * connect on their own. */
+	snprintf(log, sizeof(log), "%s/listener2.out", bh_dir(B));
+	snprintf(cmd, sizeof(cmd), "LD_LIBRARY_PATH='%s' exec '%s/s2s-listener'"
+		 " '%s' bob 1 30", inst_lib, inst_bin, cfg_a);
+	listener = sh_bg(cmd, log);
+	snprintf(cmd, sizeof(cmd), "LD_LIBRARY_PATH='%s' '%s/s2s-sender' '%s'"
+		 " alice 'the next day'", inst_lib, inst_bin, cfg_b);
+	rc = sh(cmd, out, sizeof(out), 90);
+	ck_assert_msg(rc == 0, "s2s-sender (second run): %d\n%s", rc, out);
+	ck_assert_ptr_nonnull(strstr(out, "sent seq 3"));
+	rc = reap(listener, 60);
+	txt = slurp(log);
+	ck_assert_msg(rc == 0, "s2s-listener (second run): %d\n%s", rc,
+		      txt ? txt : "");
+	ck_assert_msg(strstr(txt, "3 bob: the next day"), "%s", txt);
 	free(txt);
 	stop_broker();
 }
@@ -605,6 +628,14 @@ START_TEST(test_tls)
 		    cfg_c, sizeof(cfg_c));
 	c = client(cfg_c);
 	ck_assert_int_ne(s2s_client_connect(c, 5000), S2S_OK);
+	{
+		/* The reason names the URI, TLS and the CA file to check. */
+		char why[300];
+
+		s2s_client_last_reason(c, why, sizeof(why));
+		ck_assert_msg(strstr(why, uri[0]) && strstr(why, "TLS") &&
+			      strstr(why, bad), "%s", why);
+	}
 	s2s_client_destroy(c);
 	/* No client certificate where one is required: refused. */
 	snprintf(tls, sizeof(tls), ",\"tls\":{\"ca_file\":\"%s/ca.pem\"}",

@@ -198,6 +198,57 @@ START_TEST(test_file)
 }
 END_TEST
 
+/* The installed, commented example is a valid configuration. */
+START_TEST(test_example)
+{
+	char path[4096], err[512] = "";
+	struct s2s_device_config c;
+
+	snprintf(path, sizeof(path), "%s",
+		 tests_src_path("config/s2s-device.json.example"));
+	ck_assert_msg(s2s_device_config_load(path, &c, err, sizeof(err)) ==
+		      S2S_OK, "%s", err);
+	ck_assert_str_eq(c.id, "alice");
+	ck_assert_int_eq(c.timeout_pair, 30000);
+	s2s_device_config_free(&c);
+}
+END_TEST
+
+/* Comments are blanked outside strings only; offsets stay. */
+START_TEST(test_comments)
+{
+	char dir[] = "/tmp/s2s-cfg-XXXXXX", path[128], err[512] = "";
+	struct s2s_device_config c;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/device.json", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("// a device\n{ /* the id */ \"id\": \"a\", \"key\": \"k//x\",\n"
+	      "  \"cs_key\": \"c/*y*/\", // pinned\n \"state_dir\": \"s\" }\n",
+	      f);
+	fclose(f);
+	ck_assert_msg(s2s_device_config_load(path, &c, err, sizeof(err)) ==
+		      S2S_OK, "%s", err);
+	ck_assert_ptr_nonnull(strstr(c.key_file, "k//x"));
+	ck_assert_ptr_nonnull(strstr(c.cs_key_file, "c/*y*/"));
+	s2s_device_config_free(&c);
+	/* A missing tls.ca_file is refused now, naming key and path. */
+	f = fopen(path, "w");
+	fputs("{\"id\":\"a\",\"key\":\"k\",\"cs_key\":\"c\",\"state_dir\":\"s\","
+	      "\"tls\":{\"ca_file\":\"nope.pem\"}}", f);
+	fclose(f);
+	ck_assert_int_eq(s2s_device_config_load(path, &c, err, sizeof(err)),
+			 S2S_ERR_CONFIG);
+	ck_assert_msg(strstr(err, "tls.ca_file") && strstr(err, "nope.pem"),
+		      "%s", err);
+	s2s_device_config_free(&c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -208,6 +259,8 @@ make_suite(void)
 	tcase_add_test(tc, test_full);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_file);
+	tcase_add_test(tc, test_example);
+	tcase_add_test(tc, test_comments);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,6 +4,7 @@
  * command line.  The request is built by config/admin.c, sent by
  * libs2s-client (s2s_admin_call), and the JSON reply printed as is.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ usage(FILE *f)
 		"commands: listDevices, getDevice id, removeDevice id (revoke),\n"
 		"  addEnrolmentCode id [code] [validity], listPairs, removePair "
 		"pair,\n"
+		"  unpair id peer (removePair by its members),\n"
 		"  listSessions, endSession pair, getStatistics\n"
 		"options:\n"
 		"  --config FILE     take the broker URI, the CA and the CS key "
@@ -44,7 +46,7 @@ cmd_ctl(int argc, char **argv)
 {
 	const char *broker = NULL, *key = NULL, *user = NULL, *ca = NULL;
 	const char *config = NULL, *raw = NULL, *command = NULL;
-	const char *id = NULL, *pair = NULL, *code = NULL;
+	const char *id = NULL, *pair = NULL, *code = NULL, *peer = NULL;
 	int64_t validity = -1;
 	int timeout_ms = 10000;
 	struct s2s_device_config cfg;
@@ -80,6 +82,8 @@ cmd_ctl(int argc, char **argv)
 			id = a + 3;
 		else if (!strncmp(a, "pair=", 5))
 			pair = a + 5;
+		else if (!strncmp(a, "peer=", 5))
+			peer = a + 5;
 		else if (!strncmp(a, "code=", 5))
 			code = a + 5;
 		else if (!strncmp(a, "validity=", 9)) {
@@ -122,13 +126,45 @@ cmd_ctl(int argc, char **argv)
 			  "--config FILE)");
 		goto out;
 	}
-	req = raw ? strdup(raw) : s2s_admin_request(command, id, pair, code,
-						    validity);
+	{
+		/* Name the admin key file when it is the problem: the broker
+		 * is not. */
+		FILE *kf = fopen(key, "r");
+
+		if (!kf) {
+			tool_fail(1, "ctl", "admin key %s: %s (give --admin-key "
+				  "FILE; the CS writes it next to cs.pub as "
+				  "cs.admin.key)", key, strerror(errno));
+			goto out;
+		}
+		fclose(kf);
+	}
+	if (command && !strcmp(command, "unpair") && !raw) {
+		if (!id || !peer) {
+			tool_fail(EXIT_USAGE, "ctl", "usage: s2s ctl unpair "
+				  "id=DEVICE peer=DEVICE");
+			status = EXIT_USAGE;
+			goto out;
+		}
+		req = s2s_admin_request_unpair(id, peer);
+	} else {
+		req = raw ? strdup(raw) : s2s_admin_request(command, id, pair,
+							    code, validity);
+	}
 	if (!req) {
 		tool_fail(1, "ctl", "cannot build the request");
 		goto out;
 	}
 	e = s2s_admin_call(broker, key, user, ca, req, timeout_ms, &resp);
+	if (e == S2S_ERR_PERM) {
+		tool_fail(1, "ctl", "admin key %s is readable by group or others:"
+			  " chmod 600 %s", key, key);
+		goto out;
+	}
+	if (e == S2S_ERR_IO || e == S2S_ERR_FORMAT || e == S2S_ERR_CRYPTO) {
+		tool_fail(1, "ctl", "admin key %s: %s", key, s2s_strerror(e));
+		goto out;
+	}
 	if (e) {
 		tool_fail(1, "ctl", "%s: %s%s", broker, s2s_strerror(e),
 			  e == S2S_ERR_DENIED ? " (wrong admin key or user?)"
@@ -139,7 +175,7 @@ cmd_ctl(int argc, char **argv)
 	status = strstr(resp, "\"error\"") ? 1 : 0;
 out:
 	free(req);
-	free(resp);
+	s2s_free(resp);
 	s2s_device_config_free(&cfg);
 	return status;
 }

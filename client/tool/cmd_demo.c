@@ -25,6 +25,7 @@
 #include "json.h"
 #include "s2s/bio.h"
 #include "s2s/client.h"
+#include "diag.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
 #include "s2s/package.h"
@@ -374,7 +375,7 @@ sender_main(void *arg)
 			s->first_pkg = info.package;
 			s->first_len = info.package_len;
 		} else {
-			free(info.package);
+			s2s_free(info.package);
 		}
 		s2s_image_free(&st);
 	}
@@ -434,7 +435,7 @@ attacks(struct demo *d, char *err, size_t err_len)
 				    info.package_len, 5000);
 	rx = s2s_client_inject(b->c, "alice", info.package, info.package_len);
 	verdicts(d, 0, "tampered", cs, rx);
-	free(info.package);
+	s2s_free(info.package);
 
 	/* 2. Replayed: alice's first package, sent again. */
 	cs = s2s_client_publish_raw(a->c, "bob", a->first_pkg, a->first_len,

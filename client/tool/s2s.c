@@ -27,6 +27,9 @@ static const struct command commands[] = {
 	{ "send", cmd_send, "send messages to a peer (phase 3)" },
 	{ "listen", cmd_listen, "print every verified message (--json: JSON lines)" },
 	{ "fetch", cmd_fetch, "fetch a peer's stored packages from the CS" },
+	{ "status", cmd_status, "this device's registration, pairs, sessions (--json)" },
+	{ "health", cmd_health, "check the device for scripts (exit status 0..5)" },
+	{ "unpair", cmd_unpair, "forget a peer (and remove the pair at the CS)" },
 	{ "ctl", cmd_ctl, "the CS admin API (devices, pairs, sessions, statistics)" },
 	{ "demo", cmd_demo, "the whole scheme end to end through a private broker" },
 };

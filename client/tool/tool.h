@@ -28,6 +28,9 @@ int cmd_session(int argc, char **argv);
 int cmd_send(int argc, char **argv);
 int cmd_listen(int argc, char **argv);
 int cmd_fetch(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_health(int argc, char **argv);
+int cmd_unpair(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);        /* cmd_ctl.c */
 int cmd_demo(int argc, char **argv);       /* cmd_demo.c */
 

@@ -46,9 +46,25 @@ round_trip(const struct s2s_admin_cmd *c)
 		    c->kind == S2S_ADMIN_END_SESSION;
 
 	/* The fields the command takes, as parsed (possibly empty). */
-	txt = s2s_admin_request(c->name, id ? c->id : NULL,
-				pair ? c->pair : NULL,
-				c->code[0] ? c->code : NULL, c->validity);
+	if (c->kind == S2S_ADMIN_UNPAIR) {
+		/* id and peer; the parsed pair is "<min>~<max>" of both. */
+		const char *tilde = strchr(c->pair, '~');
+		char peer[S2S_ADMIN_ID_MAX + 1];
+
+		FUZZ_CHECK(tilde != NULL);
+		if ((size_t)(tilde - c->pair) == strlen(c->id) &&
+		    !strncmp(c->pair, c->id, strlen(c->id)))
+			snprintf(peer, sizeof(peer), "%s", tilde + 1);
+		else
+			snprintf(peer, sizeof(peer), "%.*s",
+				 (int)(tilde - c->pair), c->pair);
+		txt = s2s_admin_request_unpair(c->id, peer);
+	} else {
+		txt = s2s_admin_request(c->name, id ? c->id : NULL,
+					pair ? c->pair : NULL,
+					c->code[0] ? c->code : NULL,
+					c->validity);
+	}
 	FUZZ_CHECK(txt != NULL);
 	FUZZ_CHECK(s2s_admin_parse(txt, strlen(txt), &r2, err, sizeof(err)) ==
 		   S2S_OK);

@@ -722,7 +722,9 @@ config_seeds(void)
 		"{\"command\":\"removePair\",\"pair\":\"display-02~sensor-01\"},"
 		"{\"command\":\"listSessions\"},"
 		"{\"command\":\"endSession\",\"pair\":\"display-02~sensor-01\"},"
-		"{\"command\":\"getStatistics\"}]}");
+		"{\"command\":\"getStatistics\"},"
+		"{\"command\":\"unpair\",\"id\":\"sensor-01\","
+		"\"peer\":\"display-02\"}]}");
 	put_str("admin", "malformed-commands.json",
 		"{\"commands\":[1,{\"command\":7},{\"command\":\"nope\"},"
 		"{\"command\":\"getDevice\"},"

@@ -23,7 +23,9 @@
  * Configuration
  * -------------
  * A client is created from one JSON file read once (unknown keys and wrong
- * types are errors naming the key).  Example:
+ * types are errors naming the key; C and C++ style comments are allowed;
+ * a commented example is installed as
+ * share/doc/s2s-mqtt/s2s-device.json.example).  Example:
  *
  *   {
  *     "broker": "tcp://127.0.0.1:1883",
@@ -46,6 +48,38 @@
  * an offline device), "token_ttl" (600 s), "state_fsync" (true),
  * "fetch_on_connect" (true).  Relative paths are relative to the file.
  *
+ * Timeouts
+ * --------
+ * Every call with a timeout_ms reads it the same way:
+ *   > 0   wait at most that many milliseconds (S2S_ERR_TIMEOUT after);
+ *   0     do not wait: start what the call does (send the request,
+ *         start connecting) and return S2S_OK if the result is already
+ *         there, S2S_ERR_TIMEOUT otherwise; the event callback tells the
+ *         end (S2S_EVENT_CONNECTED, _REGISTERED, _PAIRED, _SESSION_UP);
+ *   < 0   S2S_TIMEOUT_DEFAULT: the configured timeout of that operation
+ *         ("timeouts" in the configuration); calls without one
+ *         (s2s_client_receive, s2s_client_wait_session,
+ *         s2s_client_flush) wait for ever.
+ * A blocking call made from a callback fails at once with S2S_ERR_STATE
+ * (s2s_client_last_reason() says so) instead of stalling the thread
+ * that runs the callbacks; with timeout_ms == 0 it is allowed.
+ *
+ * Memory
+ * ------
+ * What the library allocates for the caller (s2s_sent_info.package, the
+ * reply of s2s_admin_call) is freed with s2s_free(); messages taken with
+ * s2s_client_receive() with s2s_received_free().
+ *
+ * One process per configuration
+ * -----------------------------
+ * s2s_client_create() locks state_dir (flock on <state_dir>/lock) for the
+ * life of the client: a second client of the same configuration, in this
+ * process or another, gets S2S_ERR_STATE and a message naming the process
+ * that holds it.  Verified messages still queued for s2s_client_receive()
+ * when the client is destroyed are kept in <state_dir>/unread (0600) and
+ * queued again by the next s2s_client_create() (or handed to the message
+ * callback once one is set), so no message is lost between two runs.
+ *
  * Threads
  * -------
  * Every function may be called from any application thread; a client is
@@ -57,10 +91,13 @@
  * before returning); they never run two at a time for one client, and
  * messages of one peer arrive in sequence order.  A callback may run
  * before the call that caused it returns.  A callback must return
- * quickly and must not call the blocking functions of this header (they
- * wait for replies the network thread delivers); s2s_client_send()
- * without S2S_SEND_WAIT_ACK, the getters and s2s_strerror() are fine.
- * s2s_client_destroy() must not be called from a callback.
+ * quickly and must not wait: a blocking function of this header called
+ * from a callback fails at once with S2S_ERR_STATE (it would wait for
+ * replies the thread running the callback delivers); with timeout_ms 0,
+ * s2s_client_send() without S2S_SEND_WAIT_ACK, the getters and
+ * s2s_strerror() are fine.  s2s_client_destroy() must not be called from
+ * a callback, s2s_client_forget_peer() not while another thread waits on
+ * that peer.
  *
  * State
  * -----
@@ -87,6 +124,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* timeout_ms: the configured timeout (see "Timeouts" above). */
+#define S2S_TIMEOUT_DEFAULT (-1)
 
 #if defined(S2S_BUILDING_CLIENT) && (defined(__GNUC__) || defined(__clang__))
 #define S2S_EXPORT __attribute__((visibility("default")))
@@ -121,6 +161,10 @@ S2S_EXPORT void s2s_client_destroy(struct s2s_client *c);
 
 /* The device id (valid until destroy). */
 S2S_EXPORT const char *s2s_client_id(const struct s2s_client *c);
+
+/* Free what the library allocated for the caller (see "Memory").  NULL is
+ * a no-op. */
+S2S_EXPORT void s2s_free(void *p);
 
 /* ---- Callbacks ----------------------------------------------------------
  * Set them before s2s_client_connect(); a callback set to NULL is off.
@@ -182,6 +226,15 @@ enum s2s_event {
 	S2S_EVENT_RECOVERING,       /* negotiating a new session on its own
 				     * (lost state, unrecoverable gap) */
 	S2S_EVENT_REGISTERED,       /* the CS answered REGISTERED */
+	S2S_EVENT_DENIED,           /* the broker refused this device's
+				     * token: revoked (or its key replaced).
+				     * On a reconnect the library stops
+				     * reconnecting and blocking calls fail
+				     * with S2S_ERR_DENIED until
+				     * s2s_client_connect() succeeds; in
+				     * s2s_client_connect() it connects
+				     * without a token (to register again)
+				     * when the broker lets it. */
 };
 
 /*
@@ -193,6 +246,50 @@ typedef void s2s_event_cb(void *ud, enum s2s_event ev, const char *peer,
 S2S_EXPORT void s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb,
 				    void *ud);
 
+/* The broker's answer to one package sent with s2s_client_send(). */
+struct s2s_sent_result {
+	const char *peer;
+	uint64_t session;           /* T */
+	uint64_t seq;
+	int err;                    /* S2S_OK: the CS accepted it and the
+				     * broker routed it (PUBACK);
+				     * S2S_ERR_REJECTED: the CS refused it
+				     * (the reject callback says why);
+				     * S2S_ERR_MQTT: the transport failed */
+	int mqtt_reason;            /* the PUBACK reason code */
+};
+
+/*
+ * A per-message completion callback, like Paho's onSuccess or mosquitto's
+ * on_publish: called once for every package of s2s_client_send() when the
+ * broker answers it, in the order the answers arrive (called as described
+ * under Threads).  A package still unanswered when the client is
+ * destroyed gets no call (it stays in the MQTT session and is delivered
+ * by the next run).
+ */
+typedef void s2s_sent_cb(void *ud, const struct s2s_sent_result *r);
+S2S_EXPORT void s2s_client_on_sent(struct s2s_client *c, s2s_sent_cb *cb,
+				   void *ud);
+
+enum s2s_log_level {
+	S2S_LOG_ERROR = 1,          /* something failed (and why) */
+	S2S_LOG_INFO,               /* progress: connected, waiting for the
+				     * peer, session up, reconnecting */
+	S2S_LOG_DEBUG,              /* every control message and package */
+};
+
+/*
+ * A log callback: one line of text (no newline) per thing the library
+ * does or waits for, for applications that want to show progress
+ * (s2s listen --verbose).  Lines above max_level are not made.  Called as
+ * described under Threads, or on the thread of a blocking call (for its
+ * "waiting for ..." lines).  NULL: off (the default).
+ */
+typedef void s2s_log_cb(void *ud, enum s2s_log_level level,
+			const char *line);
+S2S_EXPORT void s2s_client_on_log(struct s2s_client *c, s2s_log_cb *cb,
+				  void *ud, enum s2s_log_level max_level);
+
 /* ---- Connection ---------------------------------------------------------- */
 
 /*
@@ -202,9 +299,11 @@ S2S_EXPORT void s2s_client_on_event(struct s2s_client *c, s2s_event_cb *cb,
  * the CS does not know yet connects without user name and password and may
  * only register; s2s_client_register() then reconnects with a token.
  * (Paho notices a new connection only at its next 1 s poll when other
- * connections of the process are open, so a reconnect costs 1-2 s.)  Blocks up to timeout_ms (<= 0: the configured connect
- * timeout).  S2S_ERR_TIMEOUT, S2S_ERR_DENIED (the broker refused the
- * credentials: revoked device?), S2S_ERR_MQTT.  Connecting a connected
+ * connections of the process are open, so a reconnect costs 1-2 s.)
+ * timeout_ms as under Timeouts (0: connect in the background).
+ * S2S_ERR_TIMEOUT, S2S_ERR_DENIED (the broker refused the credentials:
+ * revoked device?), S2S_ERR_MQTT; s2s_client_last_reason() then names the
+ * URI and the cause.  Connecting a connected
  * client is a no-op.  The blocking operations below connect on their own.
  */
 S2S_EXPORT enum s2s_err s2s_client_connect(struct s2s_client *c,
@@ -215,8 +314,8 @@ S2S_EXPORT bool s2s_client_connected(const struct s2s_client *c);
 
 /*
  * Disconnect, waiting up to timeout_ms for messages in flight (they stay
- * in the MQTT session and Paho's store otherwise).  The client can connect
- * again later.
+ * in the MQTT session and Paho's store otherwise; < 0: 2 s, as destroy
+ * does).  The client can connect again later.
  */
 S2S_EXPORT void s2s_client_close(struct s2s_client *c, int timeout_ms);
 
@@ -226,8 +325,9 @@ S2S_EXPORT void s2s_client_close(struct s2s_client *c, int timeout_ms);
  * Register this device with the CS: sends its public key and, encrypted to
  * the pinned CS key, its id, the enrolment code and the signature image of
  * the configuration; waits for REGISTERED and checks that the CS answered
- * with the pinned key.  Idempotent.  Blocks up to timeout_ms (<= 0: the
- * configured timeout).  When the CS refuses, its reason code (e.g.
+ * with the pinned key.  The signature file is read and checked (a PNG or
+ * PGM image) before anything is sent: S2S_ERR_IO / S2S_ERR_IMAGE, with
+ * the path in s2s_client_last_reason().  Idempotent.  timeout_ms as under Timeouts.  When the CS refuses, its reason code (e.g.
  * S2S_ERR_DENIED: enrolment closed or another key; S2S_ERR_NO_INK; the
  * text via s2s_client_last_reason()); S2S_ERR_TIMEOUT; S2S_ERR_AUTH (the
  * CS answered with a key that is not the pinned one); S2S_ERR_CONFIG (no
@@ -235,6 +335,14 @@ S2S_EXPORT void s2s_client_close(struct s2s_client *c, int timeout_ms);
  */
 S2S_EXPORT enum s2s_err s2s_client_register(struct s2s_client *c,
 					    int timeout_ms);
+
+/*
+ * Use code as the enrolment code of the next s2s_client_register()
+ * instead of the configuration's "enrolment_code" (copied; wiped at
+ * destroy).  NULL: none.
+ */
+S2S_EXPORT enum s2s_err s2s_client_set_enrolment_code(struct s2s_client *c,
+						      const char *code);
 
 /* true once this device has been registered (as far as it remembers). */
 S2S_EXPORT bool s2s_client_registered(const struct s2s_client *c);
@@ -304,16 +412,12 @@ struct s2s_sent_info {
 	size_t package_len;
 	int cover_index;            /* which configured cover was used */
 	uint8_t *package;           /* with S2S_SEND_KEEP_PACKAGE: a copy of
-				     * the package; free() it */
+				     * the package; s2s_free() it */
 };
 
 #define S2S_SEND_KEEP_PACKAGE 1u   /* fill info->package */
 #define S2S_SEND_WAIT_ACK 2u       /* wait for the CS's answer (PUBACK):
 				    * S2S_ERR_REJECTED if it refused */
-#define S2S_SEND_SEAL_ONLY 4u      /* diagnostics: seal at the current
-				    * chain position into info->package but
-				    * neither publish it nor advance the
-				    * chain (for tamper demonstrations) */
 
 /*
  * Seal msg for peer at the current position of this direction's key chain
@@ -330,7 +434,7 @@ S2S_EXPORT enum s2s_err s2s_client_send(struct s2s_client *c,
 
 /*
  * Wait until every package sent so far has been answered by the broker,
- * or timeout_ms.  S2S_ERR_TIMEOUT.
+ * or timeout_ms (< 0: for ever; 0: just ask).  S2S_ERR_TIMEOUT.
  */
 S2S_EXPORT enum s2s_err s2s_client_flush(struct s2s_client *c,
 					 int timeout_ms);
@@ -345,7 +449,10 @@ struct s2s_received {
 
 /*
  * Blocking receive for apps without a message callback: wait up to
- * timeout_ms (< 0: for ever) for the next verified message.  *out is
+ * timeout_ms (< 0: for ever) for the next verified message.  Connects on
+ * its own if the client has not connected yet (S2S_ERR_TIMEOUT,
+ * S2S_ERR_DENIED, S2S_ERR_MQTT: s2s_client_last_reason() says why);
+ * messages kept from an earlier run come first.  *out is
  * freed with s2s_received_free().  S2S_ERR_TIMEOUT.
  */
 S2S_EXPORT enum s2s_err s2s_client_receive(struct s2s_client *c,
@@ -376,33 +483,51 @@ S2S_EXPORT enum s2s_err s2s_client_seq(const struct s2s_client *c,
 				       uint64_t *recv_next);
 
 /*
- * The reason text of the last REJECT the CS sent to this device (or ""),
- * copied into buf.
+ * The reason text of the last failure, copied into buf ("" if none): the
+ * last REJECT the CS sent to this device, or why the last blocking call
+ * failed on this side (a connect failure names the broker URI and the
+ * cause: unknown host, nothing listening on the port, TLS; a refused
+ * signature file names the path; a revoked device says so).
  */
 S2S_EXPORT void s2s_client_last_reason(const struct s2s_client *c, char *buf,
 				       size_t len);
 
-/* ---- Diagnostics (tests, demos) ------------------------------------------ */
+/* ---- Status -------------------------------------------------------------- */
+
+/* What this device knows about one peer, from its own state. */
+struct s2s_peer_status {
+	char peer[72];
+	char pair_id[144];
+	int pair;                   /* 0 none, 1 requested (waiting for the
+				     * peer), 2 paired */
+	int profile;                /* 0 unknown, 1 paper, 2 hardened */
+	bool established;           /* a session is up */
+	bool negotiating;           /* a negotiation is running */
+	uint64_t session;           /* T (0 without a session) */
+	int role;                   /* 1 initiator (SDS), 2 responder (SDR),
+				     * 0 without a session */
+	uint64_t send_next;         /* this device's next sequence number */
+	uint64_t recv_next;         /* the peer's next expected one */
+};
+
+/* The number of peers this device has asked to pair with (or paired). */
+S2S_EXPORT size_t s2s_client_peer_count(const struct s2s_client *c);
+
+/* The status of peer number i (0 .. count - 1).  S2S_ERR_NOT_FOUND past
+ * the end. */
+S2S_EXPORT enum s2s_err s2s_client_peer_status(const struct s2s_client *c,
+					       size_t i,
+					       struct s2s_peer_status *out);
 
 /*
- * Publish pkg as-is on this device's topic towards peer (no sealing, no
- * chain change), wait up to timeout_ms for the broker's answer and return
- * S2S_OK if the CS let it through, S2S_ERR_REJECTED if it refused it.
- * Used to show that tampered, replayed and forged packages are refused.
+ * Forget peer on this device: ask the CS to end the session, wipe the
+ * session and Shk, and remove the pair from the state file.  The CS
+ * keeps its pair until the administrator removes it (admin command
+ * "unpair"); pairing again needs that.  S2S_ERR_NOT_FOUND if there is no
+ * such pair here.
  */
-S2S_EXPORT enum s2s_err s2s_client_publish_raw(struct s2s_client *c,
-					       const char *peer,
-					       const uint8_t *pkg, size_t len,
-					       int timeout_ms);
-
-/*
- * Run pkg through this device's receive path as if it had arrived from
- * peer (the same checks; the reject callback reports a refusal).  Returns
- * the verdict: S2S_OK (delivered), or the error that refused it.
- */
-S2S_EXPORT enum s2s_err s2s_client_inject(struct s2s_client *c,
-					  const char *peer,
-					  const uint8_t *pkg, size_t len);
+S2S_EXPORT enum s2s_err s2s_client_forget_peer(struct s2s_client *c,
+					       const char *peer);
 
 /* ---- Administration ---------------------------------------------------- */
 
@@ -412,9 +537,13 @@ S2S_EXPORT enum s2s_err s2s_client_inject(struct s2s_client *c,
  * "s2s-admin") with a token signed by the admin private key in
  * admin_key_file, publish request (a JSON text), wait up to timeout_ms for
  * the reply on $CONTROL/s2s/v1/response and return it in *response
- * (malloc()ed, NUL-terminated; free() it).  ca_file may be NULL (TLS
+ * (NUL-terminated; s2s_free() it).  timeout_ms < 0: 10 s; 0 is
+ * S2S_ERR_INVAL (the call needs the answer).  ca_file may be NULL (TLS
  * brokers: the CA to trust).  Blocking; from an application thread.
- * S2S_ERR_DENIED (bad admin credentials), S2S_ERR_TIMEOUT, S2S_ERR_MQTT.
+ * S2S_ERR_DENIED (bad admin credentials), S2S_ERR_TIMEOUT, S2S_ERR_MQTT;
+ * S2S_ERR_IO / S2S_ERR_PERM when the admin key file cannot be read or is
+ * readable by others (the file is not named here: callers that have a
+ * path print it).
  */
 S2S_EXPORT enum s2s_err s2s_admin_call(const char *broker,
 				       const char *admin_key_file,
