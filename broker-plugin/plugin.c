@@ -187,17 +187,27 @@ cs_create(const struct mosquitto_opt *opts, int count, struct s2s_cs **out,
 	if (rc == S2S_OK)
 		rc = cs_cluster_init(cs, err, n);
 	if (rc == S2S_OK) {
+		char shown[512];
+
 		rc = cs_store_open(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot open (%s);"
-				 " is the directory writable by the broker "
-				 "user?", cs->opt.store, s2s_strerror(rc));
+				 " %s", cs_store_display(cs->opt.store, shown,
+							 sizeof(shown)),
+				 s2s_strerror(rc), cs_store_is_pg(cs->opt.store)
+				 ? "is the PostgreSQL server reachable (see "
+				 "the log)?" : "is the directory writable by "
+				 "the broker user?");
 	}
 	if (rc == S2S_OK) {
+		char shown[512];
+
 		rc = cs_store_load(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot load (%s)",
-				 cs->opt.store, s2s_strerror(rc));
+				 cs_store_display(cs->opt.store, shown,
+						  sizeof(shown)),
+				 s2s_strerror(rc));
 	}
 	if (rc != S2S_OK) {
 		cs_destroy(cs);

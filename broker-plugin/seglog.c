@@ -36,6 +36,18 @@
 #define REC_MAX ((uint64_t)1 << 31)
 #define RETAIN_MS 1000
 #define COMPACT_BYTES_PER_PASS (8u << 20)
+/*
+ * An append that overwrites pages already in the page cache costs less
+ * than half of one that grows the file (measured: 5-6 us against 13 us
+ * for 16.7 KB).  So the background thread keeps up to PREP_AHEAD bytes of
+ * zeros written past the active segment's end, in PREP_CHUNK pieces that
+ * start at least PREP_MARGIN past it; an append that would reach a piece
+ * being written starts a new segment instead.  Zero tails end a segment
+ * like its end of file (recovery cuts them silently).
+ */
+#define PREP_AHEAD (4u << 20)
+#define PREP_CHUNK (128u << 10)
+#define PREP_MARGIN (256u << 10)
 
 /* ---- CRC-32C ----------------------------------------------------------- */
 
@@ -269,15 +281,21 @@ rec_read(int fd, uint64_t off, uint64_t size, uint8_t **buf, size_t *cap,
 
 /* ---- the index ------------------------------------------------------------ */
 
+/* 32 bytes per stored package: the index is in memory. */
 struct ent {
 	uint64_t seq;
 	uint64_t lsn;           /* append order, for per-pair retention */
-	int64_t ts;
-	uint64_t seg;
-	uint64_t off;
+	uint32_t ts;            /* unix seconds */
+	uint32_t seg;
+	uint32_t off;           /* segments are at most 1 GiB + one record */
 	uint32_t len;           /* whole record */
-	uint32_t pkg_len;
 };
+
+static uint32_t
+ts32(int64_t t)
+{
+	return t < 0 ? 0 : t > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)t;
+}
 
 struct stream {
 	struct stream *next;
@@ -304,6 +322,7 @@ struct seg {
 	uint64_t no;
 	int fd;
 	uint64_t size, live_bytes, live_n;
+	uint64_t prep;          /* the file reaches here (zeros past size) */
 	bool synced;
 };
 
@@ -315,6 +334,9 @@ struct seglog {
 	pthread_cond_t cv;
 	pthread_t th;
 	bool started, stop, dirty, dir_dirty;
+	/* zero-filling ahead of the active segment's end (prepare()) */
+	bool claiming;
+	uint64_t claim_seg, claim_lo;
 	struct seg *segs;               /* oldest first; the last is active */
 	size_t nsegs, capsegs;
 	struct lpair **ht;
@@ -599,11 +621,10 @@ index_rec(struct seglog *l, const struct seglog_rec *r, uint64_t seg,
 		return true;
 	e.seq = r->seq;
 	e.lsn = ++l->lsn;
-	e.ts = r->ts;
-	e.seg = seg;
-	e.off = off;
+	e.ts = ts32(r->ts);
+	e.seg = (uint32_t)seg;
+	e.off = (uint32_t)off;
 	e.len = (uint32_t)len;
-	e.pkg_len = (uint32_t)r->pkg_len;
 	return stream_put(l, p, s, &e);
 }
 
@@ -659,7 +680,9 @@ write_rec(struct seglog *l, const struct seglog_rec *r, uint64_t *seg,
 	ssize_t n;
 	enum s2s_err rc;
 
-	if (!a || (a->size > 0 && a->size + total > l->o.segment_bytes)) {
+	if (!a || (a->size > 0 && a->size + total > l->o.segment_bytes) ||
+	    (l->claiming && l->claim_seg == a->no &&
+	     a->size + total > l->claim_lo)) {
 		rc = seg_roll(l);
 		if (rc != S2S_OK)
 			return rc;
@@ -683,11 +706,81 @@ write_rec(struct seglog *l, const struct seglog_rec *r, uint64_t *seg,
 	*off = a->size;
 	*len = total;
 	a->size += total;
+	if (a->prep < a->size)
+		a->prep = a->size;
 	a->synced = false;
 	l->u.bytes += total;
 	l->u.appended++;
 	l->dirty = true;
 	return S2S_OK;
+}
+
+/* Zero-fill ahead of the active segment (background thread only). */
+static void
+prepare(struct seglog *l)
+{
+	static const uint8_t zeros[PREP_CHUNK];
+
+	for (int k = 0; k < 32; k++) {
+		struct seg *a;
+		uint64_t lo, no;
+		int fd;
+		ssize_t n;
+
+		pthread_mutex_lock(&l->mu);
+		a = l->nsegs ? &l->segs[l->nsegs - 1] : NULL;
+		lo = a ? (a->prep > a->size + PREP_MARGIN ? a->prep :
+			  a->size + PREP_MARGIN) : 0;
+		if (!a || lo + PREP_CHUNK > a->size + PREP_AHEAD ||
+		    lo + PREP_CHUNK > l->o.segment_bytes ||
+		    (fd = dup(a->fd)) < 0) {
+			pthread_mutex_unlock(&l->mu);
+			return;
+		}
+		no = a->no;
+		l->claiming = true;
+		l->claim_seg = no;
+		l->claim_lo = lo;
+		pthread_mutex_unlock(&l->mu);
+		n = pwrite(fd, zeros, PREP_CHUNK, (off_t)lo);
+		close(fd);
+		pthread_mutex_lock(&l->mu);
+		l->claiming = false;
+		a = seg_of(l, no);
+		if (a && n == (ssize_t)PREP_CHUNK && a->prep < lo + PREP_CHUNK)
+			a->prep = lo + PREP_CHUNK;
+		pthread_mutex_unlock(&l->mu);
+		if (n != (ssize_t)PREP_CHUNK)
+			return;
+	}
+}
+
+/* Cut the zero tails of segments that are no longer active. */
+static void
+trim_tails(struct seglog *l)
+{
+	for (;;) {
+		uint64_t size = 0, no = 0;
+		int fd = -1;
+
+		pthread_mutex_lock(&l->mu);
+		for (size_t i = 0; i + 1 < l->nsegs; i++) {
+			if (l->segs[i].prep > l->segs[i].size) {
+				fd = dup(l->segs[i].fd);
+				size = l->segs[i].size;
+				no = l->segs[i].no;
+				l->segs[i].prep = size;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&l->mu);
+		if (fd < 0)
+			return;
+		if (ftruncate(fd, (off_t)size) != 0)
+			say(l, true, "store log: cannot cut segment %" PRIu64
+			    ": %s", no, strerror(errno));
+		close(fd);
+	}
 }
 
 static void
@@ -748,7 +841,7 @@ retain_locked(struct seglog *l, int64_t now)
 
 			for (struct stream *s = p->streams; s; s = s->next) {
 				while (s->head < s->n &&
-				       s->e[s->head].ts < cutoff) {
+				       (int64_t)s->e[s->head].ts < cutoff) {
 					ent_kill(l, p, &s->e[s->head++]);
 					n++;
 				}
@@ -911,8 +1004,8 @@ compact(struct seglog *l)
 			r.flags |= SEGLOG_F_RELOC;
 			if (write_rec(l, &r, &ns, &no, &nl) == S2S_OK) {
 				ent_kill(l, p, &s->e[i]);
-				e.seg = ns;
-				e.off = no;
+				e.seg = (uint32_t)ns;
+				e.off = (uint32_t)no;
 				e.len = (uint32_t)nl;
 				s->e[i] = e;
 				{
@@ -955,6 +1048,7 @@ seglog_housekeep(struct seglog *l)
 		compact(l);
 		free_segments(l);
 	}
+	trim_tails(l);
 	sync_now(l);
 }
 
@@ -976,6 +1070,7 @@ bg_main(void *arg)
 			break;
 		pthread_mutex_unlock(&l->mu);
 		seglog_housekeep(l);
+		prepare(l);             /* only ever on this thread */
 		pthread_mutex_lock(&l->mu);
 	}
 	pthread_mutex_unlock(&l->mu);
@@ -1040,6 +1135,27 @@ struct scan_ctx {
 	bool oom;
 };
 
+/* Are the bytes [from, to) of fd all zero (a prepared tail)? */
+static bool
+all_zero(int fd, uint64_t from, uint64_t to)
+{
+	uint8_t b[4096];
+
+	while (from < to) {
+		size_t want = to - from < sizeof(b) ? (size_t)(to - from)
+						     : sizeof(b);
+		ssize_t n = pread(fd, b, want, (off_t)from);
+
+		if (n <= 0)
+			return false;
+		for (ssize_t i = 0; i < n; i++)
+			if (b[i])
+				return false;
+		from += (uint64_t)n;
+	}
+	return true;
+}
+
 /*
  * Read one segment file from the start; returns the offset after its last
  * valid record (the rest is torn or garbage), or -1 on an I/O error.
@@ -1095,7 +1211,8 @@ seglog_scan(const char *dir, void (*cb)(void *arg,
 			continue;
 		}
 		end = scan_fd(fd, nos[i], &c, (uint64_t)st.st_size, &count);
-		if (torn && i == n - 1 && end >= 0)
+		if (torn && i == n - 1 && end >= 0 &&
+		    !all_zero(fd, (uint64_t)end, (uint64_t)st.st_size))
 			*torn = (uint64_t)st.st_size - (uint64_t)end;
 		close(fd);
 	}
@@ -1176,8 +1293,15 @@ recover(struct seglog *l)
 		}
 		if ((uint64_t)end < (uint64_t)st.st_size) {
 			uint64_t cut = (uint64_t)st.st_size - (uint64_t)end;
+			bool zeros = all_zero(fd, (uint64_t)end,
+					      (uint64_t)st.st_size);
 
-			if (i == n - 1) {
+			if (zeros) {
+				/* a prepared tail: the segment ends here */
+				if (ftruncate(fd, (off_t)end) != 0)
+					say(l, true, "store log: cannot cut %s:"
+					    " %s", path, strerror(errno));
+			} else if (i == n - 1) {
 				say(l, false, "store log: %s: torn tail of %"
 				    PRIu64 " bytes after the last complete "
 				    "record cut off", path, cut);
@@ -1222,6 +1346,8 @@ seglog_open(const struct seglog_opts *o, struct seglog **out)
 	l->dirfd = -1;
 	if (l->o.segment_bytes < 4096)
 		l->o.segment_bytes = 4096;
+	if (l->o.segment_bytes > (1u << 30))
+		l->o.segment_bytes = 1u << 30;
 	pthread_mutex_init(&l->mu, NULL);
 	pthread_cond_init(&l->cv, NULL);
 	l->htsize = 64;
@@ -1276,6 +1402,16 @@ seglog_close(struct seglog *l)
 		pthread_cond_signal(&l->cv);
 		pthread_mutex_unlock(&l->mu);
 		pthread_join(l->th, NULL);
+		if (l->nsegs) {
+			struct seg *a = &l->segs[l->nsegs - 1];
+
+			if (a->prep > a->size &&
+			    ftruncate(a->fd, (off_t)a->size) != 0)
+				say(l, true, "store log: cannot cut the active "
+				    "segment: %s", strerror(errno));
+			a->prep = a->size;
+			a->synced = false;
+		}
 		sync_now(l);
 	}
 	for (size_t b = 0; l->ht && b < l->htsize; b++)
@@ -1327,11 +1463,10 @@ seglog_append(struct seglog *l, const struct seglog_rec *r)
 		chain_take(s, r, seg);
 		e.seq = r->seq;
 		e.lsn = ++l->lsn;
-		e.ts = r->ts;
-		e.seg = seg;
-		e.off = off;
+		e.ts = ts32(r->ts);
+		e.seg = (uint32_t)seg;
+		e.off = (uint32_t)off;
 		e.len = (uint32_t)len;
-		e.pkg_len = (uint32_t)r->pkg_len;
 		(void)stream_put(l, p, s, &e);
 		if (l->o.sync_ms == 0)
 			fd = dup(l->segs[l->nsegs - 1].fd);
@@ -1421,7 +1556,7 @@ seglog_fetch(struct seglog *l, const char *pair, const char *sender,
 		struct seglog_rec r;
 		size_t len;
 
-		if (count > 0 && sent + e->pkg_len > max_bytes)
+		if (count > 0 && sent + e->len > max_bytes)
 			break;
 		if (!g || rec_read(g->fd, e->off, g->size, &l->rbuf, &l->rcap,
 				   &len) != 1 || len != e->len ||
@@ -1434,7 +1569,7 @@ seglog_fetch(struct seglog *l, const char *pair, const char *sender,
 			break;
 		}
 		rc = cb(arg, e->seq, r.pkg, r.pkg_len);
-		sent += e->pkg_len;
+		sent += e->len;
 		count++;
 	}
 	pthread_mutex_unlock(&l->mu);

@@ -71,6 +71,16 @@ cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force)
 	pub("registrations/rejected", (long long)s->register_rejected);
 	pub("negotiations/established", (long long)s->negotiated);
 	pub("negotiations/rejected", (long long)s->negotiation_rejected);
+	{
+		struct cs_store_usage u;
+
+		cs_store_usage(cs, &u);
+		pub("store/packages", (long long)u.live_packages);
+		pub("store/log_bytes", (long long)u.log_bytes);
+		pub("store/db_bytes", (long long)u.db_bytes);
+		pub("store/enrolments_pending", (long long)u.pending_enrolments);
+		pub("fetch/paced", (long long)s->fetch_paced);
+	}
 	pub("bridged/in", (long long)s->bridged_in);
 	pub("bridged/delivered", (long long)s->bridged_delivered);
 	cs_cluster_sys(cs, pub);

@@ -3,6 +3,7 @@
  * store.c - backend selection and dispatch for the store interface
  * (store.h).  Nothing here touches a database.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include <mosquitto.h>
@@ -77,6 +78,38 @@ cs_store_is_pg(const char *s)
 	       (strchr(s, '=') != NULL && (strstr(s, "dbname=") != NULL ||
 					   strstr(s, "host=") != NULL ||
 					   strstr(s, "service=") != NULL));
+}
+
+const char *
+cs_store_display(const char *s, char *buf, size_t n)
+{
+	const char *at, *pw;
+
+	snprintf(buf, n, "%s", s);
+	if (!cs_store_is_pg(s))
+		return buf;
+	/* postgresql://user:PASSWORD@host/... */
+	pw = strstr(s, "://");
+	if (pw) {
+		pw += 3;
+		at = strchr(pw, '@');
+		if (at && memchr(pw, ':', (size_t)(at - pw)) &&
+		    (!strchr(pw, '/') || at < strchr(pw, '/'))) {
+			const char *c = memchr(pw, ':', (size_t)(at - pw));
+
+			snprintf(buf, n, "%.*s:***%s", (int)(c - s), s, at);
+		}
+		return buf;
+	}
+	/* conninfo: password=... (up to the next space) */
+	pw = strstr(s, "password");
+	if (pw) {
+		const char *end = strchr(pw, ' ');
+
+		snprintf(buf, n, "%.*spassword=***%s", (int)(pw - s), s,
+			 end ? end : "");
+	}
+	return buf;
 }
 
 enum s2s_err

@@ -219,6 +219,8 @@ void cs_store_close(struct s2s_cs *cs);
 bool cs_store_shared(const struct s2s_cs *cs);
 /* Is plugin_opt_store a PostgreSQL URI or conninfo? */
 bool cs_store_is_pg(const char *store);
+/* plugin_opt_store for messages: a password in it becomes "***". */
+const char *cs_store_display(const char *store, char *buf, size_t n);
 
 /* ---- registry ----------------------------------------------------------- */
 

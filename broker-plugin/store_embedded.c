@@ -1246,6 +1246,21 @@ emb_package_count(struct s2s_cs *cs, const char *pair)
 	return seglog_count(E(cs)->log, pair);
 }
 
+/* Does query (one text parameter) return a row? */
+static bool
+exists(struct s2s_cs *cs, const char *q, const char *a)
+{
+	sqlite3_stmt *s;
+	bool yes = false;
+
+	if (sqlite3_prepare_v2(E(cs)->db, q, -1, &s, NULL) != SQLITE_OK)
+		return true;            /* let the transaction report it */
+	sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
+	yes = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return yes;
+}
+
 /* Open enrolments never paired within enroll_expiry, and old wishes. */
 static void
 expire_enrolments(struct s2s_cs *cs, int64_t now)
@@ -1257,6 +1272,14 @@ expire_enrolments(struct s2s_cs *cs, int64_t now)
 		return;
 	snprintf(cut, sizeof(cut), "%lld",
 		 (long long)(now - (int64_t)cs->opt.enroll_expiry));
+	/* Usually nothing is due: look before taking the write lock. */
+	if (!exists(cs, "SELECT 1 FROM devices WHERE pending = 1 AND created"
+		    " < CAST(?1 AS INTEGER) LIMIT 1", cut) &&
+	    !exists(cs, "SELECT 1 FROM pair_requests WHERE created < "
+		    "CAST(?1 AS INTEGER) LIMIT 1", cut) &&
+	    !exists(cs, "SELECT 1 FROM enrol_codes WHERE expires > 0 AND "
+		    "expires < CAST(?1 AS INTEGER) LIMIT 1", cut))
+		return;
 	if (begin(cs) != S2S_OK)
 		return;
 	if (exec3(cs, "DELETE FROM pair_requests WHERE created < CAST(?1 AS "

@@ -41,7 +41,9 @@ neg_fail(struct s2s_client *c, struct pair *p, int err, const char *why)
 	p->neg = NEG_NONE;
 	p->neg_result = err;
 	neg_wipe(p);
-	snprintf(c->last_reason, sizeof(c->last_reason), "%s", why);
+	/* cut to the buffer on purpose (release builds warn otherwise) */
+	snprintf(c->last_reason, sizeof(c->last_reason), "%.*s",
+		 (int)sizeof(c->last_reason) - 1, why);
 	if (was)
 		client__note_event(c, S2S_EVENT_SESSION_DOWN, p->st.peer, why);
 	pthread_cond_broadcast(&c->cond);

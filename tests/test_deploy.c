@@ -66,7 +66,7 @@ env(const char *name)
 static void
 rm_rf(const char *dir)
 {
-	char cmd[700];
+	char cmd[800];
 
 	if (dir && *dir && !getenv("S2S_KEEP_TMP")) {
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
