@@ -355,6 +355,7 @@ main(int argc, char **argv)
 	struct dev a, b, c, d;
 	int n = 200, rounds = 3, fo = 3, ks = 0, kx = 0;
 	double *ls, *lx, cpu_same = 0, cpu_cross = 0;
+	double bs[NB] = { 0 }, bx[NB] = { 0 };     /* per broker */
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "-n"))
@@ -390,12 +391,22 @@ main(int argc, char **argv)
 	for (int r = 0; r < rounds; r++) {
 		double t;
 
+		double p[NB];
+
+		for (int i = 0; i < NB; i++)
+			p[i] = cpu_s(bh_pid(br[i]));
 		t = brokers_cpu();
 		ks += run(&a, "bob", &b, n, ls + ks);
 		cpu_same += brokers_cpu() - t;
+		for (int i = 0; i < NB; i++) {
+			bs[i] += cpu_s(bh_pid(br[i])) - p[i];
+			p[i] = cpu_s(bh_pid(br[i]));
+		}
 		t = brokers_cpu();
 		kx += run(&c, "dave", &d, n, lx + kx);
 		cpu_cross += brokers_cpu() - t;
+		for (int i = 0; i < NB; i++)
+			bx[i] += cpu_s(bh_pid(br[i])) - p[i];
 	}
 	{
 		double ms = median(ls, ks), mx = median(lx, kx);
@@ -407,6 +418,11 @@ main(int argc, char **argv)
 		printf("  across brokers: latency %.2f ms (median), broker CPU "
 		       "%.0f us per message (both brokers)\n", mx,
 		       1e6 * cpu_cross / kx);
+		printf("  per broker (us per message): same: sender's broker "
+		       "%.0f, the other %.0f (gets every package over its "
+		       "bridge, delivers none); across: sender's broker %.0f, "
+		       "receiver's broker %.0f\n", 1e6 * bs[0] / ks,
+		       1e6 * bs[1] / ks, 1e6 * bx[0] / kx, 1e6 * bx[1] / kx);
 		printf("  ratio across / same: latency %.2f, CPU %.2f\n",
 		       ms > 0 ? mx / ms : 0, cpu_same > 0 ?
 		       (cpu_cross / kx) / (cpu_same / ks) : 0);
