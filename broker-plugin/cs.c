@@ -554,6 +554,19 @@ handle_pair(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 		rc = S2S_ERR_CRYPTO;
 	if (rc == S2S_OK)
 		rc = cs_store_pair_put(cs, p, rv);
+	if (rc == S2S_ERR_REPLAY) {
+		/* Another broker paired them at the same moment: its pair
+		 * (and Shk) is the one; answer with it. */
+		cs_pair_unlink(cs, p);
+		cs_pair_free(p);
+		s2s_memzero(rv, S2S_RV_LEN * sizeof(*rv));
+		free(rv);
+		p = cs_pair_get(cs, pid, me);
+		if (p)
+			(void)send_paired(cs, p, cs_pair_member(p, me),
+					  m->req_id, 0, p->profile);
+		return;
+	}
 	if (rc != S2S_OK) {
 		cs_pair_unlink(cs, p);
 		cs_pair_free(p);

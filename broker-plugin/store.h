@@ -268,7 +268,9 @@ enum s2s_err cs_store_pairreq_get(struct s2s_cs *cs, const char *requester,
 /* ---- pairs, sessions, chains ----------------------------------------------- */
 
 /* Persist a new pair with its Rv and Shk (sealed); drops the wishes and
- * completes both members' enrolment. */
+ * completes both members' enrolment.  Insert if absent: S2S_ERR_REPLAY
+ * (nothing written) when the pair exists (another broker paired the two
+ * devices first; read it with cs_store_pair_load). */
 enum s2s_err cs_store_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
 			       const uint16_t rv[S2S_RV_LEN]);
 /* Rv of a pair (a secret: the caller wipes it). */

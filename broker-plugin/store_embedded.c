@@ -848,7 +848,7 @@ emb_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
 	rc = begin(cs);
 	if (rc != S2S_OK)
 		goto out;
-	if (sqlite3_prepare_v2(E(cs)->db, "INSERT OR REPLACE INTO pairs(pair, "
+	if (sqlite3_prepare_v2(E(cs)->db, "INSERT OR IGNORE INTO pairs(pair, "
 			       "a, b, profile, secret, created) "
 			       "VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &s,
 			       NULL) != SQLITE_OK) {
@@ -862,6 +862,8 @@ emb_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
 	sqlite3_bind_blob(s, 5, sealed, (int)sealed_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, p->created);
 	rc = step_done(cs, s, "pair put");
+	if (rc == S2S_OK && sqlite3_changes(E(cs)->db) == 0)
+		rc = S2S_ERR_REPLAY;    /* the pair exists: keep it */
 	if (rc == S2S_OK)
 		rc = exec3(cs, "DELETE FROM pair_requests WHERE (requester = ?1"
 			   " AND peer = ?2) OR (requester = ?2 AND peer = ?1)",

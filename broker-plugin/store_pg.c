@@ -1127,11 +1127,20 @@ pg_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
 	p_i64(&q, (int64_t)p->profile);
 	p_bin(&q, sealed, sealed_len);
 	p_i64(&q, p->created);
-	rc = run(xq(cs, "INSERT INTO pairs(pair, a, b, profile, secret, "
-		    "created) VALUES($1, $2, $3, $4, $5, $6) ON CONFLICT "
-		    "(pair) DO UPDATE SET a = EXCLUDED.a, b = EXCLUDED.b, "
-		    "profile = EXCLUDED.profile, secret = EXCLUDED.secret, "
-		    "created = EXCLUDED.created", &q));
+	/* Insert if absent: two brokers that pair the same two devices at
+	 * the same moment must not both win (the Shk each sends differs). */
+	{
+		PGresult *r = xq(cs, "INSERT INTO pairs(pair, a, b, profile, "
+				 "secret, created) VALUES($1, $2, $3, $4, $5, "
+				 "$6) ON CONFLICT (pair) DO NOTHING RETURNING "
+				 "pair", &q);
+
+		if (!r)
+			rc = S2S_ERR_STORE;
+		else if (PQntuples(r) == 0)
+			rc = S2S_ERR_REPLAY;
+		PQclear(r);
+	}
 	p_text(&m, p->m[0]);
 	p_text(&m, p->m[1]);
 	if (rc == S2S_OK)

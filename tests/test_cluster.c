@@ -291,6 +291,8 @@ client(const char *cfg, struct rx *r)
 static void
 setup_pair(struct s2s_client *a, struct s2s_client *b)
 {
+	enum s2s_err e;
+
 	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
 	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
 	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
@@ -298,7 +300,25 @@ setup_pair(struct s2s_client *a, struct s2s_client *b)
 	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
 	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
 	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
+	e = s2s_client_session(a, "bob", -1);
+	if (e != S2S_OK) {
+		char ra[256], rb[256];
+
+		s2s_client_last_reason(a, ra, sizeof(ra));
+		s2s_client_last_reason(b, rb, sizeof(rb));
+		fprintf(stderr, "session: %s; alice's last REJECT '%s', bob's "
+			"'%s'\n", s2s_errname(e), ra, rb);
+		for (int i = 0; i < NB; i++) {
+			char *log = bh_log(br[i]);
+
+			for (char *l = log ? strtok(log, "\n") : NULL; l;
+			     l = strtok(NULL, "\n"))
+				if (strstr(l, "s2s:") && !strstr(l, "bridge"))
+					fprintf(stderr, "b%d| %s\n", i, l);
+			free(log);
+		}
+	}
+	ck_assert_int_eq(e, S2S_OK);
 	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 20000), S2S_OK);
 }
 
