@@ -2195,6 +2195,45 @@ open_copy(struct s2s_cs *cs, struct cs_pair *p, const uint8_t *buf,
  * same seq on one chain at the same moment, 100 times: exactly one wins
  * each time, the loser changes nothing and reads the winner's chain.
  */
+/* Two brokers pairing the same two devices at once: the pair is stored
+ * once; the second insert changes nothing and says so (cluster). */
+START_TEST(test_pg_pair_once)
+{
+	struct s2s_cs *cs1 = cs_open(OPEN), *cs2;
+	struct td_dev a, b;
+	struct cs_pair *p1, *p2, other;
+	uint16_t rv[S2S_RV_LEN];
+	char id[CS_PAIR_BUF];
+	uint8_t shk[S2S_SHK_MAX];
+	size_t shk_len;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p1 = establish(cs1, &a, &b, S2S_PROFILE_PAPER);
+	snprintf(id, sizeof(id), "%s", p1->id);
+	memcpy(shk, p1->shk, p1->shk_len);
+	shk_len = p1->shk_len;
+	cs2 = cs_open(OPEN);
+	p2 = cs_pair_find(cs2, id);
+	ck_assert_ptr_nonnull(p2);
+	other = *p2;
+	other.sess = NULL;
+	other.shk[0] ^= 0x5a;           /* what the losing broker computed */
+	memset(rv, 0x11, sizeof(rv));
+	ck_assert_int_eq(cs_store_pair_put(cs2, &other, rv), S2S_ERR_REPLAY);
+	s2s_memzero(&other, sizeof(other));
+	ck_assert_int_eq(cs_store_pair_load(cs2, id), S2S_OK);
+	p2 = cs_pair_find(cs2, id);
+	ck_assert_ptr_nonnull(p2);
+	ck_assert_uint_eq(p2->shk_len, shk_len);
+	ck_assert_mem_eq(p2->shk, shk, shk_len);
+	cs_destroy(cs2);
+	cs_destroy(cs1);
+	td_free(&a);
+	td_free(&b);
+}
+END_TEST
+
 START_TEST(test_pg_race)
 {
 	struct s2s_cs *cs1 = cs_open(OPEN), *cs2;
@@ -2589,6 +2628,7 @@ make_suite(void)
 		tcase_add_checked_fixture(tc, setup, teardown);
 		tcase_set_timeout(tc, 120);
 		tcase_add_test(tc, test_pg_race);
+		tcase_add_test(tc, test_pg_pair_once);
 		tcase_add_test(tc, test_pg_idempotent);
 		tcase_add_test(tc, test_pg_events);
 		tcase_add_test(tc, test_pg_migrate);
