@@ -161,7 +161,8 @@ cluster_start(void)
 		fclose(f);
 		ck_assert_msg(bh_start(&br[i], &(struct bh_options){
 			.plugin = bh_plugin_path(), .plugin_opts = opts,
-			.extra_conf = frag, .port = cc[i].port }) == 0,
+			.extra_conf = frag, .port = cc[i].port,
+			.start_timeout_ms = 60000 }) == 0,
 			"broker %d did not start", i);
 		free(frag);
 		frag = NULL;
