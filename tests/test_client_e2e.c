@@ -767,10 +767,10 @@ START_TEST(test_pg_restart)
 	snprintf(fb, sizeof(fb), "%s/bob.out", B.dir);
 	{
 		char *bv[] = { (char *)device_prog(), cb, "alice", "--expect",
-			       "40", "--timeout", "25", NULL };
+			       "40", "--timeout", "40", NULL };
 		char *av[] = { (char *)device_prog(), ca, "bob", "--initiate",
 			       "--send", "40", "--interval", "100",
-			       "--timeout", "25", NULL };
+			       "--timeout", "40", NULL };
 
 		pb = spawn(bv, fb);
 		pa = spawn(av, fa);
@@ -814,12 +814,23 @@ START_TEST(test_pg_restart)
 			}
 		}
 		fclose(f);
+		unsigned sent = 0;
+
 		(void)read_recv(fa, seen, 128, NULL, &refused);
+		/* what alice sent before her timeout (a loaded machine may
+		 * not send all 40 in time) */
+		f = fopen(fa, "r");
+		ck_assert_ptr_nonnull(f);
+		while (fgets(line, sizeof(line), f))
+			(void)sscanf(line, "DONE sent=%u", &sent);
+		fclose(f);
 		for (unsigned k = 0; k < 64; k++)
 			ck_assert_uint_le(msgs[k], 1);
-		printf("pg_restart: %u delivered once, %u refused to the "
-		       "sender\n", delivered, refused);
-		ck_assert_uint_eq(delivered + refused, 40);
+		printf("pg_restart: %u sent, %u delivered once, %u refused to "
+		       "the sender\n", sent, delivered, refused);
+		fflush(stdout);
+		ck_assert_uint_gt(sent, 0);
+		ck_assert_uint_eq(delivered + refused, sent);
 		(void)got;
 	}
 	/* and they talk again */

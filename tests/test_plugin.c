@@ -1340,13 +1340,15 @@ START_TEST(test_fetch_end_retention)
 		ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
 		free(buf);
 	}
-	/* bob fetches alice's 2..4 of the current session. */
-	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 2, 4, 31, &buf, &n));
+	/* bob fetches alice's 3..5 of the current session (the newest
+	 * three, which retention keeps: the log's thread applies it every
+	 * second on its own). */
+	REQ(cs, &b, td_fetch(&b, "alice", "alice", 0, 3, 5, 31, &buf, &n));
 	ck_assert(inbox(&b, &m));
 	ck_assert_int_eq(m.type, S2S_MSG_FETCHED);
 	ck_assert_uint_eq(m.session, t);
 	ck_assert_uint_eq(m.count, 3);
-	for (uint64_t seq = 2; seq <= 4; seq++) {
+	for (uint64_t seq = 3; seq <= 5; seq++) {
 		ck_assert_int_eq(s2s_msg_fetched_next(&m, &off, &pkg, &pl),
 				 S2S_OK);
 		ck_assert_int_eq(s2s_package_parse(pkg, pl, NULL, &pp), S2S_OK);
@@ -1357,7 +1359,7 @@ START_TEST(test_fetch_end_retention)
 	REQ(cs, &b, td_fetch(&b, "carol", "alice", 0, 1, 4, 32, &buf, &n));
 	expect_reject(&b, S2S_ERR_NOT_FOUND);
 	/* Retention keeps the newest 3. */
-	ck_assert_int_eq(cs_store_retention(cs, cs_now_s()), 2);
+	ck_assert_int_le(cs_store_retention(cs, cs_now_s()), 2);
 	ck_assert_int_eq(cs_store_package_count(cs, p->id), 3);
 	/* END: both hear ENDED; the gate closes. */
 	REQ(cs, &a, td_end(&a, "bob", 33, &buf, &n));
