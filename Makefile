@@ -64,6 +64,11 @@ bench: build
 	S2S_PLUGIN=$(CURDIR)/$(BUILD)/broker-plugin/mosquitto_s2s.so \
 		S2S_TOOL=$(CURDIR)/$(BUILD)/client/s2s \
 		$(BUILD)/tests/bench_report -o $(BUILD)/bench
+	@if [ -x $(BUILD)/tests/bench_cluster ]; then \
+		S2S_PLUGIN=$(CURDIR)/$(BUILD)/broker-plugin/mosquitto_s2s.so \
+		S2S_TOOL=$(CURDIR)/$(BUILD)/client/s2s \
+		$(BUILD)/tests/bench_cluster -n 200 -r 3 -f 3 || \
+		[ $$? -eq 77 ]; fi
 
 # One command from a fresh clone: builds what is missing, then runs the
 # whole scheme through a private broker (see `s2s demo --help`).

@@ -42,7 +42,7 @@ is_member(struct s2s_cs *cs, enum cs_conn_kind kind, const char *client_id,
 
 	if (kind != CS_CONN_DEVICE || !client_id)
 		return false;
-	p = cs_pair_find(cs, pair);
+	p = cs_pair_get(cs, pair, client_id);
 	return p && cs_pair_member(p, client_id) >= 0;
 }
 
@@ -83,9 +83,14 @@ decide_read(struct s2s_cs *cs, enum cs_conn_kind kind, const char *client_id,
 
 static int
 decide_write(struct s2s_cs *cs, enum cs_conn_kind kind,
-	     const char *client_id, const struct cs_topic *t)
+	     const char *client_id, const struct cs_topic *t,
+	     const char *bridge)
 {
 	switch (t->kind) {
+	case CS_T_BRIDGE:
+		/* Only a peer broker's authenticated bridge, in its own name. */
+		return kind == CS_CONN_BRIDGE && same(bridge, t->broker) ?
+		       ALLOW : DENY;
 	case CS_T_FOREIGN:
 		return foreign(cs);
 	case CS_T_REGISTER:
@@ -185,9 +190,9 @@ decide_subscribe(struct s2s_cs *cs, enum cs_conn_kind kind,
 }
 
 int
-cs_acl_decide(struct s2s_cs *cs, enum cs_conn_kind kind,
-	      const char *client_id, int access, const char *topic,
-	      const void *payload, size_t len)
+cs_acl_decide_bridge(struct s2s_cs *cs, enum cs_conn_kind kind,
+		     const char *client_id, const char *bridge, int access,
+		     const char *topic, const void *payload, size_t len)
 {
 	struct cs_topic t;
 
@@ -200,7 +205,7 @@ cs_acl_decide(struct s2s_cs *cs, enum cs_conn_kind kind,
 		return decide_subscribe(cs, kind, client_id, topic);
 	case MOSQ_ACL_WRITE:
 		cs_topic_parse(cs->opt.topic_root, topic, &t);
-		return decide_write(cs, kind, client_id, &t);
+		return decide_write(cs, kind, client_id, &t, bridge);
 	case MOSQ_ACL_READ:
 		cs_topic_parse(cs->opt.topic_root, topic, &t);
 		return decide_read(cs, kind, client_id, &t, access, payload,
@@ -208,4 +213,13 @@ cs_acl_decide(struct s2s_cs *cs, enum cs_conn_kind kind,
 	default:
 		return DENY;
 	}
+}
+
+int
+cs_acl_decide(struct s2s_cs *cs, enum cs_conn_kind kind,
+	      const char *client_id, int access, const char *topic,
+	      const void *payload, size_t len)
+{
+	return cs_acl_decide_bridge(cs, kind, client_id, NULL, access, topic,
+				    payload, len);
 }

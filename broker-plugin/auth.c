@@ -67,6 +67,23 @@ cs_conn_kind(struct s2s_cs *cs, const struct mosquitto *client)
 	return c ? c->kind : CS_CONN_OTHER;
 }
 
+const char *
+cs_conn_id(struct s2s_cs *cs, const struct mosquitto *client)
+{
+	struct cs_conn *c = conn_find(cs, client, NULL);
+
+	return c ? c->id : NULL;
+}
+
+bool
+cs_device_here(struct s2s_cs *cs, const char *id)
+{
+	for (struct cs_conn *c = cs->conns; c; c = c->next)
+		if (c->kind == CS_CONN_DEVICE && strcmp(c->id, id) == 0)
+			return true;
+	return false;
+}
+
 enum cs_conn_kind
 cs_conn_kind_read(struct s2s_cs *cs, const struct mosquitto *client,
 		  const char *client_id, const char *username)
@@ -254,6 +271,22 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 			cid_device = true;
 		else if (rc != S2S_ERR_NOT_FOUND)
 			return refuse(client_id, "store error");
+	}
+
+	if (username && !cid_device) {
+		char broker[CS_ID_BUF];
+		int b = cs_cluster_bridge_auth(cs, username, password, broker);
+
+		if (b < 0)
+			return refuse(client_id, "bad bridge password");
+		if (b > 0) {
+			if (remember(cs, client, CS_CONN_BRIDGE, broker) != 0)
+				return MOSQ_ERR_NOMEM;
+			cs_log(MOSQ_LOG_NOTICE, "bridge of broker '%s' "
+			       "connected as client '%s'", broker,
+			       client_id ? client_id : "");
+			return MOSQ_ERR_SUCCESS;
+		}
 	}
 
 	if (username && strcmp(username, cs->opt.admin_user) == 0) {

@@ -37,10 +37,7 @@ state_name(enum cs_sess_state s)
 static bool
 device_connected(struct s2s_cs *cs, const char *id)
 {
-	for (struct cs_conn *c = cs->conns; c; c = c->next)
-		if (c->kind == CS_CONN_DEVICE && strcmp(c->id, id) == 0)
-			return true;
-	return false;
+	return cs_device_here(cs, id) || cs_cluster_connected(cs, id);
 }
 
 static void
@@ -130,6 +127,7 @@ put_stats(struct s2s_cs *cs, struct s2s_json *d)
 	s2s_json_add_u64_string(d, "negotiationsRejected",
 				s->negotiation_rejected);
 	s2s_json_add_u64_string(d, "controlRejected", s->control_rejected);
+	cs_cluster_stats(cs, s2s_json_add_object(d, "cluster"));
 }
 
 /* Printable ASCII without space: a code a person can type. */
@@ -344,6 +342,7 @@ cs_control(struct s2s_cs *cs, const char *client_id, const uint8_t *buf,
 		cs_log(MOSQ_LOG_NOTICE, "admin '%s': %s",
 		       client_id ? client_id : "", err);
 	} else {
+		cs_cluster_sync(cs);    /* answer for the whole cluster */
 		for (size_t i = 0; i < req.count; i++)
 			run(cs, reply, &req.cmds[i]);
 	}

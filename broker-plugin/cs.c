@@ -129,6 +129,39 @@ cs_pair_member(const struct cs_pair *p, const char *id)
 }
 
 struct cs_pair *
+cs_pair_get(struct s2s_cs *cs, const char *pair, const char *member)
+{
+	char a[CS_ID_BUF], b[CS_ID_BUF];
+	struct cs_pair *p = cs_pair_find(cs, pair);
+
+	if (p)
+		return p;
+	/* Only a member's own pairs are looked up in the store: nobody can
+	 * make the broker read the store for pairs of others. */
+	if (!member || !cs_pair_split(pair, a, b) ||
+	    (strcmp(a, member) != 0 && strcmp(b, member) != 0))
+		return NULL;
+	if (!cs_store_shared(cs) || cs_store_pair_load(cs, pair) != S2S_OK)
+		return NULL;
+	return cs_pair_find(cs, pair);
+}
+
+void
+cs_session_refresh(struct s2s_cs *cs, struct cs_pair *p)
+{
+	struct cs_session *x = NULL;
+	enum s2s_err rc;
+
+	if (!cs_store_shared(cs) || !cs->store_ops->session_get)
+		return;     /* one broker: memory is the truth */
+	rc = cs_store_session_get(cs, p, &x);
+	if (rc != S2S_OK && rc != S2S_ERR_NOT_FOUND)
+		return;     /* store down: keep what we have */
+	cs_session_free(p->sess);
+	p->sess = x;
+}
+
+struct cs_pair *
 cs_pair_new(struct s2s_cs *cs, const char *a, const char *b)
 {
 	struct cs_pair *p = calloc(1, sizeof(*p));
@@ -158,8 +191,8 @@ cs_pair_new(struct s2s_cs *cs, const char *a, const char *b)
 	return p;
 }
 
-static void
-session_free(struct cs_session *x)
+void
+cs_session_free(struct cs_session *x)
 {
 	if (!x)
 		return;
@@ -176,7 +209,7 @@ cs_pair_free(struct cs_pair *p)
 {
 	if (!p)
 		return;
-	session_free(p->sess);
+	cs_session_free(p->sess);
 	s2s_memzero(p, sizeof(*p));
 	free(p);
 }
@@ -526,7 +559,7 @@ handle_pair(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	}
 	if (s2s_pair_id(me, m->peer, pid) != S2S_OK)
 		return;
-	p = cs_pair_find(cs, pid);
+	p = cs_pair_get(cs, pid, me);
 	if (p) {            /* pairing twice is idempotent */
 		(void)send_paired(cs, p, cs_pair_member(p, me), m->req_id, 0,
 				  p->profile);
@@ -583,6 +616,19 @@ handle_pair(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 		rc = S2S_ERR_CRYPTO;
 	if (rc == S2S_OK)
 		rc = cs_store_pair_put(cs, p, rv);
+	if (rc == S2S_ERR_REPLAY) {
+		/* Another broker paired them at the same moment: its pair
+		 * (and Shk) is the one; answer with it. */
+		cs_pair_unlink(cs, p);
+		cs_pair_free(p);
+		s2s_memzero(rv, S2S_RV_LEN * sizeof(*rv));
+		free(rv);
+		p = cs_pair_get(cs, pid, me);
+		if (p)
+			(void)send_paired(cs, p, cs_pair_member(p, me),
+					  m->req_id, 0, p->profile);
+		return;
+	}
 	if (rc != S2S_OK) {
 		cs_pair_unlink(cs, p);
 		cs_pair_free(p);
@@ -629,8 +675,7 @@ cs_session_end(struct s2s_cs *cs, struct cs_pair *p, bool notify,
 
 	if (!x)
 		return;
-	if (x->state == CS_SESS_ESTABLISHED)
-		(void)cs_store_session_delete(cs, p->id);
+	(void)cs_store_session_cas(cs, p, NULL, 0, 0);
 	if (notify) {
 		send_ended(cs, p, 0, x->t, 0);
 		send_ended(cs, p, 1, x->t, 0);
@@ -638,7 +683,7 @@ cs_session_end(struct s2s_cs *cs, struct cs_pair *p, bool notify,
 	cs_log(MOSQ_LOG_INFO, "session of pair '%s' ended: %s", p->id,
 	       why ? why : "ended");
 	p->sess = NULL;
-	session_free(x);
+	cs_session_free(x);
 	cs->stats_dirty = true;
 }
 
@@ -694,11 +739,12 @@ handle_session(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	enum s2s_err rc;
 
 	if (!s2s_id_valid(m->peer) || s2s_pair_id(me, m->peer, pid) != S2S_OK ||
-	    !(p = cs_pair_find(cs, pid))) {
+	    !(p = cs_pair_get(cs, pid, me))) {
 		cs_send_reject(cs, me, m->req_id, S2S_MSG_SESSION,
 			       S2S_ERR_NOT_FOUND, 0, "not paired with this peer");
 		return;
 	}
+	cs_session_refresh(cs, p);
 	cs_session_end(cs, p, true, "replaced by a new session");
 	x = calloc(1, sizeof(*x));
 	rv = calloc(S2S_RV_LEN, sizeof(*rv));
@@ -733,6 +779,12 @@ handle_session(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 			 1000 * (int64_t)cs->opt.negotiation_timeout;
 	p->sess = x;
 	cs->stats_dirty = true;
+	/* In the store before step 1 leaves: step 2 may reach any broker. */
+	rc = cs_store_session_cas(cs, p, x, 0, 0);
+	if (rc != S2S_OK) {
+		p->sess = NULL;
+		goto fail;
+	}
 	rc = send_keys(cs, p, x->sds, m->req_id);
 	if (rc == S2S_OK)
 		rc = send_keys(cs, p, 1 - x->sds, 0);
@@ -746,7 +798,7 @@ fail:
 		s2s_memzero(rv, S2S_RV_LEN * sizeof(*rv));
 		free(rv);
 	}
-	session_free(x);
+	cs_session_free(x);
 	cs_send_reject(cs, me, m->req_id, S2S_MSG_SESSION, rc, 0, NULL);
 }
 
@@ -796,7 +848,9 @@ neg_lookup(struct s2s_cs *cs, const char *me, const struct s2s_msg *m,
 		return NULL;
 	}
 	if (s2s_pair_id(m->id_sds, m->id_sdr, pid) == S2S_OK)
-		p = cs_pair_find(cs, pid);
+		p = cs_pair_get(cs, pid, me);
+	if (p)
+		cs_session_refresh(cs, p);  /* step 1 may have left elsewhere */
 	x = p ? p->sess : NULL;
 	if (!x || x->t != m->session) {
 		cs_send_reject(cs, me, m->req_id, about, S2S_ERR_SESSION,
@@ -867,6 +921,18 @@ handle_neg_sds(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	memcpy(f.shk, p->shk, p->shk_len);
 	f.shk_len = p->shk_len;
 	x->state = CS_SESS_FWD_SENT;
+	rc = cs_store_session_cas(cs, p, x, x->t, CS_SESS_KEYS_SENT);
+	if (rc != S2S_OK) {
+		/* Another broker took this step first (or the store failed):
+		 * nothing changed here; the cache follows the store. */
+		s2s_msg_clear(&f);
+		s2s_key_destroy(k);
+		cs_session_refresh(cs, p);
+		cs_send_reject(cs, me, m->req_id, S2S_MSG_NEG_SDS, rc ==
+			       S2S_ERR_STATE ? S2S_ERR_REPLAY : rc, m->session,
+			       "step already done (replay)");
+		return;
+	}
 	rc = cs_send(cs, p->m[sdr], &f, k);
 	s2s_msg_clear(&f);
 	s2s_key_destroy(k);
@@ -912,7 +978,14 @@ handle_neg_sdr(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	}
 	x->state = CS_SESS_ESTABLISHED;
 	s2s_memzero(x->blob_sds, sizeof(x->blob_sds));
-	rc = cs_store_session_put(cs, p);
+	rc = cs_store_session_cas(cs, p, x, x->t, CS_SESS_FWD_SENT);
+	if (rc == S2S_ERR_STATE) {
+		cs_session_refresh(cs, p);
+		cs_send_reject(cs, me, m->req_id, S2S_MSG_NEG_SDR,
+			       S2S_ERR_REPLAY, m->session,
+			       "step already done (replay)");
+		return;
+	}
 	if (rc == S2S_OK)
 		rc = device_key(cs, p->m[sds], &k);
 	if (rc != S2S_OK) {
@@ -1053,7 +1126,7 @@ handle_fetch(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	enum s2s_err rc;
 
 	if (s2s_id_valid(m->peer) && s2s_pair_id(me, m->peer, pid) == S2S_OK)
-		p = cs_pair_find(cs, pid);
+		p = cs_pair_get(cs, pid, me);
 	if (!p) {
 		cs_send_reject(cs, me, m->req_id, S2S_MSG_FETCH,
 			       S2S_ERR_NOT_FOUND, t, "not paired with this peer");
@@ -1065,6 +1138,7 @@ handle_fetch(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 		return;
 	}
 	if (t == 0) {
+		cs_session_refresh(cs, p);
 		if (!p->sess || p->sess->state != CS_SESS_ESTABLISHED) {
 			cs_send_reject(cs, me, m->req_id, S2S_MSG_FETCH,
 				       S2S_ERR_SESSION, 0, "no current session");
@@ -1131,7 +1205,9 @@ handle_end(struct s2s_cs *cs, const char *me, const struct s2s_msg *m)
 	struct cs_pair *p = NULL;
 
 	if (s2s_id_valid(m->peer) && s2s_pair_id(me, m->peer, pid) == S2S_OK)
-		p = cs_pair_find(cs, pid);
+		p = cs_pair_get(cs, pid, me);
+	if (p)
+		cs_session_refresh(cs, p);
 	if (!p || !p->sess) {
 		cs_send_reject(cs, me, m->req_id, S2S_MSG_END, S2S_ERR_SESSION,
 			       0, "no session with this peer");
@@ -1198,6 +1274,13 @@ cs_tick(struct s2s_cs *cs, int64_t now_ms)
 		if (!x || x->state == CS_SESS_ESTABLISHED ||
 		    now_ms < x->deadline_ms)
 			continue;
+		/* Only the broker that removes it from the store says so. */
+		if (cs_store_session_cas(cs, p, NULL, x->t, x->state) !=
+		    S2S_OK) {
+			p->sess = NULL;
+			cs_session_free(x);
+			continue;
+		}
 		cs->stats.negotiation_rejected++;
 		cs_send_reject(cs, p->m[x->sds], x->sds_req_id,
 			       S2S_MSG_SESSION, S2S_ERR_TIMEOUT, x->t,

@@ -35,6 +35,51 @@ reject(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 	return rc;
 }
 
+/*
+ * Is this broker's copy of the pair's session behind the store?  Several
+ * brokers share one store (issue 13): a device that moved here after its
+ * broker died sends packages on a chain another broker advanced, or in a
+ * session negotiated elsewhere.  The store is read again only for a
+ * session this broker does not know, or for a sequence number ahead of
+ * the cached chain by at most plugin_opt_cluster_window: a device cannot
+ * make the broker read the store for numbers far off, and a package at
+ * or behind the chain is a replay that needs no read.
+ */
+static bool
+behind(struct s2s_cs *cs, const struct cs_pair *p, int dir,
+       const struct s2s_package *pkg)
+{
+	const struct cs_session *x = p->sess;
+	uint64_t next;
+
+	if (!x || x->state != CS_SESS_ESTABLISHED || pkg->session != x->t)
+		return true;
+	next = x->chain[dir].next_seq;
+	return pkg->seq > next && pkg->seq - next <= cs->opt.cluster_window;
+}
+
+/* Read the chain (same session) or the whole session from the store. */
+static void
+catch_up(struct s2s_cs *cs, struct cs_pair *p, int dir,
+	 const struct s2s_package *pkg)
+{
+	struct cs_session *x = p->sess;
+	struct s2s_chain c;
+
+	if (x && x->state == CS_SESS_ESTABLISHED && pkg->session == x->t &&
+	    cs_store_shared(cs) && cs->store_ops->chain_load) {
+		memset(&c, 0, sizeof(c));
+		if (cs_store_chain_load(cs, p, dir, &c) == S2S_OK &&
+		    c.next_seq > x->chain[dir].next_seq) {
+			s2s_chain_wipe(&x->chain[dir]);
+			x->chain[dir] = c;
+		}
+		s2s_chain_wipe(&c);
+		return;
+	}
+	cs_session_refresh(cs, p);
+}
+
 enum s2s_err
 cs_gate(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 	const uint8_t *buf, size_t len)
@@ -54,11 +99,13 @@ cs_gate(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 	if (!client_id || strcmp(client_id, t->id) != 0 ||
 	    !field_is(pkg.sender, pkg.sender_len, client_id))
 		return reject(cs, client_id, t, S2S_ERR_DENIED);
-	p = cs_pair_find(cs, t->pair);
+	p = cs_pair_get(cs, t->pair, client_id);
 	if (!p || (dir = cs_pair_member(p, client_id)) < 0)
 		return reject(cs, client_id, t, S2S_ERR_DENIED);
 	if (!field_is(pkg.receiver, pkg.receiver_len, p->m[1 - dir]))
 		return reject(cs, client_id, t, S2S_ERR_INCONSISTENT);
+	if (behind(cs, p, dir, &pkg))
+		catch_up(cs, p, dir, &pkg);
 	if (!p->sess || p->sess->state != CS_SESS_ESTABLISHED ||
 	    pkg.session != p->sess->t)
 		return reject(cs, client_id, t, S2S_ERR_SESSION);
@@ -70,6 +117,9 @@ cs_gate(struct s2s_cs *cs, const char *client_id, const struct cs_topic *t,
 		rc = cs_store_accept(cs, p, dir, &next, buf, len);
 	if (rc != S2S_OK) {
 		s2s_chain_wipe(&next);
+		/* Another broker advanced this chain: follow the store. */
+		if (rc == S2S_ERR_REPLAY || rc == S2S_ERR_SESSION)
+			cs_session_refresh(cs, p);
 		return reject(cs, client_id, t, rc);
 	}
 	p->sess->chain[dir] = next;

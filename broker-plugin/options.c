@@ -134,6 +134,8 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 	o->enroll_pending_max = 1000;
 	o->fetch_reply_bytes = 1u << 20;
 	o->fetch_client_bytes = 4u << 20;
+	snprintf(o->broker_id, sizeof(o->broker_id), "broker");
+	o->cluster_window = 1024;
 	if (!o->store || !o->cs_key || !o->topic_root)
 		return fail(err, n, "out of memory");
 
@@ -286,6 +288,25 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 					    " '%s': expected 1024..1073741824 "
 					    "bytes", v);
 			o->fetch_client_bytes = (size_t)u;
+		} else if (strcmp(k, "broker_id") == 0) {
+			if (!s2s_id_valid(v) || strlen(v) > 48)
+				return fail(err, n, "plugin_opt_broker_id '%s': "
+					    "1..48 characters of "
+					    "[A-Za-z0-9_.-]", v);
+			snprintf(o->broker_id, sizeof(o->broker_id), "%s", v);
+		} else if (strcmp(k, "bridge_users") == 0) {
+			if (!readers_valid(v) || strcmp(v, "any") == 0)
+				return fail(err, n, "plugin_opt_bridge_users "
+					    "'%s': expected broker ids separated"
+					    " by commas (no spaces)", v);
+			str = &o->bridge_users;
+		} else if (strcmp(k, "bridge_secret") == 0) {
+			str = &o->bridge_secret;
+		} else if (strcmp(k, "cluster_window") == 0) {
+			if (!parse_u64(v, 1, 1000000, &u))
+				return fail(err, n, "plugin_opt_cluster_window "
+					    "'%s': expected 1..1000000", v);
+			o->cluster_window = u;
 		} else {
 			return fail(err, n, "plugin_opt_%s: unknown option", k);
 		}
@@ -296,6 +317,10 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 				return fail(err, n, "out of memory");
 		}
 	}
+	if (o->bridge_users && !o->bridge_secret)
+		return fail(err, n, "plugin_opt_bridge_users needs "
+			    "plugin_opt_bridge_secret (the bridges' password "
+			    "file)");
 	if (strcmp(o->admin_user, o->cs_id) == 0)
 		return fail(err, n, "plugin_opt_admin_user '%s': must differ "
 			    "from plugin_opt_cs_id", o->admin_user);
@@ -311,6 +336,8 @@ cs_options_free(struct cs_options *o)
 	free(o->feed_readers);
 	free(o->reserved_users);
 	free(o->reserved_users_file);
+	free(o->bridge_users);
+	free(o->bridge_secret);
 	free(o->topic_root);
 	memset(o, 0, sizeof(*o));
 }

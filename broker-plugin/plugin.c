@@ -184,25 +184,41 @@ cs_create(const struct mosquitto_opt *opts, int count, struct s2s_cs **out,
 	rc = cs_options_parse(&cs->opt, opts, count, err, n);
 	if (rc == S2S_OK)
 		rc = load_keys(cs, err, n);
+	if (rc == S2S_OK)
+		rc = cs_cluster_init(cs, err, n);
 	if (rc == S2S_OK) {
+		char shown[512];
+
 		rc = cs_store_open(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot open (%s);"
-				 " is the directory writable by the broker "
-				 "user?", cs->opt.store, s2s_strerror(rc));
+				 " %s", cs_store_display(cs->opt.store, shown,
+							 sizeof(shown)),
+				 s2s_strerror(rc), cs_store_is_pg(cs->opt.store)
+				 ? "is the PostgreSQL server reachable (see "
+				 "the log)?" : "is the directory writable by "
+				 "the broker user?");
 	}
 	if (rc == S2S_OK) {
+		char shown[512];
+
 		rc = cs_tokens_open(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot create "
-				 "the used_tokens table (%s)", cs->opt.store,
+				 "the used_tokens table (%s)",
+				 cs_store_display(cs->opt.store, shown,
+						  sizeof(shown)),
 				 s2s_strerror(rc));
 	}
 	if (rc == S2S_OK) {
+		char shown[512];
+
 		rc = cs_store_load(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot load (%s)",
-				 cs->opt.store, s2s_strerror(rc));
+				 cs_store_display(cs->opt.store, shown,
+						  sizeof(shown)),
+				 s2s_strerror(rc));
 	}
 	if (rc != S2S_OK) {
 		cs_destroy(cs);
@@ -231,6 +247,10 @@ cs_destroy(struct s2s_cs *cs)
 	cs_conn_free_all(cs);
 	cs_fetch_free_all(cs);
 	cs_store_close(cs);
+	if (cs->bridge_pw) {
+		s2s_memzero(cs->bridge_pw, strlen(cs->bridge_pw));
+		free(cs->bridge_pw);
+	}
 	s2s_key_destroy(cs->cs_key);
 	s2s_key_destroy(cs->admin_key);
 	cs_options_free(&cs->opt);
@@ -337,8 +357,11 @@ cs_on_acl_check(int event, void *event_data, void *userdata)
 	if (cs_feed_acl(cs, kind, kind == CS_CONN_DEVICE ? NULL : user,
 			ed->access, ed->topic))
 		return MOSQ_ERR_SUCCESS;
-	rc = cs_acl_decide(cs, kind, id, ed->access, ed->topic, ed->payload,
-			   ed->payloadlen);
+	rc = cs_acl_decide_bridge(cs, kind, id,
+				  kind == CS_CONN_BRIDGE ?
+				  cs_conn_id(cs, ed->client) : NULL,
+				  ed->access, ed->topic, ed->payload,
+				  ed->payloadlen);
 	if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_READ &&
 	    under_root(cs, ed->topic)) {
 		struct cs_topic t;
@@ -405,6 +428,16 @@ cs_on_message(int event, void *event_data, void *userdata)
 					   ed->client) != 5 ? 1 : ed->qos) ==
 		       S2S_OK ? MOSQ_ERR_SUCCESS :
 		       MOSQ_ERR_ACL_DENIED;
+	case CS_T_BRIDGE:
+		/* Verified by the gate of the sender's broker: trusted only
+		 * from that broker's authenticated bridge (acl.c, again). */
+		ed->retain = false;
+		if (cs_conn_kind(cs, ed->client) == CS_CONN_BRIDGE &&
+		    strcmp(cs_conn_id(cs, ed->client), t.broker) == 0)
+			cs_cluster_deliver(cs, &t, ed->payload, ed->payloadlen);
+		else
+			cs_stats_reject(cs, S2S_ERR_DENIED);
+		return MOSQ_ERR_ACL_DENIED;     /* delivered; route no further */
 	case CS_T_FOREIGN:
 		return MOSQ_ERR_SUCCESS;
 	default:
@@ -437,6 +470,8 @@ cs_on_tick(int event, void *event_data, void *userdata)
 	(void)event;
 	(void)event_data;
 	cs_tick(cs, now);
+	cs_cluster_tick(cs, now);
+	(void)cs_store_tick(cs);        /* other brokers (shared store) */
 	if (now >= cs->next_retention_ms) {
 		long n = cs_store_retention(cs, cs_now_s());
 

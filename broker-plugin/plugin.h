@@ -92,6 +92,11 @@ struct cs_options {
 	uint64_t enroll_pending_max;    /* open enrolments not yet paired */
 	size_t fetch_reply_bytes;       /* packages per FETCHED, in bytes */
 	size_t fetch_client_bytes;      /* unacknowledged FETCHED per device */
+	/* cluster (cluster.c, docs/CLUSTER.md) */
+	char broker_id[CS_ID_BUF];      /* this broker's name in the cluster */
+	char *bridge_users;             /* peers: user1,user2 (NULL: none) */
+	char *bridge_secret;            /* file with the bridges' password */
+	uint64_t cluster_window;        /* gate catch-up window, packages */
 };
 
 /*
@@ -120,6 +125,8 @@ enum cs_topic_kind {
 	CS_T_CONTROL_RESP,  /* $CONTROL/s2s/v1/response */
 	CS_T_CONTROL_OTHER, /* other $CONTROL/s2s/... */
 	CS_T_SYS,           /* $SYS/broker/s2s/... */
+	CS_T_BRIDGE,        /* ROOT/bridge/<broker>/{pair/<pair>/<sender>,
+			     * inbox/<id>}: from a peer broker (cluster.c) */
 };
 
 /* A topic split into its parts; the strings are NUL-terminated copies. */
@@ -127,6 +134,8 @@ struct cs_topic {
 	enum cs_topic_kind kind;
 	char id[CS_ID_BUF];         /* REQ, INBOX; PAIR: the sender */
 	char pair[CS_PAIR_BUF];     /* PAIR, VERIFIED */
+	char broker[CS_ID_BUF];     /* BRIDGE: the peer broker */
+	enum cs_topic_kind inner;   /* BRIDGE: CS_T_PAIR or CS_T_INBOX */
 };
 
 /*
@@ -235,6 +244,16 @@ struct cs_pair {
 };
 
 struct cs_pair *cs_pair_find(struct s2s_cs *cs, const char *pair);
+/*
+ * As cs_pair_find, and on a miss read the pair from the store (made by
+ * another broker of the cluster) -- only when member is one of the two
+ * ids in the pair id, so nobody makes the broker read others' pairs.
+ */
+struct cs_pair *cs_pair_get(struct s2s_cs *cs, const char *pair,
+			    const char *member);
+/* Replace p's cached session with the store's (store.h, "cluster"); on a
+ * store error the cache is kept. */
+void cs_session_refresh(struct s2s_cs *cs, struct cs_pair *p);
 /* Member index of id in p, or -1. */
 int cs_pair_member(const struct cs_pair *p, const char *id);
 /* A new pair, linked into cs->pairs and the index (NULL: bad ids, OOM). */
@@ -277,6 +296,8 @@ enum cs_conn_kind {
 	CS_CONN_OTHER = 0,      /* enrolling or foreign client */
 	CS_CONN_DEVICE,         /* authenticated with a device token */
 	CS_CONN_ADMIN,          /* authenticated with the admin token */
+	CS_CONN_BRIDGE,         /* a peer broker's bridge (cluster.c); id:
+				 * the peer's broker id */
 };
 
 struct cs_conn {
@@ -324,6 +345,14 @@ long cs_conn_count(struct s2s_cs *cs, enum cs_conn_kind kind);
 int cs_acl_decide(struct s2s_cs *cs, enum cs_conn_kind kind,
 		  const char *client_id, int access, const char *topic,
 		  const void *payload, size_t payload_len);
+/* As cs_acl_decide; bridge: the peer broker id of a CS_CONN_BRIDGE. */
+int cs_acl_decide_bridge(struct s2s_cs *cs, enum cs_conn_kind kind,
+			 const char *client_id, const char *bridge,
+			 int access, const char *topic, const void *payload,
+			 size_t payload_len);
+/* The id recorded for a connection (device id, admin user, peer broker)
+ * or NULL. */
+const char *cs_conn_id(struct s2s_cs *cs, const struct mosquitto *client);
 
 /* =========================================================================
  * The gate (gate.c)
@@ -396,6 +425,8 @@ struct cs_stats {
 	uint64_t negotiated, negotiation_rejected;
 	uint64_t control_rejected;          /* malformed control messages */
 	uint64_t fetch_paced;               /* FETCHes refused: unread replies */
+	uint64_t bridged_in;                /* messages from peer brokers */
+	uint64_t bridged_delivered;         /* ... handed to a device here */
 };
 
 void cs_stats_reject(struct s2s_cs *cs, enum s2s_err err);
@@ -403,6 +434,42 @@ void cs_stats_reject(struct s2s_cs *cs, enum s2s_err err);
 void cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force);
 long cs_session_count(struct s2s_cs *cs, bool established_only);
 long cs_pair_count(struct s2s_cs *cs);
+
+/* =========================================================================
+ * The cluster (cluster.c)
+ * ========================================================================= */
+
+/*
+ * Load the bridge password (plugin_opt_bridge_secret) at start.  S2S_OK
+ * when no bridges are configured.
+ */
+enum s2s_err cs_cluster_init(struct s2s_cs *cs, char *err, size_t n);
+/*
+ * A CONNECT with a user name: is it a configured bridge peer
+ * ("s2s-bridge-<broker>" for a broker in plugin_opt_bridge_users)?  0: not
+ * a bridge user; 1: authenticated (*broker set); -1: a bridge user with
+ * a wrong password (refuse).
+ */
+int cs_cluster_bridge_auth(struct s2s_cs *cs, const char *username,
+			   const char *password, char broker[CS_ID_BUF]);
+/* From TICK: events of the other brokers, this broker's row. */
+void cs_cluster_tick(struct s2s_cs *cs, int64_t now_ms);
+/* A message from a bridge peer on ROOT/bridge/...: deliver it to the
+ * device connected here, if any. */
+void cs_cluster_deliver(struct s2s_cs *cs, const struct cs_topic *t,
+			const uint8_t *buf, size_t len);
+/* Is device id connected to this broker?  To any live broker (their
+ * rows in the store)? */
+bool cs_device_here(struct s2s_cs *cs, const char *id);
+bool cs_cluster_connected(struct s2s_cs *cs, const char *id);
+/* Re-read every pair from the store (admin API: the cluster's view). */
+void cs_cluster_sync(struct s2s_cs *cs);
+/* Append the cluster view (brokers, their counters, totals) to o. */
+struct s2s_json;
+void cs_cluster_stats(struct s2s_cs *cs, struct s2s_json *o);
+/* Publish $SYS/broker/s2s/cluster/... through pub (stats.c). */
+void cs_cluster_sys(struct s2s_cs *cs,
+		    void (*pub)(const char *leaf, long long v));
 
 /* =========================================================================
  * The plugin state (plugin.c)
@@ -439,6 +506,10 @@ struct s2s_cs {
 	 */
 	struct { bool set; size_t len; uint64_t topic, fp; } wmark;
 	uint64_t wills_refused;
+	/* cluster (cluster.c) */
+	char *bridge_pw;                /* bridge password (a secret) */
+	int64_t next_cluster_ms;        /* next broker row */
+	int64_t cluster_cache_ms;       /* cluster view read for $SYS */
 };
 
 /* Set up everything but callbacks: options, keys, store (tests use it). */

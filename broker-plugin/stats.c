@@ -115,4 +115,7 @@ cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force)
 		pub("store/enrolments_pending", (long long)u.pending_enrolments);
 		pub("fetch/paced", (long long)s->fetch_paced);
 	}
+	pub("bridged/in", (long long)s->bridged_in);
+	pub("bridged/delivered", (long long)s->bridged_delivered);
+	cs_cluster_sys(cs, pub);
 }

@@ -48,7 +48,7 @@
 #include "s2s/bio.h"
 #include "s2s/secmem.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);"
@@ -70,7 +70,10 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS sessions("
 	" pair TEXT PRIMARY KEY, session INTEGER NOT NULL,"
 	" sds INTEGER NOT NULL, secret BLOB NOT NULL,"
-	" established INTEGER NOT NULL);"
+	" established INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 3,"
+	" neg BLOB);"
+	"CREATE TABLE IF NOT EXISTS brokers("
+	" id TEXT PRIMARY KEY, info TEXT NOT NULL, updated INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS chains("
 	" pair TEXT NOT NULL, dir INTEGER NOT NULL, session INTEGER NOT NULL,"
 	" next_seq INTEGER NOT NULL, key BLOB NOT NULL,"
@@ -387,6 +390,22 @@ table_exists(sqlite3 *db, const char *name)
 	return yes;
 }
 
+static bool
+column_exists(sqlite3 *db, const char *table, const char *col)
+{
+	sqlite3_stmt *s;
+	bool yes = false;
+
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) "
+			       "WHERE name = ?2", -1, &s, NULL) != SQLITE_OK)
+		return false;
+	sqlite3_bind_text(s, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, col, -1, SQLITE_STATIC);
+	yes = sqlite3_step(s) == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return yes;
+}
+
 /*
  * Schema 1 kept packages in SQLite: copy them into the log (their chains
  * are current in the chains table), drop the table, and turn on
@@ -505,6 +524,13 @@ emb_open(struct s2s_cs *cs)
 			 "INTEGER NOT NULL DEFAULT 0", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return db_err(cs, "migrate devices");
+	/* v3: sessions keep their negotiation state (cluster). */
+	if (version >= 1 && version < 3 &&
+	    !column_exists(e->db, "sessions", "state") &&
+	    sqlite3_exec(e->db, "ALTER TABLE sessions ADD COLUMN state "
+			 "INTEGER NOT NULL DEFAULT 3; ALTER TABLE sessions "
+			 "ADD COLUMN neg BLOB;", NULL, NULL, NULL) != SQLITE_OK)
+		return db_err(cs, "migrate sessions");
 	if (sqlite3_exec(e->db, indexes, NULL, NULL, &msg) != SQLITE_OK) {
 		cs_log(MOSQ_LOG_ERR, "store %s: %s", cs->opt.store,
 		       msg ? msg : "indexes");
@@ -528,8 +554,8 @@ emb_open(struct s2s_cs *cs)
 	}
 	if (version < SCHEMA_VERSION &&
 	    sqlite3_exec(e->db, version == 0 ?
-			 "INSERT INTO schema_version VALUES(2)" :
-			 "UPDATE schema_version SET version = 2", NULL, NULL,
+			 "INSERT INTO schema_version VALUES(3)" :
+			 "UPDATE schema_version SET version = 3", NULL, NULL,
 			 NULL) != SQLITE_OK)
 		return db_err(cs, "schema_version");
 	for (int i = 0; i < S_COUNT; i++) {
@@ -822,7 +848,7 @@ emb_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
 	rc = begin(cs);
 	if (rc != S2S_OK)
 		goto out;
-	if (sqlite3_prepare_v2(E(cs)->db, "INSERT OR REPLACE INTO pairs(pair, "
+	if (sqlite3_prepare_v2(E(cs)->db, "INSERT OR IGNORE INTO pairs(pair, "
 			       "a, b, profile, secret, created) "
 			       "VALUES(?1, ?2, ?3, ?4, ?5, ?6)", -1, &s,
 			       NULL) != SQLITE_OK) {
@@ -836,6 +862,8 @@ emb_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
 	sqlite3_bind_blob(s, 5, sealed, (int)sealed_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, p->created);
 	rc = step_done(cs, s, "pair put");
+	if (rc == S2S_OK && sqlite3_changes(E(cs)->db) == 0)
+		rc = S2S_ERR_REPLAY;    /* the pair exists: keep it */
 	if (rc == S2S_OK)
 		rc = exec3(cs, "DELETE FROM pair_requests WHERE (requester = ?1"
 			   " AND peer = ?2) OR (requester = ?2 AND peer = ?1)",
@@ -928,7 +956,6 @@ emb_pair_delete(struct s2s_cs *cs, const char *pair)
 
 /* ---- sessions and chains ----------------------------------------------- */
 
-#define SESS_SECRET_LEN (S2S_SKCS_LEN + 1 + S2S_SK_MAX)
 #define CHAIN_SECRET_LEN (1 + S2S_SK_MAX)
 
 static void
@@ -962,56 +989,71 @@ chain_seal(struct s2s_cs *cs, const char *pair, int dir,
 	return rc;
 }
 
-static enum s2s_err
-emb_session_put(struct s2s_cs *cs, const struct cs_pair *p)
+static void
+neg_ad(char *buf, size_t n, const char *pair, uint64_t t)
 {
-	const struct cs_session *x = p->sess;
-	uint8_t sec[SESS_SECRET_LEN], *sealed = NULL, *ck[2] = { NULL, NULL };
-	size_t sealed_len, ck_len[2];
+	snprintf(buf, n, "neg:%s:%llu", pair, (unsigned long long)t);
+}
+
+/* Write session x of p (any state) inside the caller's transaction. */
+static enum s2s_err
+sess_write(struct s2s_cs *cs, const struct cs_pair *p,
+	   const struct cs_session *x)
+{
+	uint8_t sec[CS_SESS_SECRET_LEN], neg[CS_SESS_NEG_LEN];
+	uint8_t *sealed = NULL, *nsealed = NULL, *ck[2] = { NULL, NULL };
+	size_t sealed_len, nsealed_len = 0, ck_len[2];
+	bool est = x->state == CS_SESS_ESTABLISHED;
 	sqlite3_stmt *s = NULL;
 	char ad[256];
 	enum s2s_err rc;
 
-	memset(sec, 0, sizeof(sec));
-	memcpy(sec, x->skcs, S2S_SKCS_LEN);
-	sec[S2S_SKCS_LEN] = x->sk_len;
-	memcpy(sec + S2S_SKCS_LEN + 1, x->sk, x->sk_len);
+	cs_session_secret_pack(x, sec);
 	sess_ad(ad, sizeof(ad), p->id, x->t);
 	rc = cs_seal(cs, ad, sec, sizeof(sec), &sealed, &sealed_len);
 	S2S_WIPE(sec);
-	for (int d = 0; rc == S2S_OK && d < 2; d++)
+	if (rc == S2S_OK && !est) {
+		cs_session_neg_pack(x, neg);
+		neg_ad(ad, sizeof(ad), p->id, x->t);
+		rc = cs_seal(cs, ad, neg, sizeof(neg), &nsealed, &nsealed_len);
+		S2S_WIPE(neg);
+	}
+	for (int d = 0; rc == S2S_OK && est && d < 2; d++)
 		rc = chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
-	if (rc != S2S_OK)
-		goto out;
-	rc = begin(cs);
 	if (rc != S2S_OK)
 		goto out;
 	rc = exec3(cs, "DELETE FROM chains WHERE pair = ?1", p->id, NULL,
 		   NULL);
 	if (rc != S2S_OK)
-		goto fail;
+		goto out;
 	if (sqlite3_prepare_v2(E(cs)->db, "INSERT OR REPLACE INTO sessions(pair,"
-			       " session, sds, secret, established) "
-			       "VALUES(?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) !=
-	    SQLITE_OK) {
+			       " session, sds, secret, established, state, neg)"
+			       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", -1, &s,
+			       NULL) != SQLITE_OK) {
 		rc = db_err(cs, "session put");
-		goto fail;
+		goto out;
 	}
 	sqlite3_bind_text(s, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, (sqlite3_int64)x->t);
 	sqlite3_bind_int(s, 3, x->sds);
 	sqlite3_bind_blob(s, 4, sealed, (int)sealed_len, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, cs_now_s());
+	sqlite3_bind_int(s, 6, (int)x->state);
+	if (nsealed)
+		sqlite3_bind_blob(s, 7, nsealed, (int)nsealed_len,
+				  SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, 7);
 	rc = step_done(cs, s, "session put");
 	sqlite3_finalize(s);
 	s = NULL;
-	if (rc != S2S_OK)
-		goto fail;
+	if (rc != S2S_OK || !est)
+		goto out;
 	if (sqlite3_prepare_v2(E(cs)->db, "INSERT INTO chains(pair, dir, "
 			       "session, next_seq, key) VALUES(?1, ?2, ?3, "
 			       "?4, ?5)", -1, &s, NULL) != SQLITE_OK) {
 		rc = db_err(cs, "chain put");
-		goto fail;
+		goto out;
 	}
 	for (int d = 0; rc == S2S_OK && d < 2; d++) {
 		sqlite3_reset(s);
@@ -1022,17 +1064,122 @@ emb_session_put(struct s2s_cs *cs, const struct cs_pair *p)
 		sqlite3_bind_blob(s, 5, ck[d], (int)ck_len[d], SQLITE_STATIC);
 		rc = step_done(cs, s, "chain put");
 	}
+out:
+	sqlite3_finalize(s);
+	free(sealed);
+	free(nsealed);
+	free(ck[0]);
+	free(ck[1]);
+	return rc;
+}
+
+static enum s2s_err
+emb_session_put(struct s2s_cs *cs, const struct cs_pair *p)
+{
+	enum s2s_err rc = begin(cs);
+
+	if (rc != S2S_OK)
+		return rc;
+	rc = sess_write(cs, p, p->sess);
+	if (rc == S2S_OK)
+		rc = commit(cs);
+	if (rc != S2S_OK)
+		rollback(cs);
+	return rc;
+}
+
+static enum s2s_err sess_read(struct s2s_cs *cs, const struct cs_pair *p,
+			      struct cs_session **out);
+
+static enum s2s_err
+emb_session_get(struct s2s_cs *cs, const struct cs_pair *p,
+		struct cs_session **out)
+{
+	return sess_read(cs, p, out);
+}
+
+static enum s2s_err
+emb_session_cas(struct s2s_cs *cs, const struct cs_pair *p,
+		const struct cs_session *x, uint64_t expect_t,
+		int expect_state)
+{
+	sqlite3_stmt *s = NULL;
+	enum s2s_err rc = begin(cs);
+
+	if (rc != S2S_OK)
+		return rc;
+	if (expect_t != 0) {
+		bool same = false;
+
+		if (sqlite3_prepare_v2(E(cs)->db, "SELECT session, state FROM "
+				       "sessions WHERE pair = ?1", -1, &s,
+				       NULL) != SQLITE_OK) {
+			rc = db_err(cs, "session cas");
+			goto fail;
+		}
+		sqlite3_bind_text(s, 1, p->id, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW)
+			same = (uint64_t)sqlite3_column_int64(s, 0) ==
+			       expect_t && sqlite3_column_int(s, 1) ==
+			       expect_state;
+		sqlite3_finalize(s);
+		if (!same) {
+			rc = S2S_ERR_STATE;
+			goto fail;
+		}
+	}
+	if (x) {
+		rc = sess_write(cs, p, x);
+	} else {
+		rc = exec3(cs, "DELETE FROM sessions WHERE pair = ?1", p->id,
+			   NULL, NULL);
+		if (rc == S2S_OK)
+			rc = exec3(cs, "DELETE FROM chains WHERE pair = ?1",
+				   p->id, NULL, NULL);
+	}
 	if (rc == S2S_OK)
 		rc = commit(cs);
 fail:
 	if (rc != S2S_OK)
 		rollback(cs);
-out:
-	sqlite3_finalize(s);
-	free(sealed);
-	free(ck[0]);
-	free(ck[1]);
 	return rc;
+}
+
+static enum s2s_err
+emb_broker_put(struct s2s_cs *cs, const char *broker, const char *info,
+	       int64_t now)
+{
+	sqlite3_stmt *s;
+	enum s2s_err rc;
+
+	if (sqlite3_prepare_v2(E(cs)->db, "INSERT OR REPLACE INTO brokers(id, "
+			       "info, updated) VALUES(?1, ?2, ?3)", -1, &s,
+			       NULL) != SQLITE_OK)
+		return db_err(cs, "broker put");
+	sqlite3_bind_text(s, 1, broker, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, info, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, now);
+	rc = step_done(cs, s, "broker put");
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static enum s2s_err
+emb_broker_list(struct s2s_cs *cs, cs_broker_cb cb, void *arg)
+{
+	sqlite3_stmt *s;
+	int r;
+
+	if (sqlite3_prepare_v2(E(cs)->db, "SELECT id, info, updated FROM "
+			       "brokers ORDER BY id", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return db_err(cs, "broker list");
+	while ((r = sqlite3_step(s)) == SQLITE_ROW)
+		cb(arg, (const char *)sqlite3_column_text(s, 0),
+		   (const char *)sqlite3_column_text(s, 1),
+		   sqlite3_column_int64(s, 2));
+	sqlite3_finalize(s);
+	return r == SQLITE_DONE ? S2S_OK : db_err(cs, "broker list");
 }
 
 static enum s2s_err
@@ -1189,7 +1336,7 @@ emb_usage(struct s2s_cs *cs, struct cs_store_usage *u)
 /* ---- loading at start --------------------------------------------------- */
 
 static enum s2s_err
-load_session(struct s2s_cs *cs, struct cs_pair *p)
+sess_read(struct s2s_cs *cs, const struct cs_pair *p, struct cs_session **out)
 {
 	sqlite3_stmt *s = NULL, *c = NULL;
 	struct cs_session *x = NULL;
@@ -1199,8 +1346,8 @@ load_session(struct s2s_cs *cs, struct cs_pair *p)
 	enum s2s_err rc = S2S_OK;
 	int found = 0;
 
-	if (sqlite3_prepare_v2(E(cs)->db, "SELECT session, sds, secret FROM "
-			       "sessions WHERE pair = ?1", -1, &s, NULL) !=
+	if (sqlite3_prepare_v2(E(cs)->db, "SELECT session, sds, secret, state, "
+			       "neg FROM sessions WHERE pair = ?1", -1, &s, NULL) !=
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(E(cs)->db, "SELECT next_seq, key FROM chains "
 			       "WHERE pair = ?1 AND dir = ?2 AND session = ?3",
@@ -1208,9 +1355,12 @@ load_session(struct s2s_cs *cs, struct cs_pair *p)
 		rc = db_err(cs, "session load");
 		goto out;
 	}
+	*out = NULL;
 	sqlite3_bind_text(s, 1, p->id, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_ROW)
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rc = S2S_ERR_NOT_FOUND;
 		goto out;
+	}
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		rc = S2S_ERR_NOMEM;
@@ -1218,18 +1368,38 @@ load_session(struct s2s_cs *cs, struct cs_pair *p)
 	}
 	x->t = (uint64_t)sqlite3_column_int64(s, 0);
 	x->sds = sqlite3_column_int(s, 1) ? 1 : 0;
-	x->state = CS_SESS_ESTABLISHED;
+	x->state = (enum cs_sess_state)sqlite3_column_int(s, 3);
+	if (x->state < CS_SESS_KEYS_SENT || x->state > CS_SESS_ESTABLISHED) {
+		rc = S2S_ERR_STORE;
+		goto out;
+	}
 	sess_ad(ad, sizeof(ad), p->id, x->t);
 	rc = cs_unseal(cs, ad, sqlite3_column_blob(s, 2),
 		       (size_t)sqlite3_column_bytes(s, 2), &sec, &len);
-	if (rc != S2S_OK || len != SESS_SECRET_LEN ||
-	    sec[S2S_SKCS_LEN] > S2S_SK_MAX) {
+	if (rc != S2S_OK || len != CS_SESS_SECRET_LEN ||
+	    !cs_session_secret_unpack(x, sec)) {
 		rc = rc != S2S_OK ? rc : S2S_ERR_STORE;
 		goto out;
 	}
-	memcpy(x->skcs, sec, S2S_SKCS_LEN);
-	x->sk_len = sec[S2S_SKCS_LEN];
-	memcpy(x->sk, sec + S2S_SKCS_LEN + 1, x->sk_len);
+	if (x->state != CS_SESS_ESTABLISHED) {
+		uint8_t *ng = NULL;
+		size_t nl = 0;
+
+		neg_ad(ad, sizeof(ad), p->id, x->t);
+		rc = cs_unseal(cs, ad, sqlite3_column_blob(s, 4),
+			       (size_t)sqlite3_column_bytes(s, 4), &ng, &nl);
+		if (rc == S2S_OK && nl == CS_SESS_NEG_LEN)
+			cs_session_neg_unpack(x, ng);
+		else if (rc == S2S_OK)
+			rc = S2S_ERR_STORE;
+		if (ng) {
+			s2s_memzero(ng, nl);
+			free(ng);
+		}
+		if (rc == S2S_OK)
+			found = 1;
+		goto out;
+	}
 	for (int d = 0; d < 2; d++) {
 		struct s2s_chain *ch = &x->chain[d];
 		uint8_t *k = NULL, lchain[SEGLOG_CHAIN_MAX];
@@ -1284,27 +1454,46 @@ out:
 	sqlite3_finalize(s);
 	sqlite3_finalize(c);
 	if (found) {
-		p->sess = x;
+		*out = x;
 	} else if (x) {
 		s2s_memzero(x, sizeof(*x));
 		free(x);
 	}
-	if (rc != S2S_OK)
+	if (rc != S2S_OK && rc != S2S_ERR_NOT_FOUND)
 		cs_log(MOSQ_LOG_ERR, "store: session of pair %s cannot be "
 		       "loaded (%s); it is dropped", p->id, s2s_strerror(rc));
 	return rc;
 }
 
 static enum s2s_err
-emb_load(struct s2s_cs *cs)
+load_session(struct s2s_cs *cs, struct cs_pair *p)
+{
+	struct cs_session *x = NULL;
+	enum s2s_err rc = sess_read(cs, p, &x);
+
+	if (rc == S2S_OK)
+		p->sess = x;
+	return rc == S2S_ERR_NOT_FOUND ? S2S_OK : rc;
+}
+
+/* Every pair (only NULL) or one; *out: the last one loaded. */
+static enum s2s_err
+load_pairs(struct s2s_cs *cs, const char *only, struct cs_pair **out)
 {
 	sqlite3_stmt *s;
 	enum s2s_err rc = S2S_OK;
 	int r;
 
-	if (sqlite3_prepare_v2(E(cs)->db, "SELECT pair, a, b, profile, created "
+	if (out)
+		*out = NULL;
+	if (sqlite3_prepare_v2(E(cs)->db, only ?
+			       "SELECT pair, a, b, profile, created "
+			       "FROM pairs WHERE pair = ?1" :
+			       "SELECT pair, a, b, profile, created "
 			       "FROM pairs", -1, &s, NULL) != SQLITE_OK)
 		return db_err(cs, "pair load");
+	if (only)
+		sqlite3_bind_text(s, 1, only, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *a = (const char *)sqlite3_column_text(s, 1);
 		const char *b = (const char *)sqlite3_column_text(s, 2);
@@ -1333,6 +1522,8 @@ emb_load(struct s2s_cs *cs)
 		s2s_memzero(sec, PAIR_SECRET_LEN);
 		free(sec);
 		(void)load_session(cs, p);
+		if (out)
+			*out = p;
 	}
 	if (rc == S2S_OK && r != SQLITE_DONE)
 		rc = db_err(cs, "pair load");
@@ -1449,6 +1640,12 @@ emb_code_hash_get(struct s2s_cs *cs, const char *id, int64_t now,
 	return rc;
 }
 
+static enum s2s_err
+emb_load(struct s2s_cs *cs)
+{
+	return load_pairs(cs, NULL, NULL);
+}
+
 const struct cs_store_ops cs_store_embedded = {
 	.name = "embedded",
 	.open = emb_open,
@@ -1478,4 +1675,8 @@ const struct cs_store_ops cs_store_embedded = {
 	.tokens_prune = emb_tokens_prune,
 	.tokens_count = emb_tokens_count,
 	.code_hash_get = emb_code_hash_get,
+	.session_get = emb_session_get,
+	.session_cas = emb_session_cas,
+	.broker_put = emb_broker_put,
+	.broker_list = emb_broker_list,
 };

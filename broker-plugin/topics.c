@@ -72,6 +72,29 @@ cs_topic_parse(const char *root, const char *topic, struct cs_topic *t)
 	if (topic[rl] == '\0')
 		return;
 	rest = topic + rl + 1;
+	if (strncmp(rest, "bridge/", 7) == 0) {
+		/* ROOT/bridge/<broker>/pair/<pair>/<sender> or .../inbox/<id> */
+		rest += 7;
+		slash = strchr(rest, '/');
+		if (!slash || !take_id(rest, (size_t)(slash - rest), t->broker))
+			goto other;
+		rest = slash + 1;
+		if (strncmp(rest, "inbox/", 6) == 0 &&
+		    take_id(rest + 6, strlen(rest + 6), t->id)) {
+			t->inner = CS_T_INBOX;
+			t->kind = CS_T_BRIDGE;
+		} else if (strncmp(rest, "pair/", 5) == 0) {
+			rest += 5;
+			slash = strchr(rest, '/');
+			if (slash && take_pair(rest, (size_t)(slash - rest),
+					       t->pair) &&
+			    take_id(slash + 1, strlen(slash + 1), t->id)) {
+				t->inner = CS_T_PAIR;
+				t->kind = CS_T_BRIDGE;
+			}
+		}
+		goto other;
+	}
 	if (strcmp(rest, "cs/register") == 0) {
 		t->kind = CS_T_REGISTER;
 	} else if (strncmp(rest, "req/", 4) == 0) {
@@ -90,8 +113,12 @@ cs_topic_parse(const char *root, const char *topic, struct cs_topic *t)
 		    take_id(slash + 1, strlen(slash + 1), t->id))
 			t->kind = CS_T_PAIR;
 	}
-	if (t->kind == CS_T_ROOT_OTHER)
+other:
+	if (t->kind == CS_T_ROOT_OTHER) {
 		memset(t->id, 0, sizeof(t->id));
+		memset(t->pair, 0, sizeof(t->pair));
+		memset(t->broker, 0, sizeof(t->broker));
+	}
 }
 
 bool

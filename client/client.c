@@ -165,6 +165,7 @@ static void
 pair_free(struct pair *p)
 {
 	message__clear_stash(p, true);
+	free(p->resend);
 	s2s_memzero(p, sizeof(*p));
 	free(p);
 }
@@ -568,7 +569,10 @@ tr_lost(void *ctx, const char *cause)
 
 	pthread_mutex_lock(&c->lock);
 	c->connected = false;
-	c->next_retry = client__now_ms() + c->retry_ms;
+	/* Several brokers (a cluster): another one is most likely up, try
+	 * at once; later failures back off as usual. */
+	c->next_retry = client__now_ms() +
+			(c->cfg.nbrokers > 1 ? 0 : c->retry_ms);
 	client__note_event(c, S2S_EVENT_DISCONNECTED, NULL, cause);
 	pthread_cond_broadcast(&c->cond);
 	pthread_mutex_unlock(&c->lock);
@@ -850,6 +854,8 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	snprintf(persist, sizeof(persist), "%s/mqtt", c->cfg.state_dir);
 	memset(&to, 0, sizeof(to));
 	to.uri = c->cfg.broker;
+	to.uris = (const char *const *)c->cfg.brokers;
+	to.nuris = c->cfg.nbrokers;
 	to.client_id = c->cfg.id;
 	to.persist_dir = persist;
 	to.keepalive = c->cfg.keepalive;

@@ -91,6 +91,16 @@ struct pair {
 	 */
 	uint64_t send_after;
 
+	/*
+	 * A package that left but was never answered: the broker died with
+	 * it (issue 13).  The next send puts it out again first, so that
+	 * whichever broker the device reaches stores it (or refuses it as
+	 * one it already has) and the chain in the store has no hole.
+	 */
+	uint8_t *resend;
+	size_t resend_len;
+	uint64_t resend_session, resend_seq;
+
 	/* Recovery (lost state, unrecoverable gap). */
 	bool need_recover;
 	int64_t recover_after;

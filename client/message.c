@@ -561,6 +561,43 @@ wait_sending(struct s2s_client *c, struct sending *s, int timeout_ms)
 	return e;
 }
 
+/*
+ * c->lock and c->send_lock held: publish p->resend (same session only)
+ * and wait for the answer.  Accepted: the new broker stored it; refused:
+ * the dead broker had stored it (a replay now) -- either way the chain in
+ * the store goes on from it.  Sent as "raw": a refusal here does not
+ * mark the session broken.  Returns with c->lock held (p may have
+ * changed: look it up again).
+ */
+static void
+resend_pending(struct s2s_client *c, struct pair *p, const char *peer,
+	       char *topic, size_t topic_len)
+{
+	uint8_t *rp = p->resend;
+	size_t rl = p->resend_len;
+	struct sending *rs = NULL;
+	enum s2s_err e;
+
+	p->resend = NULL;
+	if (p->resend_session == p->st.session) {
+		rs = sending_add(c, peer, p->resend_session, p->resend_seq,
+				 true, true);
+		client__pair_topic(c, p, c->cfg.id, topic, topic_len);
+	}
+	if (!rs) {
+		free(rp);
+		return;
+	}
+	pthread_mutex_unlock(&c->lock);
+	e = s2s_transport_publish(c->tr, topic, rp, rl, rs->tag);
+	pthread_mutex_lock(&c->lock);
+	if (e)
+		free(sending_take(c, rs->tag));
+	else
+		(void)wait_sending(c, rs, c->cfg.timeout_fetch);
+	free(rp);
+}
+
 S2S_EXPORT enum s2s_err
 s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		size_t len, unsigned flags, struct s2s_sent_info *info)
@@ -621,6 +658,16 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		pthread_mutex_unlock(&c->lock);
 		pthread_mutex_unlock(&c->send_lock);
 	}
+	if (p->resend) {
+		/* The package the last broker died with goes first. */
+		resend_pending(c, p, peer, topic, sizeof(topic));
+		p = client__find_pair(c, peer);
+		if (!p || !p->st.established) {
+			pthread_mutex_unlock(&c->lock);
+			pthread_mutex_unlock(&c->send_lock);
+			return S2S_ERR_SESSION;
+		}
+	}
 	ch = p->st.tx;
 	old = p->st.tx;
 	session = p->st.session;
@@ -676,6 +723,18 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		}
 	} else if (flags & S2S_SEND_WAIT_ACK) {
 		e = wait_sending(c, s, c->cfg.timeout_fetch);
+		if (e == S2S_ERR_MQTT && p->st.established &&
+		    p->st.session == session) {
+			/* Left, never answered: the broker went down. */
+			free(p->resend);
+			p->resend = malloc(pkg_len);
+			if (p->resend) {
+				memcpy(p->resend, pkg, pkg_len);
+				p->resend_len = pkg_len;
+				p->resend_session = session;
+				p->resend_seq = old.next_seq;
+			}
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (info) {

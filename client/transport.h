@@ -33,6 +33,10 @@ struct s2s_transport_opts {
 	const char *tls_cert_file;
 	const char *tls_key_file;
 	bool tls_verify;
+	/* Failover: every broker URI, uris[0] == uri (nuris 0 or 1: uri
+	 * only); each connect tries them in order. */
+	const char *const *uris;
+	size_t nuris;
 };
 
 struct s2s_transport_cbs {

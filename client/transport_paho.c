@@ -87,6 +87,11 @@ struct s2s_transport {
 	struct s2s_transport_opts o;
 	struct s2s_transport_cbs cb;
 	char *uri, *id, *user, *persist, *ca, *cert, *key;
+	char **uris;                    /* failover list (nuris > 1) */
+	size_t nuris;
+	size_t cur;                     /* the one last connected to */
+	bool lost;                      /* it dropped us (not a reconnect) */
+	char **rot;                     /* uris from the one after cur */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -345,6 +350,7 @@ on_lost(void *ctx, char *cause)
 		return;
 	}
 	t->connected = false;
+	t->lost = true;
 	pthread_mutex_unlock(&t->lock);
 	if (t->cb.lost)
 		t->cb.lost(t->cb.ctx, cause ? cause : "connection lost");
@@ -402,6 +408,10 @@ conn_ok(void *ctx, MQTTAsync_successData5 *r)
 		promote(t, w->link);
 	w->rc = S2S_OK;
 	w->session_present = r ? r->alt.connect.sessionPresent : false;
+	for (size_t i = 0; r && r->alt.connect.serverURI && i < t->nuris; i++)
+		if (strcmp(t->uris[i], r->alt.connect.serverURI) == 0)
+			t->cur = i;
+	t->lost = false;
 	w->done = true;
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
@@ -578,7 +588,23 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 		s2s_transport_destroy(t);
 		return S2S_ERR_NOMEM;
 	}
+	if (o->nuris > 1) {
+		t->uris = calloc(o->nuris, sizeof(*t->uris));
+		t->rot = calloc(o->nuris, sizeof(*t->rot));
+		if (!t->uris || !t->rot) {
+			s2s_transport_destroy(t);
+			return S2S_ERR_NOMEM;
+		}
+		for (t->nuris = 0; t->nuris < o->nuris; t->nuris++) {
+			t->uris[t->nuris] = strdup(o->uris[t->nuris]);
+			if (!t->uris[t->nuris]) {
+				s2s_transport_destroy(t);
+				return S2S_ERR_NOMEM;
+			}
+		}
+	}
 	t->o = *o;
+	t->o.uris = NULL;       /* the caller's; t->uris are ours */
 	t->cb = *cbs;
 	parse_endpoint(t);
 	pthread_mutex_init(&t->lock, NULL);
@@ -704,6 +730,20 @@ connect_link(struct s2s_transport *t, struct link *l, bool clean,
 	 * a refused first connect must not be retried behind its back). */
 	co.automaticReconnect = 0;
 	co.connectTimeout = timeout_ms > 1000 ? (timeout_ms + 999) / 1000 : 1;
+	if (t->nuris > 1) {
+		/* A cluster: Paho tries each broker in order, from the one
+		 * we had; after a lost connection from the next one (ours is
+		 * most likely down). */
+		size_t first;
+
+		pthread_mutex_lock(&t->lock);
+		first = t->cur + (t->lost ? 1 : 0);
+		pthread_mutex_unlock(&t->lock);
+		for (size_t i = 0; i < t->nuris; i++)
+			t->rot[i] = t->uris[(first + i) % t->nuris];
+		co.serverURIs = t->rot;
+		co.serverURIcount = (int)t->nuris;
+	}
 	co.onSuccess5 = conn_ok;
 	co.onFailure5 = conn_fail;
 	co.context = w;
@@ -1025,6 +1065,10 @@ s2s_transport_destroy(struct s2s_transport *t)
 	pthread_mutex_destroy(&t->lock);
 	pthread_cond_destroy(&t->cond);
 	free(t->uri);
+	for (size_t i = 0; i < t->nuris; i++)
+		free(t->uris[i]);
+	free(t->uris);
+	free(t->rot);
 	free(t->id);
 	free(t->user);
 	free(t->persist);

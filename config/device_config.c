@@ -253,6 +253,43 @@ parse_member(struct ctx *x, const cJSON *it, struct s2s_device_config *c)
 	enum s2s_err e;
 	char *s = NULL;
 
+	if (!strcmp(k, "broker") && cJSON_IsArray(it)) {
+		/* Several brokers of one cluster (docs/CLUSTER.md). */
+		int n = cJSON_GetArraySize(it);
+		const cJSON *u;
+
+		if (n < 1 || n > S2S_DEVICE_BROKERS_MAX) {
+			seterr(x->err, x->err_len, "broker: expected 1..%d "
+			       "URIs", S2S_DEVICE_BROKERS_MAX);
+			return S2S_ERR_CONFIG;
+		}
+		for (size_t i = 0; i < c->nbrokers; i++)
+			free(c->brokers[i]);
+		free(c->brokers);
+		c->nbrokers = 0;
+		c->brokers = calloc((size_t)n, sizeof(*c->brokers));
+		if (!c->brokers)
+			return S2S_ERR_NOMEM;
+		cJSON_ArrayForEach(u, it) {
+			char *bu = NULL;
+
+			e = get_string(x, u, "broker[]", false, &bu);
+			if (!e && !broker_uri_ok(bu)) {
+				seterr(x->err, x->err_len, "broker: '%s' is "
+				       "not an MQTT URI (tcp://host:port, "
+				       "ssl://host:port, ...)", bu);
+				e = S2S_ERR_CONFIG;
+			}
+			if (e) {
+				free(bu);
+				return e;
+			}
+			c->brokers[c->nbrokers++] = bu;
+		}
+		free(c->broker);
+		c->broker = strdup(c->brokers[0]);
+		return c->broker ? S2S_OK : S2S_ERR_NOMEM;
+	}
 	if (!strcmp(k, "broker")) {
 		e = get_string(x, it, k, false, &c->broker);
 		if (!e && !broker_uri_ok(c->broker)) {
@@ -404,6 +441,13 @@ s2s_device_config_parse(const char *json, size_t len, const char *base_dir,
 	}
 	if (!cfg->broker && !(cfg->broker = strdup("tcp://127.0.0.1:1883")))
 		e = S2S_ERR_NOMEM;
+	if (!e && !cfg->brokers) {
+		cfg->brokers = calloc(1, sizeof(*cfg->brokers));
+		if (cfg->brokers && (cfg->brokers[0] = strdup(cfg->broker)))
+			cfg->nbrokers = 1;
+		else
+			e = S2S_ERR_NOMEM;
+	}
 	if (!e && !cfg->topic_root && !(cfg->topic_root = strdup("s2s")))
 		e = S2S_ERR_NOMEM;
 out:
@@ -570,6 +614,9 @@ s2s_device_config_free(struct s2s_device_config *c)
 	if (!c)
 		return;
 	free(c->broker);
+	for (size_t i = 0; i < c->nbrokers; i++)
+		free(c->brokers[i]);
+	free(c->brokers);
 	free(c->id);
 	free(c->key_file);
 	free(c->cs_key_file);

@@ -6,7 +6,9 @@
  *
  *   key              type     default / rule
  *   broker           string   "tcp://127.0.0.1:1883" (tcp://, ssl://, mqtt://,
- *                             mqtts://, ws://, wss://)
+ *                             mqtts://, ws://, wss://), or an array of 1..8
+ *                             such URIs: the brokers of a cluster, tried in
+ *                             order at every (re)connect (failover)
  *   id               string   required; 1..64 of [A-Za-z0-9_.-]
  *   key              string   required; the device private key file (0600)
  *   cs_key           string   required; the pinned CS public key (.pub)
@@ -53,6 +55,7 @@ extern "C" {
 #endif
 
 #define S2S_COVERS_BUILTIN "builtin"
+#define S2S_DEVICE_BROKERS_MAX 8
 
 struct s2s_device_config {
 	char *broker;
@@ -83,6 +86,10 @@ struct s2s_device_config {
 	int timeout_pair;
 	int timeout_session;
 	int timeout_fetch;
+
+	/* every broker URI, brokers[0] == broker (a string: one) */
+	char **brokers;
+	size_t nbrokers;
 };
 
 /*

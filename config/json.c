@@ -70,6 +70,12 @@ s2s_json_array_size(const struct s2s_json *a)
 	return n > 0 ? (size_t)n : 0;
 }
 
+const char *
+s2s_json_string_value(const struct s2s_json *j)
+{
+	return cJSON_IsString(CJ(j)) ? CJ(j)->valuestring : NULL;
+}
+
 const struct s2s_json *
 s2s_json_array_at(const struct s2s_json *a, size_t i)
 {

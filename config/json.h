@@ -38,6 +38,8 @@ bool s2s_json_is_array(const struct s2s_json *j);
 size_t s2s_json_array_size(const struct s2s_json *a);
 const struct s2s_json *s2s_json_array_at(const struct s2s_json *a,
 					 size_t i);
+/* The text of a string node (valid while the tree lives), or NULL. */
+const char *s2s_json_string_value(const struct s2s_json *j);
 /* The member key of obj, or NULL. */
 const struct s2s_json *s2s_json_get(const struct s2s_json *obj,
 				    const char *key);

@@ -8,7 +8,7 @@ PKGS="build-essential pkg-config meson ninja-build check libsubunit-dev
 libwolfssl-dev libpaho-mqtt-dev libcjson-dev libsqlite3-dev libpng-dev
 libdeflate-dev
 mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev valgrind python3
-openssl docker-compose systemd"
+openssl docker-compose systemd libpq-dev postgresql"
 
 # Where podman is set up (../shared/tools/containers.sh setup), the compose
 # demo (tests/container-demo.sh) needs container name resolution: the
@@ -34,6 +34,8 @@ if [ "$(id -u)" -eq 0 ]; then
 	# The broker package starts a system service on 1883; we never use it.
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now mosquitto >/dev/null 2>&1 || true
+		# Same for PostgreSQL: the tests start private servers.
+		systemctl disable --now postgresql >/dev/null 2>&1 || true
 	fi
 else
 	echo "s2s-mqtt needs these Debian packages. Run:" >&2

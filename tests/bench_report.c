@@ -18,6 +18,8 @@
  *     memory per active pair (RSS of the broker / of this process);
  *  5. forgery acceptance rates at the core level (s2s_package_open);
  *  6. PSNR over the covers (from `s2s bench stego`).
+ *  8. worst-case inputs within the default limits (broker time);
+ *  9. store backends: embedded against PostgreSQL (with libpq).
  *
  * usage: bench_report [-o DIR] [-q] [-s SECTIONS]
  *   -q: quick, fewer repetitions; -s 12: only sections 1 and 2 (while
@@ -54,7 +56,7 @@
 static bool quick;
 static const char *only;        /* -s: the sections to run, e.g. "12" */
 
-/* Whether section n (1-8) runs: all of them unless -s names some. */
+/* Whether section n (1-9) runs: all of them unless -s names some. */
 static int neg_loop;            /* -N: only renegotiate one pair N times */
 
 static bool
@@ -2020,6 +2022,266 @@ bench_worst(void)
 	local_cs_destroy(cs, dir);
 }
 
+#ifdef S2S_HAVE_PG
+/* ---- 9. store backends: embedded against PostgreSQL ------------------------- */
+
+#include "pg_harness.h"
+
+/* A CS on store (a path or a PostgreSQL URI) with keys in dir. */
+static struct s2s_cs *
+store_cs(const char *dir, const char *store)
+{
+	struct mosquitto_opt o[3];
+	char key[300], err[256];
+	struct s2s_cs *cs;
+
+	snprintf(key, sizeof(key), "%s/cs.key", dir);
+	o[0] = (struct mosquitto_opt){ "store", (char *)store };
+	o[1] = (struct mosquitto_opt){ "cs_key", key };
+	o[2] = (struct mosquitto_opt){ "enrollment", "open" };
+	if (cs_create(o, 3, &cs, err, sizeof(err)) != S2S_OK)
+		fail(err);
+	return cs;
+}
+
+/*
+ * In process: the store's accept alone and the whole gate per package,
+ * hardened, PNG level 1, for one backend.
+ */
+static void
+store_local(const char *dir, const char *store, const char *label)
+{
+	struct s2s_cs *cs = store_cs(dir, store);
+	struct td_dev a, b;
+	struct phase_t t;
+	struct cs_pair *p;
+	struct cs_topic tp;
+	struct s2s_package_cache sc, oc;
+	int samples = quick ? 9 : 21, batch = 50;
+	double *st = calloc((size_t)samples, sizeof(double));
+	double *g = calloc((size_t)samples, sizeof(double));
+	char topic[256], name[112];
+
+	if (!st || !g)
+		fail("oom");
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish_local(cs, &a, &b, S2S_PROFILE_HARDENED, &t);
+	snprintf(topic, sizeof(topic), "s2s/pair/%s/alice", a.pair);
+	cs_topic_parse("s2s", topic, &tp);
+	memset(&sc, 0, sizeof(sc));
+	memset(&oc, 0, sizeof(oc));
+	for (int s = 0; s < samples; s++) {
+		uint8_t *pk[128];
+		size_t len[128];
+		double t0, acc = 0;
+
+		for (int i = 0; i < 2 * batch; i++)
+			if (s2s_package_seal_cached(&a.tx, &sc, "alice", "bob",
+						    (const uint8_t *)msg32, 32,
+						    &a.cover, 1, &pk[i],
+						    &len[i], NULL))
+				fail("seal");
+		/* accept alone: open first (not timed), as the gate does */
+		for (int i = 0; i < batch; i++) {
+			struct s2s_package q;
+			struct s2s_chain c = p->sess->chain[0];
+
+			if (s2s_package_parse(pk[i], len[i], &cs->limits, &q) ||
+			    s2s_package_open_cached(&c, &oc, &q, &cs->limits,
+						    NULL))
+				fail("open");
+			t0 = now_us();
+			if (cs_store_accept(cs, p, 0, &c, pk[i], len[i]) !=
+			    S2S_OK)
+				fail("store");
+			acc += now_us() - t0;
+			p->sess->chain[0] = c;
+			s2s_chain_wipe(&c);
+		}
+		st[s] = acc / batch;
+		t0 = now_us();
+		for (int i = batch; i < 2 * batch; i++)
+			if (cs_gate(cs, "alice", &tp, pk[i], len[i]))
+				fail("gate");
+		g[s] = (now_us() - t0) / batch;
+		for (int i = 0; i < 2 * batch; i++)
+			free(pk[i]);
+	}
+	snprintf(name, sizeof(name), "store accept per package: %s", label);
+	row(name, median(st, samples), "us", NULL, NULL, "package + chain, "
+	    "committed before the gate lets it through; broker thread");
+	snprintf(name, sizeof(name), "whole gate per package: %s", label);
+	row(name, median(g, samples), "us", NULL, NULL, "parse, open, "
+	    "store; hardened, PNG level 1");
+	s2s_package_cache_clear(&sc);
+	s2s_package_cache_clear(&oc);
+	free(st);
+	free(g);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+	stub_pub_reset();
+	stub_log_reset();
+}
+
+/* n pairs of devices established on broker b. */
+static struct pairdev *
+pairs_on(struct bh_broker *b, const char *prefix, int np)
+{
+	struct pairdev *pd = calloc((size_t)np, sizeof(*pd));
+	struct s2s_key *cs = NULL;
+	double r, q, n;
+
+	if (!pd || s2s_key_load_public(bh_path(b, "cs.pub"), &cs) != S2S_OK)
+		fail("pairs");
+	for (int i = 0; i < np; i++) {
+		char ia[32], ib[32];
+
+		snprintf(ia, sizeof(ia), "%sa%02d", prefix, i);
+		snprintf(ib, sizeof(ib), "%sb%02d", prefix, i);
+		td_init(&pd[i].a, ia, (uint32_t)(300 + 2 * i));
+		td_init(&pd[i].b, ib, (uint32_t)(301 + 2 * i));
+		establish_mqtt(bh_port(b), cs, &pd[i].a, &pd[i].b,
+			       S2S_PROFILE_HARDENED, &r, &q, &n);
+		snprintf(pd[i].topic, sizeof(pd[i].topic), "s2s/pair/%s/%s",
+			 pd[i].a.pair, ia);
+		if (s2s_token_make(pd[i].a.key, ia, (uint64_t)time(NULL) +
+				   3000, pd[i].tok_a) != S2S_OK ||
+		    s2s_token_make(pd[i].b.key, ib, (uint64_t)time(NULL) +
+				   3000, pd[i].tok_b) != S2S_OK)
+			fail("token");
+	}
+	s2s_key_destroy(cs);
+	return pd;
+}
+
+static void
+pairs_free(struct pairdev *pd, int np)
+{
+	for (int i = 0; i < np; i++) {
+		s2s_package_cache_clear(&pd[i].cache);
+		td_free(&pd[i].a);
+		td_free(&pd[i].b);
+	}
+	free(pd);
+}
+
+/*
+ * Through the broker: plain mosquitto, the gate on the embedded store and
+ * the gate on PostgreSQL, 1 pair, QoS 1, PNG level 1, pipelined; the
+ * three side by side in every round (order rotated), medians.  Each gate
+ * has its own pair (its own chains), so the packages are alike (same
+ * message, cover, level and size), not byte-identical.
+ */
+static void
+store_brokers(const char *pg_uri)
+{
+	static const char *const emb_opts[] = { "enrollment", "open", NULL };
+	const char *pg_opts[] = { "enrollment", "open", "store", pg_uri, NULL };
+	struct bh_broker *b[3] = { NULL, NULL, NULL };
+	struct pairdev *pd[3];
+	struct side sd[3];
+	int rounds = quick ? 3 : 5, n = quick ? 600 : 1500, k;
+	double tp[3][8], ratio[2][8];
+	char name[112];
+	static const char *const what[3] = {
+		"plain mosquitto", "mosquitto + gate, embedded store",
+		"mosquitto + gate, PostgreSQL store" };
+
+	if (bh_start(&b[0], &(struct bh_options){ .plugin = NULL }) != 0 ||
+	    bh_start(&b[1], &(struct bh_options){ .plugin = bh_plugin_path(),
+						  .plugin_opts = emb_opts }) !=
+	    0 ||
+	    bh_start(&b[2], &(struct bh_options){ .plugin = bh_plugin_path(),
+						  .plugin_opts = pg_opts }) != 0)
+		fail("broker start (store backends)");
+	pd[1] = pairs_on(b[1], "e", 1);
+	pd[2] = pairs_on(b[2], "p", 1);
+	pd[0] = pd[1];          /* plain: any packages of the same shape */
+	for (int i = 0; i < 3; i++) {
+		memset(&sd[i], 0, sizeof(sd[i]));
+		sd[i].b = b[i];
+		side_open(&sd[i], pd[i], 1, i > 0, 1);
+	}
+	for (int r = 0; r < rounds; r++) {
+		size_t **len[3];
+		uint8_t ***pk[3];
+
+		pk[1] = seal_round(pd[1], 1, n, 1, &len[1]);
+		pk[2] = seal_round(pd[2], 1, n, 1, &len[2]);
+		/* rotate the order: no side always goes first */
+		for (int j = 0; j < 3; j++) {
+			int i = (j + r) % 3;
+
+			tp[i][r] = run_side(&sd[i], pd[i], 1, pk[i ? i : 1],
+					    len[i ? i : 1], n, 1, false, NULL,
+					    &k);
+		}
+		ratio[0][r] = tp[1][r] / tp[0][r];
+		ratio[1][r] = tp[2][r] / tp[0][r];
+		free_round(pk[1], len[1], 1, n);
+		free_round(pk[2], len[2], 1, n);
+	}
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "1 pair, QoS 1, PNG level 1: %s",
+			 what[i]);
+		row(name, median(tp[i], rounds), "pkg/s", NULL, NULL,
+		    "pipelined; %d rounds side by side", rounds);
+	}
+	row("1 pair, QoS 1, PNG level 1: ratio gate / plain, embedded store",
+	    median(ratio[0], rounds), "", NULL, NULL, NULL);
+	row("1 pair, QoS 1, PNG level 1: ratio gate / plain, PostgreSQL store",
+	    median(ratio[1], rounds), "", NULL, NULL, "one synchronous "
+	    "commit per package on the broker thread");
+	for (int i = 0; i < 3; i++)
+		side_close(&sd[i], 1);
+	pairs_free(pd[1], 1);
+	pairs_free(pd[2], 1);
+	for (int i = 0; i < 3; i++)
+		bh_destroy(b[i]);
+}
+
+static void
+bench_store_pg(void)
+{
+	struct pgh_server *pg = NULL;
+	char dir[] = "/tmp/s2s-bench-XXXXXX", path[300], uri[256],
+	     uri_async[400], cmd[400];
+	int r;
+
+	r = pgh_start(&pg);
+	if (r != 0) {
+		printf("store backends: skipped (%s)\n", r == PGH_SKIP ?
+		       "no PostgreSQL binaries" : "PostgreSQL did not start");
+		pgh_destroy(pg);
+		return;
+	}
+	if (!mkdtemp(dir))
+		fail("mkdtemp");
+	snprintf(path, sizeof(path), "%s/s2s.db", dir);
+	store_local(dir, path, "embedded (SQLite + log)");
+	if (pgh_create_db(pg, "bench_sync", uri, sizeof(uri)) != 0)
+		fail("createdb");
+	store_local(dir, uri, "PostgreSQL, synchronous_commit on");
+	if (pgh_create_db(pg, "bench_async", uri_async, 256) != 0)
+		fail("createdb");
+	/* libpq URI: options=-c synchronous_commit=off */
+	strncat(uri_async, "?options=-c%20synchronous_commit%3Doff",
+		sizeof(uri_async) - strlen(uri_async) - 1);
+	store_local(dir, uri_async, "PostgreSQL, synchronous_commit off");
+	if (bh_plugin_path()) {
+		if (pgh_create_db(pg, "bench_broker", uri, sizeof(uri)) != 0)
+			fail("createdb");
+		store_brokers(uri);
+	}
+	pgh_destroy(pg);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+#endif
+
 int
 main(int argc, char **argv)
 {
@@ -2049,6 +2311,12 @@ main(int argc, char **argv)
 		s2s_crypto_shutdown();
 		return 0;
 	}
+#ifdef S2S_HAVE_PG
+	/* S2S_BENCH_ONLY=store: section 9 alone (a quick look; = -s 9) */
+	if (getenv("S2S_BENCH_ONLY") &&
+	    strcmp(getenv("S2S_BENCH_ONLY"), "store") == 0)
+		only = "9";
+#endif
 	if (want(1))
 		bench_phases();
 	if (want(2) || want(3))
@@ -2080,6 +2348,13 @@ main(int argc, char **argv)
 			"(broker time)");
 		bench_worst();
 	}
+#ifdef S2S_HAVE_PG
+	if (want(9)) {
+		section("9. Store backends: embedded (SQLite + log) vs "
+			"PostgreSQL (hardened)");
+		bench_store_pg();
+	}
+#endif
 	section("Run");
 	row("bench_report wall time", (now_us() - t0) / 1e6, "s", NULL,
 	    "~10 min", NULL);

@@ -34,6 +34,14 @@ bh_plugin_path(void)
 	return p && *p ? p : NULL;
 }
 
+void
+bh_give(const char *path)
+{
+	if (!bl_give(path))
+		fprintf(stderr, "harness: chown %s: %s\n", path,
+			strerror(errno));
+}
+
 static bool
 has_opt(const char *const *opts, const char *key)
 {
@@ -141,7 +149,7 @@ bh_start(struct bh_broker **out, const struct bh_options *o)
 		fprintf(stderr, "harness: %s\n", err);
 		return -1;
 	}
-	b->port = bl_free_port();
+	b->port = o->port > 0 ? o->port : bl_free_port();
 	if (b->port <= 0 || write_conf(b, o) != 0)
 		return -1;
 	return spawn(b);

@@ -50,6 +50,8 @@ struct bh_options {
 	const char *extra_conf;     /* more mosquitto.conf lines, or NULL */
 	bool no_anonymous;          /* allow_anonymous false (default true) */
 	int start_timeout_ms;       /* default 15000 */
+	int port;                   /* 0: a free one (clusters pick theirs
+				     * first: bridges name their peers) */
 };
 
 /* $S2S_PLUGIN, or NULL if unset. */
@@ -82,6 +84,9 @@ bool bh_log_contains(const struct bh_broker *b, const char *needle);
 
 /* Stop the broker (if running) and remove the directory. */
 void bh_destroy(struct bh_broker *b);
+
+/* Give path to the broker's run user (when the tests run as root). */
+void bh_give(const char *path);
 
 /* A free TCP port on 127.0.0.1 (bound and released). */
 int bh_free_port(void);

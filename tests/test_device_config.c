@@ -49,6 +49,43 @@ START_TEST(test_minimal_defaults)
 }
 END_TEST
 
+/* A cluster: several broker URIs (failover); a string still works. */
+START_TEST(test_brokers)
+{
+	static const char many[] =
+		"{\"id\":\"alice\",\"key\":\"alice.key\","
+		"\"cs_key\":\"cs.pub\",\"state_dir\":\"st\","
+		"\"broker\":[\"tcp://127.0.0.1:1883\",\"tcp://h2:1884\","
+		"\"ssl://h3:8883\"]}";
+	static const char bad[] =
+		"{\"id\":\"alice\",\"key\":\"alice.key\","
+		"\"cs_key\":\"cs.pub\",\"state_dir\":\"st\","
+		"\"broker\":[\"tcp://a:1\",\"http://b\"]}";
+	static const char empty[] =
+		"{\"id\":\"alice\",\"key\":\"alice.key\","
+		"\"cs_key\":\"cs.pub\",\"state_dir\":\"st\","
+		"\"broker\":[]}";
+	struct s2s_device_config c;
+	char err[256] = "";
+
+	ck_assert_int_eq(parse(many, &c, err, sizeof(err)), S2S_OK);
+	ck_assert_uint_eq(c.nbrokers, 3);
+	ck_assert_str_eq(c.broker, "tcp://127.0.0.1:1883");
+	ck_assert_str_eq(c.brokers[1], "tcp://h2:1884");
+	ck_assert_str_eq(c.brokers[2], "ssl://h3:8883");
+	s2s_device_config_free(&c);
+	ck_assert_int_eq(parse(minimal, &c, err, sizeof(err)), S2S_OK);
+	ck_assert_uint_eq(c.nbrokers, 1);
+	ck_assert_str_eq(c.brokers[0], c.broker);
+	s2s_device_config_free(&c);
+	ck_assert_int_eq(parse(bad, &c, err, sizeof(err)), S2S_ERR_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err, "http://b"));
+	s2s_device_config_free(&c);
+	ck_assert_int_eq(parse(empty, &c, err, sizeof(err)), S2S_ERR_CONFIG);
+	s2s_device_config_free(&c);
+}
+END_TEST
+
 START_TEST(test_full)
 {
 	const char *j =
@@ -257,6 +294,7 @@ make_suite(void)
 
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_full);
+	tcase_add_test(tc, test_brokers);
 	tcase_add_loop_test(tc, test_bad, 0, (int)(sizeof(bad) / sizeof(bad[0])));
 	tcase_add_test(tc, test_file);
 	tcase_add_test(tc, test_example);

@@ -22,6 +22,11 @@
  * "dropped" message is really gone from MQTT's point of view (only the
  * CS store still has it).
  *
+ * S2S_TEST_STORE=pg (meson test faults_pg): kill9 (without the torn log
+ * tail, which is the embedded store's), lossy and the slow reader with the
+ * CS on PostgreSQL (a private server, tests/pg_harness.h): the packages
+ * are then counted in the database.
+ *
  * Skipped (exit 77) when S2S_PLUGIN is unset or the broker is missing.
  */
 #include <arpa/inet.h>
@@ -50,6 +55,13 @@
 
 static struct bh_broker *broker;
 static char tmpdir[256];
+#ifdef S2S_HAVE_PG
+#include <libpq-fe.h>
+
+#include "pg_harness.h"
+static struct pgh_server *pg_srv;       /* S2S_TEST_STORE=pg */
+static char pg_uri[256];
+#endif
 
 static void
 teardown(void)
@@ -80,7 +92,20 @@ static void
 start(const char *profile)
 {
 	const char *opts[] = { "enrollment", "open", "profile", profile,
-			       NULL };
+			       NULL, NULL, NULL };
+
+#ifdef S2S_HAVE_PG
+	if (pg_srv) {
+		char db[48];
+
+		snprintf(db, sizeof(db), "faults_%ld_%d", (long)time(NULL),
+			 (int)getpid());
+		ck_assert_int_eq(pgh_create_db(pg_srv, db, pg_uri,
+					       sizeof(pg_uri)), 0);
+		opts[4] = "store";
+		opts[5] = pg_uri;
+	}
+#endif
 
 	ck_assert_msg(bh_start(&broker, &(struct bh_options){
 		.plugin = bh_plugin_path(), .plugin_opts = opts }) == 0,
@@ -305,12 +330,50 @@ scan_one(void *arg, const struct seglog_rec *r)
 	c->n++;
 }
 
+#ifdef S2S_HAVE_PG
+/* The same from the PostgreSQL store. */
+static void
+stored_pg(struct scan *c)
+{
+	PGconn *db = PQconnectdb(pg_uri);
+	PGresult *r;
+	char q[160];
+
+	ck_assert_int_eq(PQstatus(db), CONNECTION_OK);
+	snprintf(q, sizeof(q), "SELECT seq FROM packages WHERE sender = "
+		 "'alice' AND session = %lld", (long long)c->session);
+	r = PQexec(db, q);
+	ck_assert_int_eq(PQresultStatus(r), PGRES_TUPLES_OK);
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct seglog_rec rec;
+
+		memset(&rec, 0, sizeof(rec));
+		rec.type = SEGLOG_PKG;
+		snprintf(rec.sender, sizeof(rec.sender), "alice");
+		rec.session = c->session;
+		rec.seq = strtoull(PQgetvalue(r, i, 0), NULL, 10);
+		scan_one(c, &rec);
+	}
+	PQclear(r);
+	PQfinish(db);
+}
+#endif
+
 static unsigned
 stored(uint64_t session, bool have[MAXSEQ], uint64_t *max_seq)
 {
 	struct scan c = { session, have, 0, 0, 0 };
 	uint64_t torn = 1;
 
+#ifdef S2S_HAVE_PG
+	if (pg_srv) {
+		stored_pg(&c);
+		ck_assert_uint_eq(c.dup, 0);
+		if (max_seq)
+			*max_seq = c.max_seq;
+		return c.n;
+	}
+#endif
 	ck_assert_int_ge(seglog_scan(bh_path(broker, "s2s.db-log"), scan_one,
 				     &c, &torn), 0);
 	/* a package is written once (relocation only after retention) */
@@ -1068,7 +1131,12 @@ make_suite(void)
 
 	tcase_add_checked_fixture(tc, NULL, teardown);
 	tcase_set_timeout(tc, 240);
+	/* 1: a torn tail of the embedded store's log */
+#ifdef S2S_HAVE_PG
+	tcase_add_loop_test(tc, test_kill9, 0, pg_srv ? 1 : 2);
+#else
 	tcase_add_loop_test(tc, test_kill9, 0, 2);
+#endif
 	tcase_add_loop_test(tc, test_lossy, 0, 2);
 	tcase_add_test(tc, test_fetch_slow_reader);
 	suite_add_tcase(s, tc);
@@ -1086,10 +1154,29 @@ main(void)
 		return 77;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (getenv("S2S_TEST_STORE") && strcmp(getenv("S2S_TEST_STORE"),
+					       "pg") == 0) {
+#ifdef S2S_HAVE_PG
+		int r = pgh_start(&pg_srv);
+
+		if (r != 0) {
+			pgh_destroy(pg_srv);
+			fprintf(stderr, "%s\n", r == PGH_SKIP ? "no PostgreSQL "
+				"binaries: skipped" : "PostgreSQL did not start");
+			return r == PGH_SKIP ? 77 : EXIT_FAILURE;
+		}
+#else
+		fprintf(stderr, "built without libpq: skipped\n");
+		return 77;
+#endif
+	}
 	sr = srunner_create(make_suite());
 	srunner_run_all(sr, CK_ENV);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+#ifdef S2S_HAVE_PG
+	pgh_destroy(pg_srv);
+#endif
 	s2s_crypto_shutdown();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

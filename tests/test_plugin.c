@@ -8,6 +8,12 @@
  *
  * Each test runs in its own fork (Check default) with its own temporary
  * store, so the tests are independent.
+ *
+ * S2S_TEST_STORE=pg (meson test plugin_pg): the same tests on the
+ * PostgreSQL backend, one private server (tests/pg_harness.h) for the
+ * program and a fresh database per test; the tests of the embedded
+ * backend's files (segments, WAL) are left out.  Exit 77 without the
+ * PostgreSQL binaries.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +36,16 @@
 #include "s2s/package.h"
 #include "s2s/secmem.h"
 #include "stubs/mosquitto_stubs.h"
+#ifdef S2S_HAVE_PG
+#include "pg_harness.h"
+#endif
 
 static char dir[256];
 static char store_path[300], key_path[300];
+#ifdef S2S_HAVE_PG
+static struct pgh_server *pg_srv;       /* S2S_TEST_STORE=pg */
+static char pg_db[64];
+#endif
 
 static void
 make_dir(void)
@@ -41,6 +54,17 @@ make_dir(void)
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(store_path, sizeof(store_path), "%s/s2s.db", dir);
 	snprintf(key_path, sizeof(key_path), "%s/cs.key", dir);
+#ifdef S2S_HAVE_PG
+	if (pg_srv) {
+		/* a fresh database per test, named after the folder */
+		snprintf(pg_db, sizeof(pg_db), "t_%s", strrchr(dir, '-') + 1);
+		for (char *c = pg_db; *c; c++)
+			if (*c >= 'A' && *c <= 'Z')
+				*c = (char)(*c - 'A' + 'a');
+		ck_assert_int_eq(pgh_create_db(pg_srv, pg_db, store_path,
+					       sizeof(store_path)), 0);
+	}
+#endif
 }
 
 static void
@@ -48,6 +72,14 @@ rm_dir(void)
 {
 	char cmd[600];
 
+#ifdef S2S_HAVE_PG
+	if (pg_srv && pg_db[0]) {
+		snprintf(cmd, sizeof(cmd), "DROP DATABASE IF EXISTS \"%s\" "
+			 "WITH (FORCE)", pg_db);
+		(void)pgh_sql(pg_srv, "postgres", cmd);
+		pg_db[0] = '\0';
+	}
+#endif
 	if (!dir[0])
 		return;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
@@ -2119,6 +2151,451 @@ START_TEST(test_fetch_paced)
 }
 END_TEST
 
+#ifdef S2S_HAVE_PG
+/* =========================================================================
+ * PostgreSQL only (S2S_TEST_STORE=pg): several CS instances on one store
+ * ========================================================================= */
+
+#include <pthread.h>
+#include <time.h>
+
+static int64_t
+ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct racer {
+	struct s2s_cs *cs;
+	struct cs_pair *p;
+	struct s2s_chain next;
+	const uint8_t *pkg;
+	size_t len;
+	pthread_barrier_t *go;
+	enum s2s_err rc;
+};
+
+static void *
+race_one(void *arg)
+{
+	struct racer *r = arg;
+
+	pthread_barrier_wait(r->go);
+	r->rc = cs_store_accept(r->cs, r->p, 0, &r->next, r->pkg, r->len);
+	return NULL;
+}
+
+/* Open pkg against p's chain of dir 0 (a copy), as the gate does. */
+static void
+open_copy(struct s2s_cs *cs, struct cs_pair *p, const uint8_t *buf,
+	  size_t len, struct s2s_chain *next)
+{
+	struct s2s_package pkg;
+
+	ck_assert_int_eq(s2s_package_parse(buf, len, &cs->limits, &pkg),
+			 S2S_OK);
+	*next = p->sess->chain[0];
+	ck_assert_int_eq(s2s_package_open_cached(next, &p->sess->cache[0],
+						 &pkg, &cs->limits, NULL),
+			 S2S_OK);
+}
+
+/*
+ * Two CS instances (two connections) accept different packages with the
+ * same seq on one chain at the same moment, 100 times: exactly one wins
+ * each time, the loser changes nothing and reads the winner's chain.
+ */
+/* Two brokers pairing the same two devices at once: the pair is stored
+ * once; the second insert changes nothing and says so (cluster). */
+START_TEST(test_pg_pair_once)
+{
+	struct s2s_cs *cs1 = cs_open(OPEN), *cs2;
+	struct td_dev a, b;
+	struct cs_pair *p1, *p2, other;
+	uint16_t rv[S2S_RV_LEN];
+	char id[CS_PAIR_BUF];
+	uint8_t shk[S2S_SHK_MAX];
+	size_t shk_len;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p1 = establish(cs1, &a, &b, S2S_PROFILE_PAPER);
+	snprintf(id, sizeof(id), "%s", p1->id);
+	memcpy(shk, p1->shk, p1->shk_len);
+	shk_len = p1->shk_len;
+	cs2 = cs_open(OPEN);
+	p2 = cs_pair_find(cs2, id);
+	ck_assert_ptr_nonnull(p2);
+	other = *p2;
+	other.sess = NULL;
+	other.shk[0] ^= 0x5a;           /* what the losing broker computed */
+	memset(rv, 0x11, sizeof(rv));
+	ck_assert_int_eq(cs_store_pair_put(cs2, &other, rv), S2S_ERR_REPLAY);
+	s2s_memzero(&other, sizeof(other));
+	ck_assert_int_eq(cs_store_pair_load(cs2, id), S2S_OK);
+	p2 = cs_pair_find(cs2, id);
+	ck_assert_ptr_nonnull(p2);
+	ck_assert_uint_eq(p2->shk_len, shk_len);
+	ck_assert_mem_eq(p2->shk, shk, shk_len);
+	cs_destroy(cs2);
+	cs_destroy(cs1);
+	td_free(&a);
+	td_free(&b);
+}
+END_TEST
+
+START_TEST(test_pg_race)
+{
+	struct s2s_cs *cs1 = cs_open(OPEN), *cs2;
+	struct td_dev a, b;
+	struct cs_pair *p1, *p2;
+	pthread_barrier_t go;
+	int wins[2] = { 0, 0 };
+	const int rounds = 100;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p1 = establish(cs1, &a, &b, S2S_PROFILE_PAPER);
+	cs2 = cs_open(OPEN);
+	p2 = cs_pair_find(cs2, p1->id);
+	ck_assert_ptr_nonnull(p2);
+	ck_assert_ptr_nonnull(p2->sess);
+	pthread_barrier_init(&go, NULL, 2);
+	for (int i = 0; i < rounds; i++) {
+		struct s2s_chain tx0 = a.tx, txx, loaded;
+		struct racer r[2];
+		pthread_t th[2];
+		uint8_t *bx, *by;
+		size_t nx, ny;
+		int w;
+
+		ck_assert_int_eq(td_seal(&a, "via broker one", &bx, &nx),
+				 S2S_OK);
+		txx = a.tx;
+		a.tx = tx0;
+		ck_assert_int_eq(td_seal(&a, "via broker two", &by, &ny),
+				 S2S_OK);
+		memset(r, 0, sizeof(r));
+		r[0] = (struct racer){ cs1, p1, { 0 }, bx, nx, &go, 0 };
+		r[1] = (struct racer){ cs2, p2, { 0 }, by, ny, &go, 0 };
+		open_copy(cs1, p1, bx, nx, &r[0].next);
+		open_copy(cs2, p2, by, ny, &r[1].next);
+		for (int k = 0; k < 2; k++)
+			ck_assert_int_eq(pthread_create(&th[k], NULL, race_one,
+							&r[k]), 0);
+		for (int k = 0; k < 2; k++)
+			pthread_join(th[k], NULL);
+		ck_assert_msg((r[0].rc == S2S_OK) != (r[1].rc == S2S_OK),
+			      "round %d: %s / %s", i, s2s_errname(r[0].rc),
+			      s2s_errname(r[1].rc));
+		w = r[0].rc == S2S_OK ? 0 : 1;
+		wins[w]++;
+		/* the chain moves with the package: the device's follows the
+		 * one that was accepted */
+		if (w == 0)
+			a.tx = txx;
+		ck_assert_int_eq(r[1 - w].rc, S2S_ERR_REPLAY);
+		/* the winner moves on; the loser reads the stored chain */
+		r[w].p->sess->chain[0] = r[w].next;
+		ck_assert_int_eq(cs_store_chain_load(r[1 - w].cs, r[1 - w].p, 0,
+						     &loaded), S2S_OK);
+		ck_assert_uint_eq(loaded.next_seq, r[w].next.next_seq);
+		ck_assert_int_eq(loaded.sk_len, r[w].next.sk_len);
+		ck_assert(memcmp(loaded.sk, r[w].next.sk, loaded.sk_len) == 0);
+		r[1 - w].p->sess->chain[0] = loaded;
+		s2s_chain_wipe(&loaded);
+		s2s_chain_wipe(&r[0].next);
+		s2s_chain_wipe(&r[1].next);
+		free(bx);
+		free(by);
+	}
+	printf("pg race: %d rounds, broker one won %d, broker two %d\n",
+	       rounds, wins[0], wins[1]);
+	ck_assert_int_eq(cs_store_package_count(cs1, p1->id), rounds);
+	ck_assert_uint_eq(p1->sess->chain[0].next_seq, (uint64_t)rounds + 1);
+	pthread_barrier_destroy(&go);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs2);
+	cs_destroy(cs1);
+}
+END_TEST
+
+/* A retry of the same package after a lost reply succeeds once. */
+START_TEST(test_pg_idempotent)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct s2s_chain before, next;
+	uint8_t *buf;
+	size_t n;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, S2S_PROFILE_PAPER);
+	ck_assert_int_eq(td_seal(&a, "once", &buf, &n), S2S_OK);
+	before = p->sess->chain[0];
+	open_copy(cs, p, buf, n, &next);
+	ck_assert_int_eq(cs_store_accept(cs, p, 0, &next, buf, n), S2S_OK);
+	/* the reply was "lost": memory still has the chain before */
+	ck_assert_int_eq(cs_store_accept(cs, p, 0, &next, buf, n), S2S_OK);
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 1);
+	/* other bytes at that seq: a replay */
+	buf[n / 2] ^= 1;
+	ck_assert_int_eq(cs_store_accept(cs, p, 0, &next, buf, n),
+			 S2S_ERR_REPLAY);
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 1);
+	/* a session that is not the stored one */
+	p->sess->chain[0] = before;
+	next.session++;
+	ck_assert_int_eq(cs_store_accept(cs, p, 0, &next, buf, n),
+			 S2S_ERR_SESSION);
+	s2s_chain_wipe(&next);
+	s2s_chain_wipe(&before);
+	free(buf);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+}
+END_TEST
+
+/* Events: what one CS instance does, the other learns from TICK. */
+START_TEST(test_pg_events)
+{
+	struct s2s_cs *cs1 = cs_open(OPEN), *cs2 = cs_open(OPEN);
+	struct td_dev a, b;
+	struct cs_pair *p1, *p2 = NULL;
+	uint8_t *buf;
+	size_t n;
+	bool kicked = false;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p1 = establish(cs1, &a, &b, S2S_PROFILE_PAPER);
+	/* the session negotiated on one reaches the other's gate */
+	for (int i = 0; i < 50 && !(p2 && p2->sess); i++) {
+		(void)cs_store_tick(cs2);
+		p2 = cs_pair_find(cs2, p1->id);
+		if (!(p2 && p2->sess))
+			usleep(50000);
+	}
+	ck_assert_ptr_nonnull(p2);
+	ck_assert_ptr_nonnull(p2->sess);
+	ck_assert_uint_eq(p2->sess->t, p1->sess->t);
+	ck_assert_int_eq(td_seal(&a, "through the other", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs2, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	/* revoked on one: kicked and forgotten on the other */
+	cs_pair_remove(cs1, p1);
+	ck_assert_int_eq(cs_store_device_revoke(cs1, "bob"), S2S_OK);
+	for (int i = 0; i < 50 && !kicked; i++) {
+		(void)cs_store_tick(cs2);
+		for (size_t k = 0; k < stub_kick_count(); k++)
+			kicked |= strcmp(stub_kick_at(k), "bob") == 0;
+		if (!kicked)
+			usleep(50000);
+	}
+	ck_assert(kicked);
+	ck_assert_ptr_null(cs_pair_find(cs2, "alice~bob"));
+	ck_assert_ptr_nonnull(stub_log_find("revoked on another broker"));
+	/* connect tokens: a token is used once across instances */
+	{
+		uint8_t n1[S2S_TOKEN_NONCE_LEN], n2[S2S_TOKEN_NONCE_LEN];
+		uint8_t h[S2S_SHA256_LEN];
+		int64_t now = cs_now_s();
+
+		memset(n1, 0x11, sizeof(n1));
+		memset(n2, 0x22, sizeof(n2));
+		ck_assert_int_eq(cs_tokens_open(cs1), S2S_OK);
+		ck_assert_int_eq(cs_tokens_open(cs2), S2S_OK);
+		ck_assert_int_eq(cs_token_use(cs1, "alice", n1,
+					      (uint64_t)now + 60), S2S_OK);
+		ck_assert_int_eq(cs_token_use(cs2, "alice", n1,
+					      (uint64_t)now + 60),
+				 S2S_ERR_REPLAY);
+		ck_assert_int_eq(cs_token_use(cs2, "bob", n1,
+					      (uint64_t)now + 60), S2S_OK);
+		ck_assert_int_eq(cs_token_use(cs2, "alice", n2,
+					      (uint64_t)now - 10), S2S_OK);
+		ck_assert_int_eq(cs_tokens_count(cs1), 3);
+		ck_assert_int_eq(cs_tokens_prune(cs1, now), 1);
+		ck_assert_int_eq(cs_tokens_count(cs2), 2);
+		ck_assert_int_eq(cs_token_use(cs1, "alice", n1,
+					      (uint64_t)now + 60),
+				 S2S_ERR_REPLAY);
+		/* enrolment codes: the stored hash, read on the other */
+		ck_assert_int_eq(cs_enrol_code_hash_get(cs2, "nobody", now,
+							h), S2S_ERR_NOT_FOUND);
+		ck_assert_int_eq(cs_store_code_add(cs1, "carol",
+						   (const uint8_t *)"c0de", 4,
+						   now + 60), S2S_OK);
+		ck_assert_int_eq(cs_enrol_code_hash_get(cs2, "carol", now, h),
+				 S2S_OK);
+		ck_assert_int_eq(cs_enrol_code_hash_get(cs2, "carol",
+							now + 61, h),
+				 S2S_ERR_NOT_FOUND);
+	}
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs2);
+	cs_destroy(cs1);
+}
+END_TEST
+
+/* Schema: from version 1 to the current one, data kept; a newer one is
+ * refused. */
+START_TEST(test_pg_migrate)
+{
+	struct s2s_cs *cs;
+	struct cs_device_rec rec;
+	struct mosquitto_opt o[3];
+	char err[512];
+
+	ck_assert_int_eq(cs_store_pg_migrate(store_path, 1), S2S_OK);
+	ck_assert_int_eq(pgh_sql_long(pg_srv, pg_db, "SELECT version FROM "
+				      "schema_version"), 1);
+	stub_log_reset();
+	ck_assert_int_eq(pgh_sql(pg_srv, pg_db, "INSERT INTO devices(id, "
+				 "pub, created) VALUES('old', decode(repeat("
+				 "'04', 65), 'hex'), 1)"), 0);
+	cs = cs_open(OPEN);
+	ck_assert_int_eq(pgh_sql_long(pg_srv, pg_db, "SELECT version FROM "
+				      "schema_version"), 3);
+	ck_assert_int_eq(pgh_sql_long(pg_srv, pg_db, "SELECT count(*) FROM "
+				      "used_tokens"), 0);
+	ck_assert_int_eq(cs_store_device_get(cs, "old", &rec, NULL, NULL),
+			 S2S_OK);
+	ck_assert_ptr_nonnull(stub_log_find("migrated from version 1 to 2"));
+	ck_assert_ptr_null(stub_log_find("migrated from version 0 to 1"));
+	cs_destroy(cs);
+	/* opening again migrates nothing */
+	stub_log_reset();
+	cs = cs_open(OPEN);
+	ck_assert_ptr_null(stub_log_find("migrated"));
+	cs_destroy(cs);
+	ck_assert_int_eq(pgh_sql(pg_srv, pg_db, "UPDATE schema_version SET "
+				 "version = 4"), 0);
+	o[0] = (struct mosquitto_opt){ "store", store_path };
+	o[1] = (struct mosquitto_opt){ "cs_key", key_path };
+	ck_assert_int_ne(cs_create(o, 2, &cs, err, sizeof(err)), S2S_OK);
+	ck_assert_ptr_nonnull(stub_log_find("newer than this plugin"));
+}
+END_TEST
+
+/* No server there: cs_create fails in bounded time, naming the store
+ * without its password. */
+START_TEST(test_pg_unreachable)
+{
+	struct mosquitto_opt o[2];
+	struct s2s_cs *cs = NULL;
+	char err[512], uri[128];
+	int64_t t0 = ms_now();
+
+	snprintf(uri, sizeof(uri), "postgresql://s2s:hunter2@127.0.0.1:%d/x",
+		 pgh_port(pg_srv) == 1 ? 2 : 1);
+	o[0] = (struct mosquitto_opt){ "store", uri };
+	o[1] = (struct mosquitto_opt){ "cs_key", key_path };
+	ck_assert_int_ne(cs_create(o, 2, &cs, err, sizeof(err)), S2S_OK);
+	ck_assert_int_lt(ms_now() - t0, 5000);
+	ck_assert_ptr_null(strstr(err, "hunter2"));
+	ck_assert_ptr_nonnull(strstr(err, "s2s:***@127.0.0.1"));
+	ck_assert_ptr_nonnull(stub_log_find("cannot connect to PostgreSQL"));
+	ck_assert_ptr_null(stub_log_find("hunter2"));
+	ck_assert_str_eq(cs_store_display("host=h password=pw dbname=d", err,
+					  sizeof(err)),
+			 "host=h password=*** dbname=d");
+}
+END_TEST
+
+/*
+ * PostgreSQL crashes (pg_ctl stop -m immediate) and comes back: calls
+ * fail at once and are counted, nothing blocks for long, the backend
+ * reconnects by itself, and every package accepted before the crash is
+ * there.
+ */
+START_TEST(test_pg_outage)
+{
+	struct s2s_cs *cs = cs_open(OPEN);
+	struct td_dev a, b;
+	struct cs_pair *p;
+	struct cs_store_usage u;
+	struct cs_device_rec rec;
+	struct s2s_chain tx0;
+	uint8_t *buf;
+	size_t n;
+	int64_t t0, took, back = -1;
+
+	td_init(&a, "alice", 1);
+	td_init(&b, "bob", 2);
+	p = establish(cs, &a, &b, S2S_PROFILE_PAPER);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(td_seal(&a, "before", &buf, &n), S2S_OK);
+		ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+		free(buf);
+	}
+	ck_assert_int_eq(pgh_stop(pg_srv, true), 0);
+	tx0 = a.tx;
+	ck_assert_int_eq(td_seal(&a, "during", &buf, &n), S2S_OK);
+	t0 = ms_now();
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_ERR_STORE);
+	took = ms_now() - t0;
+	ck_assert_int_lt(took, CS_STORE_PG_TIMEOUT_MS + 1000);
+	ck_assert_ptr_nonnull(stub_log_find("PostgreSQL connection lost"));
+	/* down: the next calls are refused at once */
+	t0 = ms_now();
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_ERR_STORE);
+	ck_assert_int_eq(cs_store_device_get(cs, "alice", &rec, NULL, NULL),
+			 S2S_ERR_STORE);
+	ck_assert_int_lt(ms_now() - t0, 1000);
+	ck_assert_uint_eq(cs->stats.rejected[-S2S_ERR_STORE], 21);
+	ck_assert_uint_eq(p->sess->chain[0].next_seq, 6);
+	cs_store_usage(cs, &u);
+	ck_assert(u.down);
+	ck_assert_uint_eq(u.outages, 1);
+	ck_assert_uint_ge(u.refused, 21);
+	printf("pg outage: first refused call took %lld ms\n",
+	       (long long)took);
+	/* back: TICK reconnects */
+	ck_assert_int_eq(pgh_restart(pg_srv), 0);
+	t0 = ms_now();
+	for (int i = 0; i < 300; i++) {
+		(void)cs_store_tick(cs);
+		cs_store_usage(cs, &u);
+		if (!u.down) {
+			back = ms_now() - t0;
+			break;
+		}
+		usleep(50000);
+	}
+	printf("pg outage: reconnected %lld ms after the restart\n",
+	       (long long)back);
+	ck_assert_int_ge(back, 0);
+	ck_assert_ptr_nonnull(stub_log_find("PostgreSQL connection back"));
+	/* the device sends the refused package again: accepted */
+	ck_assert_int_eq(gate(cs, &a, "alice", buf, n), S2S_OK);
+	free(buf);
+	(void)tx0;
+	ck_assert_int_eq(cs_store_package_count(cs, p->id), 6);
+	ck_assert_int_eq(td_seal(&b, "and back", &buf, &n), S2S_OK);
+	ck_assert_int_eq(gate(cs, &b, "bob", buf, n), S2S_OK);
+	free(buf);
+	td_free(&a);
+	td_free(&b);
+	cs_destroy(cs);
+	/* every accepted package survived the crash */
+	cs = cs_open(OPEN);
+	ck_assert_int_eq(cs_store_package_count(cs, "alice~bob"), 7);
+	ck_assert_uint_eq(cs->pairs->sess->chain[0].next_seq, 7);
+	cs_destroy(cs);
+}
+END_TEST
+#endif
+
 static Suite *
 make_suite(void)
 {
@@ -2169,10 +2646,16 @@ make_suite(void)
 	tc = tcase_create("store");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 300);
-	tcase_add_test(tc, test_store_long_bounded);
-	tcase_add_test(tc, test_store_quiet_pair);
-	tcase_add_test(tc, test_store_migrate_v1);
-	tcase_add_test(tc, test_store_checkpoint);
+#ifdef S2S_HAVE_PG
+	if (!pg_srv)
+#endif
+	{
+		/* the embedded backend's segment files, log and WAL */
+		tcase_add_test(tc, test_store_long_bounded);
+		tcase_add_test(tc, test_store_quiet_pair);
+		tcase_add_test(tc, test_store_migrate_v1);
+		tcase_add_test(tc, test_store_checkpoint);
+	}
 	tcase_add_test(tc, test_store_enrol_quota);
 	tcase_add_test(tc, test_fetch_paced);
 	suite_add_tcase(s, tc);
@@ -2182,7 +2665,56 @@ make_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_control);
 	suite_add_tcase(s, tc);
+#ifdef S2S_HAVE_PG
+	if (pg_srv) {
+		tc = tcase_create("pg");
+		tcase_add_checked_fixture(tc, setup, teardown);
+		tcase_set_timeout(tc, 120);
+		tcase_add_test(tc, test_pg_race);
+		tcase_add_test(tc, test_pg_pair_once);
+		tcase_add_test(tc, test_pg_idempotent);
+		tcase_add_test(tc, test_pg_events);
+		tcase_add_test(tc, test_pg_migrate);
+		tcase_add_test(tc, test_pg_unreachable);
+		tcase_add_test(tc, test_pg_outage);    /* last: restarts */
+		suite_add_tcase(s, tc);
+	}
+#endif
 	return s;
 }
 
-S2S_CHECK_MAIN(make_suite)
+int
+main(void)
+{
+	const char *which = getenv("S2S_TEST_STORE");
+	SRunner *sr;
+	int failed;
+
+	if (which && strcmp(which, "pg") == 0) {
+#ifdef S2S_HAVE_PG
+		int r = pgh_start(&pg_srv);
+
+		if (r == PGH_SKIP) {
+			pgh_destroy(pg_srv);
+			printf("no PostgreSQL binaries: skipped\n");
+			return 77;
+		}
+		if (r != 0) {
+			pgh_destroy(pg_srv);
+			return EXIT_FAILURE;
+		}
+#else
+		printf("built without libpq: skipped\n");
+		return 77;
+#endif
+	}
+	sr = srunner_create(make_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+#ifdef S2S_HAVE_PG
+	pgh_destroy(pg_srv);
+#endif
+	s2s_crypto_shutdown();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

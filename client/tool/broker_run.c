@@ -189,7 +189,17 @@ bool
 broker_start(struct broker_run *b, const char *profile, const char *extra,
 	     char *err, size_t err_len)
 {
+	struct broker_run_opts o = { .profile = profile, .extra = extra };
+
+	return broker_start_ex(b, &o, err, err_len);
+}
+
+bool
+broker_start_ex(struct broker_run *b, const struct broker_run_opts *o,
+		char *err, size_t err_len)
+{
 	const char *plugin = broker_plugin_path();
+	const char *profile = o->profile, *extra = o->extra;
 	char csdir[300], plugin_copy[320], cs_key[320], admin[320];
 	struct s2s_key *k = NULL;
 	FILE *f;
@@ -209,13 +219,23 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		b->dir[0] = '\0';
 		return false;
 	}
-	snprintf(csdir, sizeof(csdir), "%s/cs", b->dir);
+	snprintf(csdir, sizeof(csdir), "%s/cs", o->cs_dir ? o->cs_dir :
+		 b->dir);
 	snprintf(cs_key, sizeof(cs_key), "%s/cs", csdir);
 	snprintf(b->cs_pub, sizeof(b->cs_pub), "%s/cs.pub", csdir);
 	snprintf(admin, sizeof(admin), "%s/cs.admin", csdir);
 	snprintf(b->admin_key, sizeof(b->admin_key), "%s/cs.admin.key", csdir);
 	snprintf(b->log, sizeof(b->log), "%s/broker.log", b->dir);
 	snprintf(b->conf, sizeof(b->conf), "%s/mosquitto.conf", b->dir);
+	if (o->cs_dir) {
+		/* the caller's keys: cs_dir/cs.key ... */
+		snprintf(csdir, sizeof(csdir), "%s", o->cs_dir);
+		snprintf(cs_key, sizeof(cs_key), "%s/cs", csdir);
+		snprintf(b->cs_pub, sizeof(b->cs_pub), "%s/cs.pub", csdir);
+		snprintf(b->admin_key, sizeof(b->admin_key),
+			 "%s/cs.admin.key", csdir);
+		goto keys_done;
+	}
 	if (mkdir(csdir, 0700)) {
 		seterr(err, err_len, "mkdir %s: %s", csdir, strerror(errno));
 		goto fail;
@@ -237,10 +257,11 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		       s2s_strerror(e));
 		goto fail;
 	}
+keys_done:
 	if (!bl_stage_plugin(plugin, b->dir, plugin_copy, sizeof(plugin_copy),
 			     err, err_len))
 		goto fail;
-	{
+	if (!o->cs_dir) {
 		char path[400];
 		static const char *const own[] = {
 			"", "/cs.key", "/cs.pub", "/cs.admin.pub",
@@ -256,7 +277,7 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 			}
 		}
 	}
-	b->port = bl_free_port();
+	b->port = o->port > 0 ? o->port : bl_free_port();
 	if (b->port <= 0) {
 		seterr(err, err_len, "no free port on 127.0.0.1");
 		goto fail;
@@ -279,12 +300,13 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 		"max_queued_messages 10000\n"
 		"set_tcp_nodelay true\n"
 		"plugin %s\n"
-		"plugin_opt_store %s/s2s.db\n"
+		"plugin_opt_store %s%s\n"
 		"plugin_opt_cs_key %s.key\n"
 		"plugin_opt_enrollment open\n"
 		"plugin_opt_profile %s\n"
 		"%s%s",
-		b->port, b->log, plugin_copy, csdir, cs_key,
+		b->port, b->log, plugin_copy, o->store ? o->store : csdir,
+		o->store ? "" : "/s2s.db", cs_key,
 		profile ? profile : "hardened", extra ? extra : "",
 		extra && *extra && extra[strlen(extra) - 1] != '\n' ? "\n"
 								    : "");
@@ -309,6 +331,33 @@ broker_start(struct broker_run *b, const char *profile, const char *extra,
 fail:
 	broker_cleanup(b);
 	return false;
+}
+
+int
+broker_free_port(void)
+{
+	return bl_free_port();
+}
+
+bool
+broker_kill9(struct broker_run *b)
+{
+	char path[64];
+	FILE *f;
+	bool sent = false;
+
+	/* The broker is the guardian's only child. */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)b->pid,
+		 (int)b->pid);
+	f = fopen(path, "r");
+	if (f) {
+		int child;
+
+		while (fscanf(f, "%d", &child) == 1)
+			sent |= child > 1 && kill(child, SIGKILL) == 0;
+		fclose(f);
+	}
+	return sent;
 }
 
 void

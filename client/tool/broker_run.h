@@ -45,6 +45,28 @@ const char *broker_plugin_path(void);
 bool broker_start(struct broker_run *b, const char *profile,
 		  const char *extra, char *err, size_t err_len);
 
+/* What broker_start_ex() may take from the caller (zeros: as above). */
+struct broker_run_opts {
+	const char *profile;    /* NULL: hardened */
+	const char *extra;      /* more mosquitto.conf lines, or NULL */
+	int port;               /* 0: a free one */
+	const char *cs_dir;     /* the CS keys made by the caller (cs.key,
+				 * cs.pub, cs.admin.*, the broker user's);
+				 * NULL: new ones in the run's folder */
+	const char *store;      /* plugin_opt_store; NULL: <dir>/s2s.db */
+};
+
+/* broker_start with options: brokers of one cluster share cs_dir and
+ * store, and know each other's ports before they start. */
+bool broker_start_ex(struct broker_run *b, const struct broker_run_opts *o,
+		     char *err, size_t err_len);
+
+/* A free TCP port on 127.0.0.1 (bound and released), or -1. */
+int broker_free_port(void);
+
+/* kill -9 the broker itself (not its guardian): a crash.  true if sent. */
+bool broker_kill9(struct broker_run *b);
+
 /* Stop the broker (SIGTERM, then SIGKILL after 3 s).  Keeps the folder. */
 void broker_stop(struct broker_run *b);
 

@@ -686,7 +686,16 @@ usage(FILE *f)
 		"without fsync\n"
 		"                    (faster; not durable across power loss)"
 		"\n"
-		"  --config FILE     ignored (the demo makes its own)\n");
+		"  --config FILE     ignored (the demo makes its own)\n"
+		"\n"
+		"usage: s2s demo --cluster N [--messages M] [--json] [--keep]\n"
+		"A private PostgreSQL and N brokers (2..16) bridged as `s2s "
+		"cluster-config`\nwrites it; alice on b0 sends M messages "
+		"(default 300) to bob on b1 and\nb0 is killed (kill -9) after "
+		"M/3: prints what reached bob (sent,\ndelivered, lost, "
+		"duplicates) and the failover time; --json: one object,\nkey "
+		"\"cluster\".  Needs the PostgreSQL server binaries "
+		"(postgresql).\n");
 }
 
 int
@@ -705,6 +714,9 @@ cmd_demo(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--cluster"))
+			return demo_cluster(argc, argv);  /* cmd_cluster.c */
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;

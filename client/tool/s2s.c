@@ -32,6 +32,7 @@ static const struct command commands[] = {
 	{ "unpair", cmd_unpair, "forget a peer (and remove the pair at the CS)" },
 	{ "ctl", cmd_ctl, "the CS admin API (devices, pairs, sessions, statistics)" },
 	{ "demo", cmd_demo, "the whole scheme end to end through a private broker" },
+	{ "cluster-config", cmd_cluster_config, "mosquitto.conf fragments (bridges, plugin options) of an N-broker cluster" },
 };
 
 static void

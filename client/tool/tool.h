@@ -33,6 +33,9 @@ int cmd_health(int argc, char **argv);
 int cmd_unpair(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);        /* cmd_ctl.c */
 int cmd_demo(int argc, char **argv);       /* cmd_demo.c */
+int cmd_cluster_config(int argc, char **argv);     /* cmd_cluster.c */
+/* `s2s demo --cluster N ...` (cmd_cluster.c) */
+int demo_cluster(int argc, char **argv);
 
 /* Print "s2s <cmd>: <formatted message>\n" on stderr; returns status. */
 int tool_fail(int status, const char *cmd, const char *fmt, ...)

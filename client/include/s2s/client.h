@@ -48,6 +48,12 @@
  * an offline device), "token_ttl" (120 s), "state_fsync" (true),
  * "fetch_on_connect" (true).  Relative paths are relative to the file.
  *
+ * Several brokers (a cluster, docs/CLUSTER.md): "broker" may be an array
+ * of 1..8 URIs.  Each connect tries them in order from the one last used;
+ * after a lost connection it starts at once with the next one, and the
+ * session goes on there (a package the lost broker never answered is
+ * sent again first).
+ *
  * Timeouts
  * --------
  * Every call with a timeout_ms reads it the same way:

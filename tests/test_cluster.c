@@ -1,0 +1,796 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * test_cluster.c - several brokers, one system (issue 13): a private
+ * PostgreSQL (tests/pg_harness.h) and three real Mosquitto brokers with
+ * the s2s plugin on it, bridged as `s2s cluster-config` writes it
+ * (client/tool/cluster_conf.c), and devices on libs2s-client:
+ *
+ *   cross     alice on broker 0, bob on broker 1: register, pair, negotiate
+ *             (the five steps cross brokers) and exchange messages both
+ *             ways, each exactly once and in order, over the bridges.
+ *   trust     only a peer's authenticated bridge may write
+ *             ROOT/bridge/<peer>/...: an anonymous client, a bridge user
+ *             with a wrong password, and a bridge writing under another
+ *             broker's name are refused, and nothing reaches the device.
+ *   kill9     kill -9 of alice's broker under load: alice reconnects to
+ *             another broker by herself and continues her session (the
+ *             gate there catches up from the store); every message the
+ *             dead broker acknowledged reaches bob exactly once and in
+ *             order (FETCH fills the gaps).  Prints the failover time.
+ *   view      the admin API of broker 2 lists the pair made through
+ *             brokers 0 and 1, the cluster's brokers and counters, and
+ *             revoking bob there disconnects him from broker 1.
+ *
+ * Skipped (exit 77) only when the PostgreSQL binaries are missing (or
+ * S2S_PLUGIN is unset: not run by meson).
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "broker_harness.h"
+#include "check_main.h"
+#include "cluster_conf.h"
+#include "json.h"
+#include "mqtt_testclient.h"
+#include "pg_harness.h"
+#include "s2s/bio.h"
+#include "s2s/client.h"
+#include "s2s/crypto.h"
+#include "s2s/image.h"
+#include "s2s/proto.h"
+
+#define NB 3
+#define MAXSEQ 2048
+#define NOT_AUTHORIZED 135
+
+static struct pgh_server *pg;
+static struct bh_broker *br[NB];
+static struct cc_broker cc[NB];
+static char shared[256], tmpdir[256], store_uri[300];
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+rm_rf(char *dir)
+{
+	char cmd[400];
+
+	if (!dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+	dir[0] = 0;
+}
+
+static void
+teardown(void)
+{
+	for (int i = 0; i < NB; i++) {
+		bh_destroy(br[i]);
+		br[i] = NULL;
+	}
+	pgh_destroy(pg);
+	pg = NULL;
+	rm_rf(shared);
+	rm_rf(tmpdir);
+}
+
+static int
+bridges_up(int i)
+{
+	char *log = bh_log(br[i]);
+	int n = 0;
+
+	for (const char *s = log; s && (s = strstr(s, "bridge of broker '"));
+	     s++)
+		n++;
+	free(log);
+	return n;
+}
+
+/* PostgreSQL, then NB brokers on it, bridged in a full mesh. */
+static void
+cluster_start(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	char secret[65], secret_file[300], *frag = NULL;
+	uint8_t rnd[32];
+	size_t frag_len = 0;
+	FILE *f;
+	double end;
+
+	ck_assert_int_eq(pgh_start(&pg), 0);
+	ck_assert_int_eq(pgh_create_db(pg, "cluster", store_uri,
+				       sizeof(store_uri)), 0);
+	snprintf(shared, sizeof(shared), "/tmp/s2s-cluster-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(shared));
+	bh_give(shared);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/s2s-cluster-dev-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	/* the bridges' password: one line, 0600, the broker user's */
+	ck_assert_int_eq(s2s_random(rnd, sizeof(rnd)), S2S_OK);
+	for (size_t k = 0; k < sizeof(rnd); k++) {
+		secret[2 * k] = hex[rnd[k] >> 4];
+		secret[2 * k + 1] = hex[rnd[k] & 15];
+	}
+	secret[64] = 0;
+	snprintf(secret_file, sizeof(secret_file), "%s/bridge.secret", shared);
+	f = fopen(secret_file, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%s\n", secret);
+	fclose(f);
+	chmod(secret_file, 0600);
+	bh_give(secret_file);
+	for (int i = 0; i < NB; i++) {
+		snprintf(cc[i].id, sizeof(cc[i].id), "b%d", i);
+		snprintf(cc[i].host, sizeof(cc[i].host), "127.0.0.1");
+		do {
+			cc[i].port = bh_free_port();
+			for (int k = 0; k < i; k++)
+				if (cc[k].port == cc[i].port)
+					cc[i].port = 0;
+		} while (cc[i].port <= 0);
+	}
+	for (int i = 0; i < NB; i++) {
+		char key[300];
+		const char *opts[] = { "store", store_uri, "cs_key", key,
+				       "enrollment", "open", "stats_interval",
+				       "1", NULL };
+
+		/* one CS: every broker has the same key, admin and store
+		 * keys (beside cs_key) */
+		snprintf(key, sizeof(key), "%s/cs.key", shared);
+		f = open_memstream(&frag, &frag_len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(cc_fragment(f, cc, NB, (size_t)i, "s2s",
+					     secret_file, secret), 0);
+		fclose(f);
+		ck_assert_msg(bh_start(&br[i], &(struct bh_options){
+			.plugin = bh_plugin_path(), .plugin_opts = opts,
+			.extra_conf = frag, .port = cc[i].port,
+			.start_timeout_ms = 60000 }) == 0,
+			"broker %d did not start", i);
+		free(frag);
+		frag = NULL;
+	}
+	/* every broker has the bridges of its NB - 1 peers */
+	end = now_s() + 30;
+	for (int i = 0; i < NB; i++)
+		while (bridges_up(i) < NB - 1 && now_s() < end)
+			usleep(50000);
+	for (int i = 0; i < NB; i++)
+		ck_assert_msg(bridges_up(i) >= NB - 1, "broker %d: %d bridges "
+			      "connected", i, bridges_up(i));
+}
+
+/* A device whose broker list starts at broker first. */
+static void
+make_device(const char *name, uint32_t user, int first, char *cfg, size_t n)
+{
+	char dir[400], key[500], sig[500];
+	struct s2s_key *k = NULL;
+	struct s2s_image img = { 0 };
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/%s", tmpdir, name);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(key, sizeof(key), "%s/%s", dir, name);
+	ck_assert_int_eq(s2s_key_generate(&k), S2S_OK);
+	ck_assert_int_eq(s2s_key_save(k, key), S2S_OK);
+	s2s_key_destroy(k);
+	snprintf(sig, sizeof(sig), "%s/sig.png", dir);
+	ck_assert_int_eq(s2s_bio_siggen(user, 1, &img), S2S_OK);
+	ck_assert_int_eq(s2s_image_write_file(&img, sig, 6), S2S_OK);
+	s2s_image_free(&img);
+	snprintf(cfg, n, "%s/device.json", dir);
+	f = fopen(cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "{\"broker\":[");
+	for (int i = 0; i < NB; i++)
+		fprintf(f, "%s\"tcp://127.0.0.1:%d\"", i ? "," : "",
+			cc[(first + i) % NB].port);
+	fprintf(f, "],\"id\":\"%s\",\"key\":\"%s.key\",\"cs_key\":"
+		"\"%s/cs.pub\",\"signature\":\"%s\",\"state_dir\":\"state\","
+		"\"covers\":\"builtin\",\"state_fsync\":false,\"keepalive\":5,"
+		"\"timeouts\":{\"connect\":10,\"pair\":20,\"session\":20,"
+		"\"fetch\":5}}\n", name, key, shared, sig);
+	fclose(f);
+}
+
+/* What a receiving device saw. */
+struct rx {
+	pthread_mutex_t lock;
+	uint64_t t0;
+	unsigned seen[MAXSEQ];
+	unsigned got, fetched, in_order_violations;
+	uint64_t last_session, last_seq;
+	unsigned after[64];
+	double first_after_s;           /* when "after 1" arrived */
+	double load_t[MAXSEQ];          /* when "load k" arrived */
+};
+
+static void
+on_msg(void *ud, const struct s2s_message_info *i, const uint8_t *m, size_t n)
+{
+	struct rx *r = ud;
+	char t[64];
+	int k;
+
+	pthread_mutex_lock(&r->lock);
+	snprintf(t, sizeof(t), "%.*s", (int)(n < 63 ? n : 63),
+		 (const char *)m);
+	if (sscanf(t, "load %d", &k) == 1 && k > 0 && k < MAXSEQ &&
+	    !r->load_t[k])
+		r->load_t[k] = now_s();
+	if (sscanf(t, "after %d", &k) == 1 && k > 0 && k < 64) {
+		r->after[k]++;
+		if (!r->first_after_s)
+			r->first_after_s = now_s();
+	}
+	if (i->seq < MAXSEQ && (!r->t0 || i->session == r->t0))
+		r->seen[i->seq]++;
+	if (i->session == r->last_session && i->seq <= r->last_seq)
+		r->in_order_violations++;
+	r->last_session = i->session;
+	r->last_seq = i->seq;
+	r->got++;
+	r->fetched += i->fetched;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static unsigned
+rx_got(struct rx *r)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&r->lock);
+	n = r->got;
+	pthread_mutex_unlock(&r->lock);
+	return n;
+}
+
+static bool
+wait_got(struct rx *r, unsigned want, int timeout_s)
+{
+	double end = now_s() + timeout_s;
+
+	while (now_s() <= end) {
+		if (rx_got(r) >= want)
+			return true;
+		usleep(20000);
+	}
+	return false;
+}
+
+static struct s2s_client *
+client(const char *cfg, struct rx *r)
+{
+	struct s2s_client *c;
+	char err[512];
+
+	ck_assert_msg(s2s_client_create(cfg, &c, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	if (r)
+		s2s_client_on_message(c, on_msg, r);
+	return c;
+}
+
+static void
+setup_pair(struct s2s_client *a, struct s2s_client *b)
+{
+	enum s2s_err e;
+
+	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
+	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
+	e = s2s_client_session(a, "bob", -1);
+	if (e != S2S_OK) {
+		char ra[256], rb[256];
+
+		s2s_client_last_reason(a, ra, sizeof(ra));
+		s2s_client_last_reason(b, rb, sizeof(rb));
+		fprintf(stderr, "session: %s; alice's last REJECT '%s', bob's "
+			"'%s'\n", s2s_errname(e), ra, rb);
+		for (int i = 0; i < NB; i++) {
+			char *log = bh_log(br[i]);
+
+			for (char *l = log ? strtok(log, "\n") : NULL; l;
+			     l = strtok(NULL, "\n"))
+				if (strstr(l, "s2s:") && !strstr(l, "bridge"))
+					fprintf(stderr, "b%d| %s\n", i, l);
+			free(log);
+		}
+	}
+	ck_assert_int_eq(e, S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 20000), S2S_OK);
+}
+
+static void
+rx_init(struct rx *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+}
+
+/* A retained $SYS/broker/s2s/<leaf> of broker i (-1 if none). */
+static long
+sys_value(int i, const char *leaf)
+{
+	struct tc *c;
+	struct tc_msg m;
+	char topic[200], v[32];
+	long r = -1;
+
+	snprintf(topic, sizeof(topic), "$SYS/broker/s2s/%s", leaf);
+	ck_assert_int_eq(tc_connect(&c, cc[i].port, "sysreader", NULL, NULL,
+				    5), 0);
+	ck_assert_int_ge(tc_subscribe(c, topic, 0), 0);
+	if (tc_wait(c, topic, 3000, &m)) {
+		snprintf(v, sizeof(v), "%.*s", (int)(m.len < 31 ? m.len : 31),
+			 (const char *)m.payload);
+		r = atol(v);
+		tc_msg_free(&m);
+	}
+	tc_close(c);
+	return r;
+}
+
+static void
+send_n(struct s2s_client *c, const char *peer, const char *what, int n)
+{
+	for (int i = 1; i <= n; i++) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "%s %d", what, i);
+		ck_assert_int_eq(s2s_client_send(c, peer, (const uint8_t *)msg,
+						 strlen(msg),
+						 S2S_SEND_WAIT_ACK, NULL),
+				 S2S_OK);
+	}
+}
+
+/* ---- two devices on two brokers ------------------------------------------ */
+
+START_TEST(test_cross)
+{
+	char ca[600], cb[600];
+	struct s2s_client *a, *b;
+	struct rx ra, rb;
+	uint64_t t;
+
+	cluster_start();
+	rx_init(&ra);
+	rx_init(&rb);
+	make_device("alice", 1, 0, ca, sizeof(ca));
+	make_device("bob", 2, 1, cb, sizeof(cb));
+	a = client(ca, &ra);
+	b = client(cb, &rb);
+	setup_pair(a, b);
+	ck_assert(s2s_client_has_session(a, "bob", &t));
+	rb.t0 = ra.t0 = t;
+	send_n(a, "bob", "a2b", 20);
+	send_n(b, "alice", "b2a", 20);
+	ck_assert_msg(wait_got(&rb, 20, 30), "bob got %u of 20", rx_got(&rb));
+	ck_assert_msg(wait_got(&ra, 20, 30), "alice got %u of 20",
+		      rx_got(&ra));
+	usleep(300000);         /* duplicates would arrive by now */
+	ck_assert_uint_eq(rx_got(&rb), 20);
+	ck_assert_uint_eq(rx_got(&ra), 20);
+	for (int q = 1; q <= 20; q++) {
+		ck_assert_uint_eq(rb.seen[q], 1);
+		ck_assert_uint_eq(ra.seen[q], 1);
+	}
+	ck_assert_uint_eq(rb.in_order_violations, 0);
+	ck_assert_uint_eq(ra.in_order_violations, 0);
+	/* they really went over the bridges: each broker handed messages
+	 * from its peer to its device */
+	{
+		double end = now_s() + 5;
+		long d0 = 0, d1 = 0;
+
+		while ((d0 < 20 || d1 < 20) && now_s() < end) {
+			d0 = sys_value(0, "bridged/delivered");
+			d1 = sys_value(1, "bridged/delivered");
+		}
+		ck_assert_msg(d0 >= 20 && d1 >= 20, "bridged/delivered: "
+			      "broker 0 %ld, broker 1 %ld", d0, d1);
+		printf("cluster: alice on b0, bob on b1: 20 + 20 messages "
+		       "across the bridges, each once and in order "
+		       "(bridged/delivered b0 %ld, b1 %ld)\n", d0, d1);
+	}
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+}
+END_TEST
+
+/* ---- who may use the bridge topics ------------------------------------------ */
+
+START_TEST(test_trust)
+{
+	char ca[600], cb[600], topic[400], secret[100];
+	struct s2s_client *a, *b;
+	struct rx rb;
+	struct tc *m;
+	FILE *f;
+	unsigned before;
+
+	cluster_start();
+	rx_init(&rb);
+	make_device("alice", 1, 0, ca, sizeof(ca));
+	make_device("bob", 2, 1, cb, sizeof(cb));
+	a = client(ca, NULL);
+	b = client(cb, &rb);
+	setup_pair(a, b);
+	send_n(a, "bob", "real", 3);
+	ck_assert(wait_got(&rb, 3, 30));
+	before = rx_got(&rb);
+	snprintf(topic, sizeof(topic), "s2s/bridge/b0/pair/alice~bob/alice");
+
+	/* an anonymous client on bob's broker */
+	ck_assert_int_eq(tc_connect(&m, cc[1].port, "mallory", NULL, NULL, 5),
+			 0);
+	ck_assert_int_eq(tc_publish(m, topic, "forged", 6, 1, false),
+			 NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_publish(m, "s2s/bridge/b0/inbox/bob", "x", 1, 1,
+				    false), NOT_AUTHORIZED);
+	tc_close(m);
+	/* a bridge user with the wrong password */
+	ck_assert_int_ne(tc_connect(&m, cc[1].port, "s2s-bridge-mallory",
+				    "s2s-bridge-b0", "not-the-password-at-all",
+				    5), 0);
+	/* the right password, but writing in another broker's name */
+	snprintf(topic, sizeof(topic), "%s/bridge.secret", shared);
+	f = fopen(topic, "r");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(secret, sizeof(secret), f));
+	fclose(f);
+	secret[strcspn(secret, "\n")] = 0;
+	ck_assert_int_eq(tc_connect(&m, cc[1].port, "s2s-bridge-x",
+				    "s2s-bridge-b2", secret, 5), 0);
+	ck_assert_int_eq(tc_publish(m, "s2s/bridge/b0/pair/alice~bob/alice",
+				    "forged", 6, 1, false), NOT_AUTHORIZED);
+	/* and no bridge may subscribe to pair topics or read inboxes */
+	ck_assert_int_eq(tc_subscribe(m, "s2s/pair/alice~bob/+", 1),
+			 NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_subscribe(m, "s2s/inbox/bob", 1), NOT_AUTHORIZED);
+	tc_close(m);
+	usleep(500000);
+	ck_assert_uint_eq(rx_got(&rb), before);
+	/* the real path still works */
+	send_n(a, "bob", "real2", 2);
+	ck_assert(wait_got(&rb, before + 2, 30));
+	printf("cluster: forged bridge messages refused (anonymous, wrong "
+	       "password, another broker's name); the real bridges work\n");
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+}
+END_TEST
+
+/* ---- kill -9 of a broker under load -------------------------------------- */
+
+struct sender {
+	struct s2s_client *c;
+	int count;
+	volatile int acked_n;
+	uint64_t acked[MAXSEQ];
+	uint64_t session[MAXSEQ];
+	int errors;
+	int errs[64];                   /* by -err */
+	double deadline;                /* stop sending (now_s) */
+	volatile int done;
+};
+
+static void *
+send_main(void *arg)
+{
+	struct sender *s = arg;
+
+	for (int i = 0; i < s->count && now_s() < s->deadline; i++) {
+		struct s2s_sent_info info;
+		char msg[64];
+		enum s2s_err e;
+
+		snprintf(msg, sizeof(msg), "load %d", i + 1);
+		memset(&info, 0, sizeof(info));
+		e = s2s_client_send(s->c, "bob", (const uint8_t *)msg,
+				    strlen(msg), S2S_SEND_WAIT_ACK, &info);
+		if (e == S2S_OK) {
+			int k = s->acked_n;
+
+			if (k < MAXSEQ) {
+				s->acked[k] = info.seq;
+				s->session[k] = info.session;
+			}
+			__atomic_add_fetch(&s->acked_n, 1, __ATOMIC_SEQ_CST);
+		} else {
+			s->errors++;
+			s->errs[-e > 0 && -e < 64 ? -e : 63]++;
+			usleep(20000);
+		}
+	}
+	s->done = 1;
+	return NULL;
+}
+
+START_TEST(test_kill9)
+{
+	char ca[600], cb[600];
+	struct s2s_client *a, *b;
+	struct rx r;
+	struct sender *s = calloc(1, sizeof(*s));
+	pthread_t th;
+	uint64_t t0, t1;
+	double t_kill, t_back = 0, t_first;
+	int before, lost = 0, dup = 0;
+
+	ck_assert_ptr_nonnull(s);
+	cluster_start();
+	rx_init(&r);
+	make_device("alice", 1, 0, ca, sizeof(ca));
+	make_device("bob", 2, 1, cb, sizeof(cb));
+	a = client(ca, NULL);
+	b = client(cb, &r);
+	setup_pair(a, b);
+	ck_assert(s2s_client_has_session(a, "bob", &t0));
+	pthread_mutex_lock(&r.lock);
+	r.t0 = t0;
+	pthread_mutex_unlock(&r.lock);
+
+	s->c = a;
+	s->count = 300;
+	s->deadline = now_s() + 150;    /* a stuck failover fails, not hangs */
+	ck_assert_int_eq(pthread_create(&th, NULL, send_main, s), 0);
+	while (__atomic_load_n(&s->acked_n, __ATOMIC_SEQ_CST) < 100 &&
+	       !s->done)
+		usleep(1000);
+	before = s->acked_n;
+	t_kill = now_s();
+	ck_assert_int_eq(bh_kill9(br[0]), 0);
+	/* alice's next acknowledged package: through another broker */
+	while (__atomic_load_n(&s->acked_n, __ATOMIC_SEQ_CST) <= before + 1 &&
+	       now_s() < t_kill + 60)
+		usleep(1000);
+	t_back = now_s();
+	pthread_join(th, NULL);
+	for (int e = 1; e < 64; e++)
+		if (s->errs[e])
+			fprintf(stderr, "cluster: alice's sends failed: %s x%d\n",
+				s2s_errname(-e), s->errs[e]);
+	/* at most the one in flight when its broker died goes unanswered */
+	ck_assert_msg(s->acked_n >= s->count - 1 && s->errors <= 1,
+		      "alice: %d of %d acknowledged (%d send errors)",
+		      s->acked_n, s->count, s->errors);
+	ck_assert_int_eq(s2s_client_flush(a, 20000), S2S_OK);
+	ck_assert(s2s_client_has_session(a, "bob", &t1));
+	ck_assert_msg(t1 == t0, "alice renegotiated instead of continuing "
+		      "her session");
+
+	/* 20 more, and every acknowledged one reaches bob exactly once */
+	send_n(a, "bob", "after", 20);
+	{
+		double end = now_s() + 60;
+		bool all = false;
+
+		while (!all && now_s() <= end) {
+			all = true;
+			pthread_mutex_lock(&r.lock);
+			for (int i = 1; i <= 20 && all; i++)
+				all = r.after[i] >= 1;
+			pthread_mutex_unlock(&r.lock);
+			if (!all)
+				usleep(50000);
+		}
+		ck_assert_msg(all, "bob did not get the messages sent after "
+			      "the kill");
+	}
+	/* the tail: FETCH fills what the dead broker's bridge lost */
+	{
+		double end = now_s() + 30;
+
+		for (;;) {
+			lost = 0;
+			pthread_mutex_lock(&r.lock);
+			for (int i = 0; i < s->acked_n && i < MAXSEQ; i++)
+				if (s->session[i] == t0 &&
+				    r.seen[s->acked[i]] == 0)
+					lost++;
+			pthread_mutex_unlock(&r.lock);
+			if (!lost || now_s() > end)
+				break;
+			usleep(100000);
+		}
+	}
+	usleep(500000);
+	pthread_mutex_lock(&r.lock);
+	/* the first message alice sent after the kill, delivered to bob */
+	t_first = 0;
+	for (int k = before + 2; k < MAXSEQ && k <= s->count; k++)
+		if (r.load_t[k] && (!t_first || r.load_t[k] < t_first))
+			t_first = r.load_t[k];
+	for (int i = 0; i < s->acked_n && i < MAXSEQ; i++)
+		if (s->session[i] == t0 && r.seen[s->acked[i]] > 1)
+			dup++;
+	for (int i = 1; i <= 20; i++)
+		ck_assert_uint_eq(r.after[i], 1);
+	ck_assert_uint_eq(r.in_order_violations, 0);
+	printf("cluster: kill -9 of alice's broker after %d acknowledged; "
+	       "%d of %d acknowledged in all, %d send errors; alice back "
+	       "through another broker in %.0f ms; lost %d, duplicates %d, "
+	       "%u recovered by FETCH; failover: first message sent after "
+	       "the kill delivered %.0f ms after it\n", before, s->acked_n, s->count,
+	       s->errors, 1000 * (t_back - t_kill), lost, dup, r.fetched,
+	       1000 * (t_first - t_kill));
+	pthread_mutex_unlock(&r.lock);
+	ck_assert_int_eq(lost, 0);
+	ck_assert_int_eq(dup, 0);
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+	free(s);
+}
+END_TEST
+
+/* ---- one view: the admin API of any broker ---------------------------------- */
+
+static struct s2s_json *
+admin(struct tc *c, const char *cmd, const char *id, const char *pair)
+{
+	char *q = s2s_admin_request(cmd, id, pair, NULL, -1);
+	struct tc_msg t;
+	struct s2s_json *j;
+
+	ck_assert_int_eq(tc_publish(c, "$CONTROL/s2s/v1", q, strlen(q), 1,
+				    false), 0);
+	free(q);
+	ck_assert(tc_wait(c, "$CONTROL/s2s/v1/response", TC_TIMEOUT_MS, &t));
+	j = s2s_json_parse(t.payload, t.len);
+	ck_assert_ptr_nonnull(j);
+	tc_msg_free(&t);
+	return j;
+}
+
+static const struct s2s_json *
+data(const struct s2s_json *j)
+{
+	const struct s2s_json *r =
+		s2s_json_array_at(s2s_json_get(j, "responses"), 0);
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_null(s2s_json_get(r, "error"));
+	return s2s_json_get(r, "data");
+}
+
+START_TEST(test_view)
+{
+	char ca[600], cb[600], path[400], tok[S2S_TOKEN_MAX], err[64];
+	struct s2s_client *a, *b;
+	struct s2s_key *adm, *kb;
+	struct rx rb;
+	struct tc *c, *bob;
+	struct s2s_json *j;
+	const struct s2s_json *d, *arr;
+	int64_t v;
+
+	cluster_start();
+	rx_init(&rb);
+	make_device("alice", 1, 0, ca, sizeof(ca));
+	make_device("bob", 2, 1, cb, sizeof(cb));
+	a = client(ca, NULL);
+	b = client(cb, &rb);
+	setup_pair(a, b);
+	send_n(a, "bob", "hello", 3);
+	ck_assert(wait_got(&rb, 3, 30));
+	s2s_client_destroy(b);  /* bob comes back below as a plain client */
+
+	snprintf(path, sizeof(path), "%s/cs.admin.key", shared);
+	ck_assert_int_eq(s2s_key_load_private(path, &adm), S2S_OK);
+	ck_assert_int_eq(s2s_token_make(adm, "s2s-admin", (uint64_t)time(NULL)
+					+ 120, tok), S2S_OK);
+	s2s_key_destroy(adm);
+	ck_assert_int_eq(tc_connect(&c, cc[2].port, "ctl", "s2s-admin", tok,
+				    5), 0);
+	ck_assert_int_eq(tc_subscribe(c, "$CONTROL/s2s/v1/response", 1), 1);
+	/* the pair was made through brokers 0 and 1 */
+	j = admin(c, "listPairs", NULL, NULL);
+	arr = s2s_json_get(data(j), "pairs");
+	ck_assert_uint_eq(s2s_json_array_size(arr), 1);
+	ck_assert_str_eq(s2s_json_string_value(s2s_json_get(
+		s2s_json_array_at(arr, 0), "pair")), "alice~bob");
+	s2s_json_free(j);
+	/* the cluster's counters: three brokers, the packages of b0 */
+	sleep(3);               /* every broker wrote its row */
+	j = admin(c, "getStatistics", NULL, NULL);
+	d = s2s_json_get(s2s_json_get(data(j), "cluster"), "total");
+	ck_assert_ptr_nonnull(d);
+	ck_assert_int_eq(s2s_json_get_int(d, "brokers", false, 0, 0, 100, &v,
+					  err, sizeof(err)), S2S_OK);
+	ck_assert_int_eq(v, NB);
+	ck_assert_int_eq(s2s_json_get_int(d, "accepted", false, 0, 0,
+					  INT64_MAX, &v, err, sizeof(err)),
+			 S2S_OK);
+	ck_assert_int_ge(v, 3);
+	s2s_json_free(j);
+	ck_assert_int_eq(sys_value(2, "cluster/brokers"), NB);
+	ck_assert_int_ge(sys_value(2, "cluster/packages/accepted"), 3);
+
+	/* bob on broker 1; revoked on broker 2; gone from broker 1 */
+	snprintf(path, sizeof(path), "%s/bob/bob.key", tmpdir);
+	ck_assert_int_eq(s2s_key_load_private(path, &kb), S2S_OK);
+	ck_assert_int_eq(s2s_token_make(kb, "bob", (uint64_t)time(NULL) + 120,
+					tok), S2S_OK);
+	s2s_key_destroy(kb);
+	ck_assert_int_eq(tc_connect(&bob, cc[1].port, "bob", "bob", tok, 5),
+			 0);
+	j = admin(c, "removeDevice", "bob", NULL);
+	(void)data(j);
+	s2s_json_free(j);
+	ck_assert_msg(tc_wait_disconnect(bob, 10000), "bob is still connected "
+		      "to broker 1 after his revocation on broker 2");
+	tc_close(bob);
+	ck_assert_int_ne(tc_connect(&bob, cc[0].port, "bob", "bob", tok, 5),
+			 0);
+	printf("cluster: broker 2's admin API lists the pair made on b0/b1, "
+	       "counts %d brokers; bob revoked on b2 was disconnected from "
+	       "b1\n", NB);
+	tc_close(c);
+	s2s_client_destroy(a);
+}
+END_TEST
+
+static Suite *
+make_suite(void)
+{
+	Suite *s = suite_create("cluster");
+	TCase *tc = tcase_create("cluster");
+
+	tcase_add_checked_fixture(tc, NULL, teardown);
+	tcase_set_timeout(tc, 300);
+	/* S2S_CLUSTER_TEST=kill9 runs one test (debugging) */
+	const char *only = getenv("S2S_CLUSTER_TEST");
+#define ADD(t) \
+	if (!only || strcmp(only, #t) == 0) \
+		tcase_add_test(tc, test_##t)
+	ADD(cross);
+	ADD(trust);
+	ADD(kill9);
+	ADD(view);
+#undef ADD
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (!bh_plugin_path() || !pgh_available()) {
+		fprintf(stderr, "cluster: %s: skipped\n", !bh_plugin_path() ?
+			"S2S_PLUGIN unset" : "no PostgreSQL binaries");
+		return 77;
+	}
+	sr = srunner_create(make_suite());
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	s2s_crypto_shutdown();
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
