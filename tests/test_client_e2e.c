@@ -783,43 +783,6 @@ exchange(const char *ca, const char *cb)
 START_TEST(test_rotation)
 {
 	char ca[700], cb[700], out[8192], key[600];
-/* ---- The device library's sockets ---------------------------------------- */
-
-/* This process's TCP sockets to the broker's port; *nodelay: how many of
- * them have TCP_NODELAY. */
-static int
-broker_sockets(int *nodelay)
-{
-	const char *p = strrchr(B.uri, ':');
-	int port = p ? atoi(p + 1) : 0, n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-
-	*nodelay = 0;
-	ck_assert_ptr_nonnull(d);
-	while ((e = readdir(d))) {
-		struct sockaddr_in a;
-		socklen_t al = sizeof(a);
-		int fd = atoi(e->d_name), v = 0;
-		socklen_t vl = sizeof(v);
-
-		if (e->d_name[0] == '.' || fd == dirfd(d) ||
-		    getpeername(fd, (struct sockaddr *)&a, &al) ||
-		    a.sin_family != AF_INET || ntohs(a.sin_port) != port)
-			continue;
-		n++;
-		if (!getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v)
-			(*nodelay)++;
-	}
-	closedir(d);
-	return n;
-}
-
-START_TEST(test_sockets)
-{
-	char ca[700], cb[700], err[512];
-	struct s2s_client *a = NULL, *b = NULL;
-	int nd = 0;
 
 	start_broker("hardened");
 	make_device("alice", 1, NULL, ca, sizeof(ca));
@@ -891,6 +854,51 @@ START_TEST(test_no_anonymous)
 			 "'alice'\" %s", B.log);
 		ck_assert_int_eq(system(cmd), 0);
 	}
+}
+END_TEST
+
+
+/* ---- The device library's sockets ---------------------------------------- */
+
+/* This process's TCP sockets to the broker's port; *nodelay: how many of
+ * them have TCP_NODELAY. */
+static int
+broker_sockets(int *nodelay)
+{
+	const char *p = strrchr(B.uri, ':');
+	int port = p ? atoi(p + 1) : 0, n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	*nodelay = 0;
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		struct sockaddr_in a;
+		socklen_t al = sizeof(a);
+		int fd = atoi(e->d_name), v = 0;
+		socklen_t vl = sizeof(v);
+
+		if (e->d_name[0] == '.' || fd == dirfd(d) ||
+		    getpeername(fd, (struct sockaddr *)&a, &al) ||
+		    a.sin_family != AF_INET || ntohs(a.sin_port) != port)
+			continue;
+		n++;
+		if (!getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &vl) && v)
+			(*nodelay)++;
+	}
+	closedir(d);
+	return n;
+}
+
+START_TEST(test_sockets)
+{
+	char ca[700], cb[700], err[512];
+	struct s2s_client *a = NULL, *b = NULL;
+	int nd = 0;
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
 	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == S2S_OK,
 		      "%s", err);
 	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == S2S_OK,
