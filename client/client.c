@@ -1525,6 +1525,28 @@ s2s_client_registered(const struct s2s_client *c)
 	return c->registered;
 }
 
+/*
+ * Wait up to a second (less if the deadline ts comes first), c->lock held;
+ * false when the deadline passed or the client is stopping.
+ */
+static bool
+retry_pause(struct s2s_client *c, const struct timespec *ts)
+{
+	struct timespec slice, now;
+
+	deadline_after(&slice, 1000);
+	if (slice.tv_sec > ts->tv_sec ||
+	    (slice.tv_sec == ts->tv_sec && slice.tv_nsec > ts->tv_nsec))
+		slice = *ts;
+	while (!c->stopping &&
+	       pthread_cond_timedwait(&c->cond, &c->lock, &slice) == 0)
+		;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return !c->stopping &&
+	       (now.tv_sec < ts->tv_sec ||
+		(now.tv_sec == ts->tv_sec && now.tv_nsec < ts->tv_nsec));
+}
+
 S2S_EXPORT enum s2s_err
 s2s_client_pair(struct s2s_client *c, const char *peer, int profile,
 		int timeout_ms)
@@ -1568,9 +1590,20 @@ s2s_client_pair(struct s2s_client *c, const char *peer, int profile,
 		 "`s2s pair %s` or pair from its application)", peer,
 		 c->cfg.id, peer, c->cfg.id);
 	while (p->st.status != S2S_PAIR_DONE &&
-	       wait_logged(c, &ts, start, &next_log, what))
-		if (p->pair_req == 0)   /* rejected */
+	       wait_logged(c, &ts, start, &next_log, what)) {
+		if (p->pair_req != 0)
+			continue;
+		/* Rejected.  A peer that has not registered yet may do so
+		 * while we wait: ask again every second until the timeout. */
+		if (p->pair_err != S2S_ERR_NOT_FOUND)
 			break;
+		snprintf(what, sizeof(what), "%s to register with the CS "
+			 "(then to pair with %s)", peer, c->cfg.id);
+		if (!retry_pause(c, &ts))
+			break;
+		if (control__pair_request(c, p, profile) != S2S_OK)
+			break;
+	}
 	if (p->st.status == S2S_PAIR_DONE)
 		e = S2S_OK;
 	else if (p->pair_req == 0)

@@ -58,6 +58,7 @@ struct stashed {
 struct pair {
 	struct s2s_state_pair st;   /* the persistent part */
 	uint64_t pair_req;          /* latest PAIR request id */
+	int pair_err;               /* the CS's REJECT of it (S2S_ERR_*) */
 
 	/* Negotiation in progress (not persisted). */
 	enum neg_state neg;

@@ -465,6 +465,7 @@ on_reject(struct s2s_client *c, const struct s2s_msg *m)
 
 		if (m->about == S2S_MSG_PAIR && p->pair_req == m->req_id) {
 			p->pair_req = 0;
+			p->pair_err = code;
 		} else if ((m->about == S2S_MSG_SESSION ||
 			    m->about == S2S_MSG_NEG_SDS ||
 			    m->about == S2S_MSG_NEG_SDR) &&

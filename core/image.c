@@ -395,6 +395,12 @@ png_inflate(const struct png_scan *s, uint8_t *raw, uint8_t *tmp,
 
 /* ---- Filters -------------------------------------------------------------- */
 
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /*
  * Paeth predictor, branch-free: the select compiles to conditional moves,
  * so random data costs no mispredictions and rows with several bytes per
@@ -402,13 +408,39 @@ png_inflate(const struct png_scan *s, uint8_t *raw, uint8_t *tmp,
  * PNG specification's: a if pa <= pb and pa <= pc, else b if pb <= pc,
  * else c, with pa = |b - c|, pb = |a - c|, pc = |a + b - 2c|.
  */
-static inline unsigned
+static ALWAYS_INLINE unsigned
 paeth(int a, int b, int c)
 {
 	int pa = abs(b - c), pb = abs(a - c), pc = abs(a + b - 2 * c);
 	int t = pb <= pc ? b : c, tp = pb <= pc ? pb : pc;
 
 	return (unsigned)(pa <= tp ? a : t);
+}
+
+/*
+ * Paeth on a row whose first pixel is done, bpp a constant after inlining:
+ * the left and upper-left bytes ride in registers instead of being loaded
+ * back from the row just written (a store-to-load wait on every byte of
+ * the dependency chain), and the bpp chains run side by side.
+ */
+static ALWAYS_INLINE void
+paeth_row(uint8_t *row, const uint8_t *prev, size_t n, const size_t bpp)
+{
+	int a[8], c[8];
+
+	for (size_t k = 0; k < bpp; k++) {
+		a[k] = row[k];
+		c[k] = prev[k];
+	}
+	for (size_t i = bpp; i < n; i += bpp) {
+		for (size_t k = 0; k < bpp; k++) {
+			int b = prev[i + k];
+
+			a[k] = (uint8_t)(row[i + k] + paeth(a[k], b, c[k]));
+			row[i + k] = (uint8_t)a[k];
+			c[k] = b;
+		}
+	}
 }
 
 /*
@@ -450,6 +482,30 @@ unfilter_row(unsigned f, uint8_t *row, const uint8_t *prev, size_t n,
 		}
 		for (i = 0; i < bpp && i < n; i++)
 			row[i] = (uint8_t)(row[i] + prev[i]);
+		if (n % bpp == 0) {
+			switch (bpp) {
+			case 1:
+				paeth_row(row, prev, n, 1);
+				return S2S_OK;
+			case 2:
+				paeth_row(row, prev, n, 2);
+				return S2S_OK;
+			case 3:
+				paeth_row(row, prev, n, 3);
+				return S2S_OK;
+			case 4:
+				paeth_row(row, prev, n, 4);
+				return S2S_OK;
+			case 6:
+				paeth_row(row, prev, n, 6);
+				return S2S_OK;
+			case 8:
+				paeth_row(row, prev, n, 8);
+				return S2S_OK;
+			default:
+				break;
+			}
+		}
 		for (; i < n; i++)
 			row[i] = (uint8_t)(row[i] + paeth(row[i - bpp], prev[i],
 							  prev[i - bpp]));

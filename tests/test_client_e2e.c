@@ -858,7 +858,6 @@ START_TEST(test_no_anonymous)
 }
 END_TEST
 
-
 /* ---- The device library's sockets ---------------------------------------- */
 
 /* This process's TCP sockets to the broker's port; *nodelay: how many of

@@ -366,6 +366,16 @@ START_TEST(test_examples)
 		 " alice 'hello from bob' 'temperature 21.5 C'", inst_lib,
 		 inst_bin, cfg_b);
 	rc = sh(cmd, out, sizeof(out), 90);
+	if (rc != 0) {
+		txt = slurp(log);
+		fprintf(stderr, "s2s-listener so far:\n%s\n", txt ? txt : "");
+		free(txt);
+		txt = bh_log(B);
+		fprintf(stderr, "broker log:\n%s\n",
+			txt ? txt + (strlen(txt) > 6000 ?
+				     strlen(txt) - 6000 : 0) : "");
+		free(txt);
+	}
 	ck_assert_msg(rc == 0, "s2s-sender: %d\n%s", rc, out);
 	ck_assert_ptr_nonnull(strstr(out, "sent seq 2"));
 	rc = reap(listener, 60);

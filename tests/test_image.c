@@ -763,7 +763,7 @@ START_TEST(test_libpng_agrees)
 	uint8_t data[24 * 8 * 20];     /* 20 rows of up to 8 bytes a pixel */
 	png_color pal[16];
 	struct s2s_image img;
-	struct mem m[6];
+	struct mem m[9];
 	size_t both = 0, stricter = 0, lenient = 0, tries = 0;
 
 	for (size_t i = 0; i < sizeof(data); i++)
@@ -783,7 +783,13 @@ START_TEST(test_libpng_agrees)
 			 NULL, 0);
 	ck_assert_int_eq(s2s_image_encode_png(&img, 0, &m[5].buf, &m[5].len),
 			 S2S_OK);
-	for (int k = 0; k < 6; k++) {
+	/* Every filter distance: 2 (gray+alpha), 3 (RGB), 8 (RGBA 16). */
+	m[6] = write_png(24, 20, 8, PNG_COLOR_TYPE_GRAY_ALPHA, 0, data, 48,
+			 NULL, 0);
+	m[7] = write_png(24, 20, 8, PNG_COLOR_TYPE_RGB, 0, data, 72, NULL, 0);
+	m[8] = write_png(24, 20, 16, PNG_COLOR_TYPE_RGB_ALPHA, 0, data, 192,
+			 NULL, 0);
+	for (int k = 0; k < 9; k++) {
 		uint8_t *mut = malloc(m[k].len);
 
 		ck_assert_ptr_nonnull(mut);
@@ -807,6 +813,38 @@ START_TEST(test_libpng_agrees)
 		}
 		free(mut);
 		free(m[k].buf);
+	}
+	/* Every filter at every byte distance (1, 2, 3, 4, 6, 8) on random
+	 * bytes, through our worst_png writer: same pixels as libpng. */
+	{
+		static const uint8_t fmt[][2] = {   /* ctype, depth */
+			{ 0, 8 }, { 4, 8 }, { 2, 8 }, { 6, 8 }, { 2, 16 },
+			{ 6, 16 }, { 0, 4 }, { 4, 16 },
+		};
+		uint8_t *rnd = malloc(64 * 8 * 33);
+
+		ck_assert_ptr_nonnull(rnd);
+		srand(77);
+		for (size_t i = 0; i < 64 * 8 * 33; i++)
+			rnd[i] = (uint8_t)rand();
+		for (size_t f = 0; f < sizeof(fmt) / sizeof(fmt[0]); f++) {
+			for (uint8_t filt = 0; filt <= 4; filt++) {
+				struct wp_spec sp = { .width = 64, .height = 33,
+						      .ctype = fmt[f][0],
+						      .depth = fmt[f][1],
+						      .data = rnd,
+						      .filter = filt,
+						      .zlevel = 6 };
+				size_t n, before = both;
+				uint8_t *png = wp_png(&sp, &n);
+
+				cross_check(png, n, &both, &stricter,
+					    &lenient);
+				ck_assert_uint_eq(both, before + 1);
+				free(png);
+			}
+		}
+		free(rnd);
 	}
 	fprintf(stderr, "libpng agreement over %zu mutations: %zu accepted by "
 		"both (same pixels), %zu only by libpng, %zu only by ours\n",
