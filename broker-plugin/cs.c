@@ -275,6 +275,10 @@ check_signature(const uint8_t *hs, size_t len)
 	lim.max_height = 2048;
 	lim.max_pixels = S2S_BIO_MAX_PIXELS;
 	lim.max_bytes = len;
+	/* Scanline bytes inflated and unfiltered, whatever the format: a
+	 * 560x220 signature needs at most 0.5 MB even as RGBA, and this
+	 * bounds the worst (Paeth) decode on the broker thread. */
+	lim.max_raw = 512u * 1024u;
 	rc = s2s_image_decode(hs, len, &lim, &img);
 	if (rc != S2S_OK)
 		return rc == S2S_ERR_TOO_BIG ? rc : S2S_ERR_IMAGE;

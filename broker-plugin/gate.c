@@ -141,19 +141,46 @@ cs_gate_qos(struct s2s_cs *cs, const char *client_id,
 	    (dir = cs_pair_member(p, client_id)) >= 0) {
 		s = p->sess;
 		s->q2_open[dir] = qos == 2;
+		s->q2_routed[dir] = false;
+		s->q2_nto[dir] = 0;
 		s->q2_seq[dir] = s->chain[dir].next_seq - 1;
 		s->q2_len[dir] = len;
 	}
 	return rc;
 }
 
-void
-cs_gate_routed(struct s2s_cs *cs, const struct cs_topic *t, size_t len)
+bool
+cs_gate_route(struct s2s_cs *cs, const struct cs_topic *t, const void *reader,
+	      const uint8_t *buf, size_t len)
 {
 	struct cs_pair *p = cs_pair_find(cs, t->pair);
 	int dir = p ? cs_pair_member(p, t->id) : -1;
+	struct cs_session *s = dir >= 0 ? p->sess : NULL;
+	struct s2s_package pkg;
 
-	if (dir >= 0 && p->sess && p->sess->q2_open[dir] &&
-	    p->sess->q2_len[dir] == len)
-		p->sess->q2_open[dir] = false;
+	if (!s || (!s->q2_open[dir] && !s->q2_routed[dir]) ||
+	    s->q2_len[dir] != len ||
+	    s2s_package_parse(buf, len, &cs->limits, &pkg) != S2S_OK ||
+	    pkg.session != s->t || pkg.seq != s->q2_seq[dir])
+		return true;
+	if (s->q2_open[dir]) {
+		/* Its first routing (the PUBREL): no resend passes now. */
+		s->q2_open[dir] = false;
+		s->q2_routed[dir] = true;
+		s->q2_nto[dir] = 0;
+	} else {
+		for (unsigned k = 0; k < s->q2_nto[dir]; k++) {
+			if (s->q2_to[dir][k] != reader)
+				continue;
+			cs_stats_reject(cs, S2S_ERR_REPLAY);
+			cs_log(MOSQ_LOG_NOTICE, "gate: QoS 2 package seq %llu of "
+			       "'%s' not routed again (a copy under another "
+			       "message id)", (unsigned long long)pkg.seq,
+			       t->id);
+			return false;
+		}
+	}
+	if (s->q2_nto[dir] < CS_Q2_READERS)
+		s->q2_to[dir][s->q2_nto[dir]++] = reader;
+	return true;
 }

@@ -126,7 +126,7 @@ cs_options_parse(struct cs_options *o, const struct mosquitto_opt *opts,
 	o->retention_packages = 10000;
 	o->retention_age = 0;
 	o->max_package = 512u * 1024u;
-	o->max_signature = 1024u * 1024u;
+	o->max_signature = 128u * 1024u;
 	o->stats_interval = 10;
 	o->store_segment = 64u << 20;
 	o->store_sync_ms = 50;

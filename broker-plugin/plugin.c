@@ -343,10 +343,13 @@ cs_on_acl_check(int event, void *event_data, void *userdata)
 	    under_root(cs, ed->topic)) {
 		struct cs_topic t;
 
-		/* A QoS 2 package is routed at its PUBREL: no resend now. */
+		/* A QoS 2 package is routed at its PUBREL: no resend now,
+		 * and no second routing of a copy under another id. */
 		cs_topic_parse(cs->opt.topic_root, ed->topic, &t);
-		if (t.kind == CS_T_PAIR)
-			cs_gate_routed(cs, &t, ed->payloadlen);
+		if (t.kind == CS_T_PAIR &&
+		    !cs_gate_route(cs, &t, ed->client, ed->payload,
+				   ed->payloadlen))
+			rc = MOSQ_ERR_ACL_DENIED;
 	}
 	if (rc == MOSQ_ERR_SUCCESS && ed->access == MOSQ_ACL_WRITE &&
 	    under_root(cs, ed->topic)) {
@@ -389,8 +392,18 @@ cs_on_message(int event, void *event_data, void *userdata)
 			cs_stats_reject(cs, S2S_ERR_DENIED);
 			return MOSQ_ERR_ACL_DENIED;
 		}
+		/*
+		 * Only MQTT 5 needs the QoS 2 resend rule (SECURITY.md, "QoS
+		 * 2"): a refused resend ends its flow there (PUBREC >= 0x80),
+		 * so the original would never be released.  In 3.1.1 a
+		 * PUBREC carries no reason: a refused resend leaves the
+		 * original to its PUBREL, and copies under other message ids
+		 * are refused as replays.
+		 */
 		return cs_gate_qos(cs, cid, &t, ed->payload, ed->payloadlen,
-				   ed->qos) == S2S_OK ? MOSQ_ERR_SUCCESS :
+				   ed->qos == 2 && mosquitto_client_protocol_version(
+					   ed->client) != 5 ? 1 : ed->qos) ==
+		       S2S_OK ? MOSQ_ERR_SUCCESS :
 		       MOSQ_ERR_ACL_DENIED;
 	case CS_T_FOREIGN:
 		return MOSQ_ERR_SUCCESS;

@@ -183,6 +183,9 @@ enum cs_sess_state {
 	CS_SESS_ESTABLISHED,    /* step 5 sent: the gate is open */
 };
 
+/* Connections a QoS 2 package is remembered as routed to (gate.c). */
+#define CS_Q2_READERS 4
+
 struct cs_session {
 	uint64_t t;
 	enum cs_sess_state state;
@@ -206,6 +209,16 @@ struct cs_session {
 	uint64_t q2_seq[2];
 	size_t q2_len[2];
 	bool q2_open[2];
+	/*
+	 * Copies of that package stored by the broker under other message
+	 * ids before its first PUBREL passed the resend rule too: once it has
+	 * been routed, q2_routed is set and q2_to lists the connections it
+	 * was routed to; another routing of it to one of them is refused at
+	 * the ACL READ (cs_gate_route), until the next package is accepted.
+	 */
+	bool q2_routed[2];
+	unsigned q2_nto[2];
+	const void *q2_to[2][CS_Q2_READERS];
 };
 
 struct cs_pair {
@@ -334,9 +347,14 @@ enum s2s_err cs_gate(struct s2s_cs *cs, const char *client_id,
 enum s2s_err cs_gate_qos(struct s2s_cs *cs, const char *client_id,
 			 const struct cs_topic *t, const uint8_t *buf,
 			 size_t len, int qos);
-/* A package on pair topic t of len bytes is being routed (ACL READ). */
-void cs_gate_routed(struct s2s_cs *cs, const struct cs_topic *t,
-		    size_t len);
+/*
+ * A package on pair topic t (buf, len bytes) is being routed to the
+ * connection reader (ACL READ).  false: it is the last QoS 2 package of
+ * that direction and was routed to reader before (a copy the broker held
+ * under another message id): refuse the READ.  Never verifies anything.
+ */
+bool cs_gate_route(struct s2s_cs *cs, const struct cs_topic *t,
+		   const void *reader, const uint8_t *buf, size_t len);
 
 /* =========================================================================
  * The verified feed (feed.c)

@@ -336,7 +336,11 @@ on_lost(void *ctx, char *cause)
 	struct s2s_transport *t = l->t;
 
 	pthread_mutex_lock(&t->lock);
-	if (!l->live) {                 /* retired, or not promoted yet */
+	if (!l->live ||                 /* retired, or not promoted yet */
+	    (t->poking && l->h == t->poke_h)) {
+		/* The old connection of reconnect(): the broker ends it
+		 * when the new one takes its client id over, and Paho may
+		 * tell us before the new CONNACK. */
 		pthread_mutex_unlock(&t->lock);
 		return;
 	}

@@ -1944,10 +1944,10 @@ bench_worst(void)
 	 * first steps) on the broker thread under open enrolment. */
 	{
 		static const char *const what[4] = {
-			"signature + zTXt chunks to 1 MiB",
-			"512x512 RGBA 8-bit Paeth bomb",
+			"signature + zTXt chunks to 128 KiB",
+			"362x362 RGBA 8-bit Paeth bomb (512 KiB raw)",
 			"2048x128 gray, Paeth, deflate level 12",
-			"1 MB that is no image (refused)",
+			"128 KiB that is no image (refused)",
 		};
 		struct td_dev x;
 
@@ -1958,17 +1958,17 @@ bench_worst(void)
 			size_t n;
 
 			if (k == 3) {
-				n = 1000 * 1000;
+				n = 128 * 1024 - 1024;
 				img = calloc(1, n);
 				if (!img)
 					fail("oom");
 			} else if (k == 0) {
 				img = wp_add_ancillary(x.hs, x.hs_len, 4000,
 						       "zTXt", 1 << 20,
-						       1000 * 1000, &n);
+						       128 * 1024 - 1024, &n);
 			} else {
-				struct wp_spec sp = { .width = 512,
-						      .height = 512,
+				struct wp_spec sp = { .width = 362,
+						      .height = 362,
 						      .depth = 8, .ctype = 6,
 						      .filter = 4, .fill = 9,
 						      .zlevel = 12 };
@@ -2010,8 +2010,8 @@ bench_worst(void)
 			free(img);
 		}
 		row("worst-case REGISTER signature, broker time", worst, "us",
-		    NULL, "< 5 ms", "%s; default limits (1 MiB signature, "
-		    "262 144 pixels)", worst_what);
+		    NULL, "< 5 ms", "%s; default limits (128 KiB signature, "
+		    "262 144 pixels, 512 KiB of scanlines)", worst_what);
 		td_free(&x);
 	}
 	free(us);

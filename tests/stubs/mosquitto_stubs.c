@@ -74,6 +74,14 @@ mosquitto_client_username(const struct mosquitto *client)
 	return client ? client->username : NULL;
 }
 
+/* The stub clients speak MQTT 5 (the QoS 2 resend rule applies). */
+int
+mosquitto_client_protocol_version(const struct mosquitto *client)
+{
+	(void)client;
+	return 5;
+}
+
 int
 mosquitto_callback_register(mosquitto_plugin_id_t *identifier, int event,
 			    MOSQ_FUNC_generic_callback cb_func,
