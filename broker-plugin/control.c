@@ -171,7 +171,14 @@ remove_device(struct s2s_cs *cs, const char *id)
 			cs_pair_remove(cs, p);
 	}
 	(void)cs_store_device_revoke(cs, id);
-	mosquitto_kick_client_by_clientid(id, false);
+	/* Only a connected client: Mosquitto 2.0 (up to 2.0.22, fixed by its
+	 * PR 3341) adds a context that is already disconnected, kept for its
+	 * session expiry, to the expiry list a second time when kicked, and
+	 * later crashes in session_expiry__remove() (seen here: a revoked
+	 * device that registers again).  A disconnected one is refused at its
+	 * next CONNECT anyway. */
+	if (device_connected(cs, id))
+		mosquitto_kick_client_by_clientid(id, false);
 	cs->stats_dirty = true;
 	cs_log(MOSQ_LOG_NOTICE, "device '%s' revoked by the admin", id);
 }

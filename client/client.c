@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client_private.h"
 #include "s2s/secmem.h"
@@ -810,15 +811,27 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 		goto fail;
 	e = s2s_key_load_private(c->cfg.key_file, &c->key);
 	if (e) {
+		/* The file's own errno names a missing or unreadable file
+		 * better than the loader's input/output error. */
+		int en = e == S2S_ERR_IO && access(c->cfg.key_file, R_OK) ?
+			 errno : 0;
+
 		seterr(err, err_len, "key: %s: %s%s", c->cfg.key_file,
-		       s2s_strerror(e),
-		       e == S2S_ERR_PERM ? " (chmod 600 it)" : "");
+		       en ? strerror(en) : s2s_strerror(e),
+		       e == S2S_ERR_PERM ? " (chmod 600 it)" :
+		       en == ENOENT ? " (make one: s2s keygen --out NAME "
+				      "writes NAME.key and NAME.pub)" : "");
 		goto fail;
 	}
 	e = s2s_key_load_public(c->cfg.cs_key_file, &c->cs_key);
 	if (e) {
-		seterr(err, err_len, "cs_key: %s: %s", c->cfg.cs_key_file,
-		       s2s_strerror(e));
+		int en = e == S2S_ERR_IO && access(c->cfg.cs_key_file, R_OK) ?
+			 errno : 0;
+
+		seterr(err, err_len, "cs_key: %s: %s%s", c->cfg.cs_key_file,
+		       en ? strerror(en) : s2s_strerror(e),
+		       en == ENOENT ? " (the CS's cs.pub, from the folder of "
+				      "plugin_opt_cs_key)" : "");
 		goto fail;
 	}
 	s2s_key_public(c->cs_key, c->cs_pub);
@@ -836,6 +849,9 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 		e = c->lock_fd == -2 ? S2S_ERR_STATE : S2S_ERR_IO;
 		goto fail;
 	}
+	e = s2s_state_owner(c->cfg.state_dir, c->cfg.id, true, err, err_len);
+	if (e)
+		goto fail;
 	e = load_state(c, err, err_len);
 	if (e)
 		goto fail;

@@ -356,3 +356,51 @@ s2s_state_clear(struct s2s_state *st)
 	}
 	s2s_memzero(st, sizeof(*st));
 }
+
+enum s2s_err
+s2s_state_owner(const char *dir, const char *id, bool claim, char *err,
+		size_t err_len)
+{
+	char path[4096], owner[S2S_MSG_ID_MAX + 2];
+	FILE *f;
+	size_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/device", dir);
+	f = fopen(path, "re");
+	if (f) {
+		n = fread(owner, 1, sizeof(owner) - 1, f);
+		fclose(f);
+		owner[n] = '\0';
+		owner[strcspn(owner, "\n")] = '\0';
+		if (owner[0] && strcmp(owner, id)) {
+			if (err && err_len)
+				snprintf(err, err_len, "state_dir %s holds the "
+					 "state of device '%s', not '%s': give "
+					 "this configuration its own state_dir",
+					 dir, owner, id);
+			return S2S_ERR_STATE;
+		}
+		if (owner[0])
+			return S2S_OK;
+	} else if (errno != ENOENT) {
+		if (err && err_len)
+			snprintf(err, err_len, "state_dir: cannot read %s: %s",
+				 path, strerror(errno));
+		return S2S_ERR_IO;
+	}
+	if (!claim)
+		return S2S_OK;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		  0600);
+	if (fd < 0 || dprintf(fd, "%s\n", id) < 0) {
+		if (err && err_len)
+			snprintf(err, err_len, "state_dir: cannot write %s: %s",
+				 path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return S2S_ERR_IO;
+	}
+	close(fd);
+	return S2S_OK;
+}

@@ -89,4 +89,15 @@ enum s2s_err s2s_state_save(const char *dir, const struct s2s_state *st,
 /* Wipe and free. */
 void s2s_state_clear(struct s2s_state *st);
 
+/*
+ * Whose state folder this is: <dir>/device holds the id of the device that
+ * first used it (the state file itself does not name it).  S2S_OK when the
+ * file names id, or is absent (then, if claim, it is written, 0600);
+ * S2S_ERR_STATE when it names another device (two configurations sharing a
+ * state_dir: one would use the other's registration, pairs and chains), with
+ * a line naming both ids and the folder in err; S2S_ERR_IO.
+ */
+enum s2s_err s2s_state_owner(const char *dir, const char *id, bool claim,
+			     char *err, size_t err_len);
+
 #endif /* S2S_CLIENT_STATE_H */

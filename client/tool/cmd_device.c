@@ -762,7 +762,9 @@ cmd_status(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	if (s2s_device_config_load(o.config, &cfg, err, sizeof(err)))
 		return tool_fail(1, "status", "%s", err);
-	e = s2s_state_load(cfg.state_dir, &st, err, sizeof(err));
+	e = s2s_state_owner(cfg.state_dir, cfg.id, false, err, sizeof(err));
+	if (!e)
+		e = s2s_state_load(cfg.state_dir, &st, err, sizeof(err));
 	if (e && e != S2S_ERR_NOT_FOUND) {
 		s2s_device_config_free(&cfg);
 		return tool_fail(1, "status", "%s", err);
