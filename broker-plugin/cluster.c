@@ -44,7 +44,7 @@
 #include "plugin.h"
 #include "s2s/secmem.h"
 
-#define BRIDGE_USER_PREFIX "s2s-bridge-"
+#define BRIDGE_USER_PREFIX CS_BRIDGE_USER_PREFIX
 #define BROKER_ROW_MS 2000
 #define BROKER_ALIVE_S 10
 #define CONNECTED_MAX 2000      /* device ids listed per broker row */

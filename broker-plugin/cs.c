@@ -377,6 +377,8 @@ cs_name_reserved(struct s2s_cs *cs, const char *id)
 
 	return strcmp(id, cs->opt.cs_id) == 0 ||
 	       strcmp(id, cs->opt.admin_user) == 0 ||
+	       strncmp(id, CS_BRIDGE_USER_PREFIX,
+		       strlen(CS_BRIDGE_USER_PREFIX)) == 0 ||
 	       (readers && strcmp(readers, "any") != 0 &&
 		in_list(readers, id)) ||
 	       in_list(cs->opt.reserved_users, id) ||

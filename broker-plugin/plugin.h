@@ -450,6 +450,7 @@ enum s2s_err cs_cluster_init(struct s2s_cs *cs, char *err, size_t n);
  * a bridge user; 1: authenticated (*broker set); -1: a bridge user with
  * a wrong password (refuse).
  */
+#define CS_BRIDGE_USER_PREFIX "s2s-bridge-"   /* never a device id */
 int cs_cluster_bridge_auth(struct s2s_cs *cs, const char *username,
 			   const char *password, char broker[CS_ID_BUF]);
 /* From TICK: events of the other brokers, this broker's row. */

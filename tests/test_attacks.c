@@ -1874,7 +1874,7 @@ START_TEST(test_names)
 	struct td_dev d;
 	struct tc *c;
 	const char *const taken[] = { "reader1", "bridge1", "s2s-admin",
-				      "pwuser" };
+				      "pwuser", "s2s-bridge-b1" };
 	int ca;
 
 	snprintf(pw, sizeof(pw), "/tmp/s2s-pw-%d", (int)getpid());
