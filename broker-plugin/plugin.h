@@ -179,6 +179,19 @@ enum s2s_err cs_unseal(const struct s2s_cs *cs, const char *ad,
 /* Load or create the 32-byte store key file (0600). */
 enum s2s_err cs_store_key_load(const char *path,
 			       uint8_t key[CS_STORE_KEY_LEN]);
+/*
+ * The sealed records of every store backend (one format, so a store can
+ * move between backends): a chain's key is sealed as sk_len || sk padded
+ * to CS_CHAIN_SECRET_LEN under the ad "chain:<pair>:<dir>:<T>:<next_seq>",
+ * a session's secrets under "sess:<pair>:<T>".  *out as for cs_seal().
+ */
+#define CS_CHAIN_SECRET_LEN (1 + S2S_SK_MAX)
+void cs_chain_ad(char *buf, size_t n, const char *pair, int dir, uint64_t t,
+		 uint64_t next_seq);
+void cs_sess_ad(char *buf, size_t n, const char *pair, uint64_t t);
+enum s2s_err cs_chain_seal(struct s2s_cs *cs, const char *pair, int dir,
+			   const struct s2s_chain *c, uint8_t **out,
+			   size_t *out_len);
 /* Derive cs->seal_key from cs->store_key. */
 enum s2s_err cs_seal_init(struct s2s_cs *cs);
 

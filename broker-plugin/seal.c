@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -146,4 +147,37 @@ cs_store_key_load(const char *path, uint8_t key[CS_STORE_KEY_LEN])
 	close(fd);
 	cs_log(MOSQ_LOG_NOTICE, "created store key %s", path);
 	return S2S_OK;
+}
+
+/* ---- the sealed records both store backends write ------------------------- */
+
+void
+cs_chain_ad(char *buf, size_t n, const char *pair, int dir, uint64_t t,
+	    uint64_t next_seq)
+{
+	snprintf(buf, n, "chain:%s:%d:%llu:%llu", pair, dir,
+		 (unsigned long long)t, (unsigned long long)next_seq);
+}
+
+void
+cs_sess_ad(char *buf, size_t n, const char *pair, uint64_t t)
+{
+	snprintf(buf, n, "sess:%s:%llu", pair, (unsigned long long)t);
+}
+
+enum s2s_err
+cs_chain_seal(struct s2s_cs *cs, const char *pair, int dir,
+	      const struct s2s_chain *c, uint8_t **out, size_t *out_len)
+{
+	uint8_t sec[CS_CHAIN_SECRET_LEN];
+	char ad[256];
+	enum s2s_err rc;
+
+	memset(sec, 0, sizeof(sec));
+	sec[0] = c->sk_len;
+	memcpy(sec + 1, c->sk, c->sk_len);
+	cs_chain_ad(ad, sizeof(ad), pair, dir, c->session, c->next_seq);
+	rc = cs_seal(cs, ad, sec, sizeof(sec), out, out_len);
+	S2S_WIPE(sec);
+	return rc;
 }

@@ -956,38 +956,6 @@ emb_pair_delete(struct s2s_cs *cs, const char *pair)
 
 /* ---- sessions and chains ----------------------------------------------- */
 
-#define CHAIN_SECRET_LEN (1 + S2S_SK_MAX)
-
-static void
-chain_ad(char *buf, size_t n, const char *pair, int dir, uint64_t t,
-	 uint64_t next_seq)
-{
-	snprintf(buf, n, "chain:%s:%d:%llu:%llu", pair, dir,
-		 (unsigned long long)t, (unsigned long long)next_seq);
-}
-
-static void
-sess_ad(char *buf, size_t n, const char *pair, uint64_t t)
-{
-	snprintf(buf, n, "sess:%s:%llu", pair, (unsigned long long)t);
-}
-
-static enum s2s_err
-chain_seal(struct s2s_cs *cs, const char *pair, int dir,
-	   const struct s2s_chain *c, uint8_t **out, size_t *out_len)
-{
-	uint8_t sec[CHAIN_SECRET_LEN];
-	char ad[256];
-	enum s2s_err rc;
-
-	memset(sec, 0, sizeof(sec));
-	sec[0] = c->sk_len;
-	memcpy(sec + 1, c->sk, c->sk_len);
-	chain_ad(ad, sizeof(ad), pair, dir, c->session, c->next_seq);
-	rc = cs_seal(cs, ad, sec, sizeof(sec), out, out_len);
-	S2S_WIPE(sec);
-	return rc;
-}
 
 static void
 neg_ad(char *buf, size_t n, const char *pair, uint64_t t)
@@ -1009,7 +977,7 @@ sess_write(struct s2s_cs *cs, const struct cs_pair *p,
 	enum s2s_err rc;
 
 	cs_session_secret_pack(x, sec);
-	sess_ad(ad, sizeof(ad), p->id, x->t);
+	cs_sess_ad(ad, sizeof(ad), p->id, x->t);
 	rc = cs_seal(cs, ad, sec, sizeof(sec), &sealed, &sealed_len);
 	S2S_WIPE(sec);
 	if (rc == S2S_OK && !est) {
@@ -1019,7 +987,7 @@ sess_write(struct s2s_cs *cs, const struct cs_pair *p,
 		S2S_WIPE(neg);
 	}
 	for (int d = 0; rc == S2S_OK && est && d < 2; d++)
-		rc = chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
+		rc = cs_chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
 	if (rc != S2S_OK)
 		goto out;
 	rc = exec3(cs, "DELETE FROM chains WHERE pair = ?1", p->id, NULL,
@@ -1213,7 +1181,7 @@ emb_accept(struct s2s_cs *cs, const struct cs_pair *p, int dir,
 
 	if (advanced->next_seq < 2)
 		return S2S_ERR_INVAL;
-	rc = chain_seal(cs, p->id, dir, advanced, &ck, &ck_len);
+	rc = cs_chain_seal(cs, p->id, dir, advanced, &ck, &ck_len);
 	if (rc != S2S_OK)
 		return rc;
 	r.type = SEGLOG_PKG;
@@ -1373,7 +1341,7 @@ sess_read(struct s2s_cs *cs, const struct cs_pair *p, struct cs_session **out)
 		rc = S2S_ERR_STORE;
 		goto out;
 	}
-	sess_ad(ad, sizeof(ad), p->id, x->t);
+	cs_sess_ad(ad, sizeof(ad), p->id, x->t);
 	rc = cs_unseal(cs, ad, sqlite3_column_blob(s, 2),
 		       (size_t)sqlite3_column_bytes(s, 2), &sec, &len);
 	if (rc != S2S_OK || len != CS_SESS_SECRET_LEN ||
@@ -1423,15 +1391,15 @@ sess_read(struct s2s_cs *cs, const struct cs_pair *p, struct cs_session **out)
 		if (seglog_chain(E(cs)->log, p->id, d, x->t, &lseq, lchain,
 				 &lchain_len) && lseq + 1 > ch->next_seq) {
 			ch->next_seq = lseq + 1;
-			chain_ad(ad, sizeof(ad), p->id, d, x->t, ch->next_seq);
+			cs_chain_ad(ad, sizeof(ad), p->id, d, x->t, ch->next_seq);
 			rc = cs_unseal(cs, ad, lchain, lchain_len, &k, &kl);
 		} else {
-			chain_ad(ad, sizeof(ad), p->id, d, x->t, ch->next_seq);
+			cs_chain_ad(ad, sizeof(ad), p->id, d, x->t, ch->next_seq);
 			rc = cs_unseal(cs, ad, sqlite3_column_blob(c, 1),
 				       (size_t)sqlite3_column_bytes(c, 1), &k,
 				       &kl);
 		}
-		if (rc == S2S_OK && (kl != CHAIN_SECRET_LEN ||
+		if (rc == S2S_OK && (kl != CS_CHAIN_SECRET_LEN ||
 				     k[0] > S2S_SK_MAX))
 			rc = S2S_ERR_STORE;
 		if (rc == S2S_OK) {

@@ -1099,7 +1099,6 @@ pg_pairreq_get(struct s2s_cs *cs, const char *requester, const char *peer,
 
 #define PAIR_SECRET_LEN (1 + S2S_SHK_MAX + 2 * S2S_RV_LEN)
 #define SESS_SECRET_LEN (S2S_SKCS_LEN + 1 + S2S_SK_MAX)
-#define CHAIN_SECRET_LEN (1 + S2S_SK_MAX)
 
 static enum s2s_err
 pg_pair_put(struct s2s_cs *cs, const struct cs_pair *p,
@@ -1241,37 +1240,6 @@ pg_pair_delete(struct s2s_cs *cs, const char *pair)
 
 /* ---- sessions and chains ------------------------------------------------------- */
 
-static void
-chain_ad(char *buf, size_t n, const char *pair, int dir, uint64_t t,
-	 uint64_t next_seq)
-{
-	snprintf(buf, n, "chain:%s:%d:%llu:%llu", pair, dir,
-		 (unsigned long long)t, (unsigned long long)next_seq);
-}
-
-static void
-sess_ad(char *buf, size_t n, const char *pair, uint64_t t)
-{
-	snprintf(buf, n, "sess:%s:%llu", pair, (unsigned long long)t);
-}
-
-static enum s2s_err
-chain_seal(struct s2s_cs *cs, const char *pair, int dir,
-	   const struct s2s_chain *c, uint8_t **out, size_t *out_len)
-{
-	uint8_t sec[CHAIN_SECRET_LEN];
-	char ad[256];
-	enum s2s_err rc;
-
-	memset(sec, 0, sizeof(sec));
-	sec[0] = c->sk_len;
-	memcpy(sec + 1, c->sk, c->sk_len);
-	chain_ad(ad, sizeof(ad), pair, dir, c->session, c->next_seq);
-	rc = cs_seal(cs, ad, sec, sizeof(sec), out, out_len);
-	S2S_WIPE(sec);
-	return rc;
-}
-
 /* Put a sealed chain key (row value) into ch (next_seq already set). */
 static enum s2s_err
 chain_open(struct s2s_cs *cs, const char *pair, int dir,
@@ -1282,9 +1250,9 @@ chain_open(struct s2s_cs *cs, const char *pair, int dir,
 	char ad[256];
 	enum s2s_err rc;
 
-	chain_ad(ad, sizeof(ad), pair, dir, ch->session, ch->next_seq);
+	cs_chain_ad(ad, sizeof(ad), pair, dir, ch->session, ch->next_seq);
 	rc = cs_unseal(cs, ad, b, n, &k, &kl);
-	if (rc == S2S_OK && (kl != CHAIN_SECRET_LEN || k[0] > S2S_SK_MAX))
+	if (rc == S2S_OK && (kl != CS_CHAIN_SECRET_LEN || k[0] > S2S_SK_MAX))
 		rc = S2S_ERR_STORE;
 	if (rc == S2S_OK) {
 		ch->sk_len = k[0];
@@ -1313,11 +1281,11 @@ pg_session_put(struct s2s_cs *cs, const struct cs_pair *p)
 	memcpy(sec, x->skcs, S2S_SKCS_LEN);
 	sec[S2S_SKCS_LEN] = x->sk_len;
 	memcpy(sec + S2S_SKCS_LEN + 1, x->sk, x->sk_len);
-	sess_ad(ad, sizeof(ad), p->id, x->t);
+	cs_sess_ad(ad, sizeof(ad), p->id, x->t);
 	rc = cs_seal(cs, ad, sec, sizeof(sec), &sealed, &sealed_len);
 	S2S_WIPE(sec);
 	for (int d = 0; rc == S2S_OK && d < 2; d++)
-		rc = chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
+		rc = cs_chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
 	if (rc != S2S_OK)
 		goto out;
 	rc = begin(cs);
@@ -1449,7 +1417,7 @@ pg_accept(struct s2s_cs *cs, const struct cs_pair *p, int dir,
 		return S2S_ERR_STORE;
 	expect = p->sess->chain[dir].next_seq;
 	seq = advanced->next_seq - 1;
-	rc = chain_seal(cs, p->id, dir, advanced, &ck, &ck_len);
+	rc = cs_chain_seal(cs, p->id, dir, advanced, &ck, &ck_len);
 	if (rc != S2S_OK)
 		return rc;
 	p_text(&q, p->id);
@@ -1695,7 +1663,7 @@ session_parse(struct s2s_cs *cs, const struct cs_pair *p, PGresult *r, int i,
 	x->state = (enum cs_sess_state)r_i64(r, i, 8);
 	rc = x->state >= CS_SESS_KEYS_SENT &&
 	     x->state <= CS_SESS_ESTABLISHED ? S2S_OK : S2S_ERR_STORE;
-	sess_ad(ad, sizeof(ad), p->id, x->t);
+	cs_sess_ad(ad, sizeof(ad), p->id, x->t);
 	v = r_bin(r, i, 3, &n);
 	if (rc == S2S_OK)
 		rc = cs_unseal(cs, ad, v, n, &sec, &len);
@@ -2053,7 +2021,7 @@ session_write(struct s2s_cs *cs, const struct cs_pair *p,
 	enum s2s_err rc;
 
 	cs_session_secret_pack(x, sec);
-	sess_ad(ad, sizeof(ad), p->id, x->t);
+	cs_sess_ad(ad, sizeof(ad), p->id, x->t);
 	rc = cs_seal(cs, ad, sec, sizeof(sec), &sealed, &sealed_len);
 	S2S_WIPE(sec);
 	if (rc == S2S_OK && !est) {
@@ -2063,7 +2031,7 @@ session_write(struct s2s_cs *cs, const struct cs_pair *p,
 		S2S_WIPE(neg);
 	}
 	for (int d = 0; rc == S2S_OK && est && d < 2; d++)
-		rc = chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
+		rc = cs_chain_seal(cs, p->id, d, &x->chain[d], &ck[d], &ck_len[d]);
 	if (rc != S2S_OK)
 		goto out;
 	p_text(&q, p->id);
