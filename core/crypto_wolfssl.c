@@ -19,6 +19,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,6 +103,28 @@ fp_release(void *unused)
 	wc_ecc_fp_free();
 }
 
+/*
+ * Every point wolfCrypt puts into its fixed-point cache comes with 256
+ * table slots allocated at once (257 ecc_points of 3216 bytes, about
+ * 826 KB), table or not.  With the cache off, each multiplication frees
+ * the last one's slots and allocates new ones: glibc returns the freed top
+ * of the heap to the kernel (M_TRIM_THRESHOLD, 128 KB by default) and the
+ * next allocation faults every page back in, zeroed: about 0.35 ms per
+ * multiplication here, nearly as much as the multiplication itself.  A
+ * trim threshold of 4 MiB keeps those pages for reuse (glibc only, once per
+ * process, only in the cache-off mode that churns; the process keeps at
+ * most that much freed heap).
+ */
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+
+static void
+trim_raise(void)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 4 << 20);
+#endif
+}
+
 /* Call on entry of every function that may multiply on the curve. */
 static void
 ecc_thread_mark(void)
@@ -107,8 +132,10 @@ ecc_thread_mark(void)
 	/* Off: empty this thread's cache, so that no point is ever seen a
 	 * second time and no table is built (wc_ecc_fp_free on an empty
 	 * cache is a loop over its 15 slots). */
-	if (atomic_load(&fp_off))
+	if (atomic_load(&fp_off)) {
+		(void)pthread_once(&trim_once, trim_raise);
 		wc_ecc_fp_free();
+	}
 	pthread_mutex_lock(&fp_lock);
 	if (!fp_key_live)
 		fp_key_live = pthread_key_create(&fp_key, fp_release) == 0;

@@ -65,6 +65,10 @@ void s2s_crypto_shutdown(void);
  * multiplication starts from an empty cache (a seal about 2x0.45 ms, no
  * 3-4 ms table in the middle of a negotiation step, no cache memory).
  * Process-wide; the client library turns it off (s2s_client_create).
+ * Off also raises glibc's M_TRIM_THRESHOLD to 4 MiB once per process:
+ * wolfCrypt allocates about 826 KB of table slots for every point it
+ * multiplies, and without it each multiplication faulted them back in
+ * from the kernel (0.8 ms instead of 0.45 ms per multiplication).
  */
 void s2s_crypto_fixed_point_cache(bool on);
 
