@@ -318,6 +318,7 @@ struct s2s_key {
 	ecc_key ecc;
 	uint8_t pub[S2S_P256_PUB_LEN];
 	bool has_priv;
+	bool no_table;          /* s2s_key_no_table() */
 };
 
 #define KEY_FILE_MAX 16384   /* a P-256 PEM file is under 300 bytes */
@@ -445,6 +446,13 @@ s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN], struct s2s_key **out)
 out_destroy:
 	s2s_key_destroy(k);
 	return err;
+}
+
+void
+s2s_key_no_table(struct s2s_key *k)
+{
+	if (k)
+		k->no_table = true;
 }
 
 void
@@ -750,6 +758,47 @@ s2s_ecies_sealed_len(size_t pt_len)
 }
 
 /*
+ * The recipient of a seal as a point wolfCrypt's fixed-point cache has not
+ * seen: the cache finds points by comparing their coordinates as stored,
+ * and the multiplication reduces them mod p first (into Montgomery form),
+ * so x + m*p with a fresh random m names the same point to the arithmetic
+ * and a new one to the cache.  A point seen once gets no table (the
+ * second multiplication of a point would build it).  rng_lock held.
+ */
+static int
+alias_import(const struct s2s_key *k, WC_RNG *r, ecc_key *alias)
+{
+	mp_int prime, t;
+	uint32_t m = 0;
+	int rc;
+
+	rc = wc_ecc_init_ex(alias, NULL, INVALID_DEVID);
+	if (rc != 0)
+		return rc;
+	rc = wc_ecc_import_x963_ex(k->pub, S2S_P256_PUB_LEN, alias,
+				   ECC_SECP256R1);
+	if (rc == 0)
+		rc = mp_init_multi(&prime, &t, NULL, NULL, NULL, NULL);
+	if (rc != 0) {
+		wc_ecc_free(alias);
+		return rc;
+	}
+	while (rc == 0 && m == 0)
+		rc = wc_RNG_GenerateBlock(r, (byte *)&m, sizeof(m));
+	if (rc == 0)
+		rc = mp_read_radix(&prime, alias->dp->prime, MP_RADIX_HEX);
+	if (rc == 0)
+		rc = mp_mul_d(&prime, (mp_digit)m, &t);
+	if (rc == 0)
+		rc = mp_add(alias->pubkey.x, &t, alias->pubkey.x);
+	mp_clear(&prime);
+	mp_clear(&t);
+	if (rc != 0)
+		wc_ecc_free(alias);
+	return rc;
+}
+
+/*
  * wolfCrypt's ECIES with a NULL context is deterministic for a fixed sender
  * key (zero IV), so each call makes its own ephemeral key, and pads itself
  * because wolfCrypt does not.  The whole call holds rng_lock: the
@@ -796,9 +845,19 @@ s2s_ecies_seal(const struct s2s_key *recipient, const uint8_t *pt,
 	if (rc == 0)
 		rc = wc_ecc_set_rng(&eph, r);
 	n = (word32)s2s_ecies_sealed_len(pt_len);
-	if (rc == 0)
+	if (rc == 0 && rk->no_table) {
+		ecc_key alias;
+
+		rc = alias_import(rk, r, &alias);
+		if (rc == 0) {
+			rc = wc_ecc_encrypt(&eph, &alias, frame, (word32)flen,
+					    out, &n, NULL);
+			wc_ecc_free(&alias);
+		}
+	} else if (rc == 0) {
 		rc = wc_ecc_encrypt(&eph, &rk->ecc, frame, (word32)flen, out,
 				    &n, NULL);
+	}
 	if (rc != 0) {
 		err = wc_err(rc);
 		goto out_unlock;
