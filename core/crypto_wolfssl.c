@@ -1036,8 +1036,23 @@ s2s_ecdsa_verify(const struct s2s_key *k, const uint8_t *msg, size_t msg_len,
 		return S2S_ERR_AUTH;
 	s2s_sha256(msg, msg_len, hash);
 	pthread_mutex_lock(&kk->lock);
-	rc = wc_ecc_verify_hash(der, der_len, hash, sizeof(hash), &res,
-				&kk->ecc);
+	if (kk->no_table) {
+		ecc_key alias;
+		WC_RNG *r;
+
+		pthread_mutex_lock(&rng_lock);
+		rc = rng_get(&r) == S2S_OK ? alias_import(kk, r, &alias) :
+		     RNG_FAILURE_E;
+		pthread_mutex_unlock(&rng_lock);
+		if (rc == 0) {
+			rc = wc_ecc_verify_hash(der, der_len, hash,
+						sizeof(hash), &res, &alias);
+			wc_ecc_free(&alias);
+		}
+	} else {
+		rc = wc_ecc_verify_hash(der, der_len, hash, sizeof(hash),
+					&res, &kk->ecc);
+	}
 	pthread_mutex_unlock(&kk->lock);
 	if (rc == MEMORY_E)
 		return S2S_ERR_NOMEM;

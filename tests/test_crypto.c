@@ -849,6 +849,23 @@ START_TEST(test_key_no_table)
 		}
 	}
 	s2s_crypto_fixed_point_cache(true);
+	/* Signatures: alice's verify through the alias, others' do not. */
+	for (int i = 0; i < 4; i++) {
+		uint8_t sig[S2S_P256_SIG_LEN];
+
+		ck_assert_int_eq(s2s_ecdsa_sign(alice, pt, sizeof(pt), sig),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_OK);
+		pt[i] ^= 1;
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_ERR_AUTH);
+		pt[i] ^= 1;
+		ck_assert_int_eq(s2s_ecdsa_sign(bob, pt, sizeof(pt), sig),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_ERR_AUTH);
+	}
 	/* Not bob's: the alias is of alice's point, nobody else's. */
 	ck_assert_int_eq(s2s_ecies_seal(pub, pt, sizeof(pt), ct, &ct_len),
 			 S2S_OK);

@@ -134,8 +134,9 @@ enum s2s_err s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN],
  * tables before they pay back.  A seal to a marked key costs one plain
  * multiplication (about 0.45 ms) every time, never a table in the middle
  * of a step.  The CS marks the keys of its devices (thousands of them, a
- * few seals each per session).  Nothing else changes: the same point, the
- * same wire bytes.
+ * few seals each per session, a token check per connection).  The same
+ * holds for s2s_ecdsa_verify with k (one plain double multiplication).
+ * Nothing else changes: the same point, the same wire bytes.
  */
 void s2s_key_no_table(struct s2s_key *k);
 
