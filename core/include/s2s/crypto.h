@@ -93,6 +93,29 @@ enum s2s_err s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 			     const uint8_t *info, size_t info_len,
 			     uint8_t *out, size_t out_len);
 
+/*
+ * HMAC-SHA-256 with the key and a prefix of the message fixed in advance
+ * (RFC 2104 with the hash states kept after the key blocks): the inner
+ * state after (key ^ ipad) || prefix and the outer state after
+ * (key ^ opad).  A MAC of prefix || rest then costs the blocks of rest
+ * and two more, not the key blocks and the prefix again.  prefix_len must
+ * be a multiple of 64 (whole SHA-256 blocks).  The state is as secret as
+ * the key and the prefix: plain bytes, copyable by value, wipe it with
+ * the object that holds it (s2s_memzero).
+ */
+#define S2S_SHA256_STATE_SIZE 160
+struct s2s_hmac_pre {
+	_Alignas(16) uint8_t inner[S2S_SHA256_STATE_SIZE];
+	_Alignas(16) uint8_t outer[S2S_SHA256_STATE_SIZE];
+};
+enum s2s_err s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
+				 size_t key_len, const uint8_t *prefix,
+				 size_t prefix_len);
+/* HMAC(key, prefix || v[0] || ... || v[cnt-1]) from p. */
+enum s2s_err s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p,
+				     const struct s2s_iov *v, size_t cnt,
+				     uint8_t out[S2S_SHA256_LEN]);
+
 /* ---- Big numbers ------------------------------------------------------ */
 
 /*
