@@ -35,9 +35,15 @@ cs_seal_init(struct s2s_cs *cs)
 {
 	static const char info[] = "s2s/v1/store/aes-256-gcm";
 
-	return s2s_hkdf_sha256(cs->store_key, sizeof(cs->store_key), NULL, 0,
-			       (const uint8_t *)info, sizeof(info) - 1,
-			       cs->seal_key, S2S_AEAD_KEY_LEN);
+	enum s2s_err rc;
+
+	rc = s2s_hkdf_sha256(cs->store_key, sizeof(cs->store_key), NULL, 0,
+			     (const uint8_t *)info, sizeof(info) - 1,
+			     cs->seal_key, S2S_AEAD_KEY_LEN);
+	/* The gate seals a chain per package: key schedule made once. */
+	if (rc == S2S_OK && !cs->seal_aead)
+		rc = s2s_aead_new(cs->seal_key, &cs->seal_aead);
+	return rc;
 }
 
 static size_t
@@ -64,7 +70,9 @@ cs_seal(const struct s2s_cs *cs, const char *ad, const uint8_t *pt,
 	if (!o)
 		return S2S_ERR_NOMEM;
 	o[0] = FMT_GCM;
-	rc = s2s_aead_seal(cs->seal_key, a, al, pt, n, o + 1);
+	rc = cs->seal_aead ? s2s_aead_seal_with(cs->seal_aead, a, al, pt, n,
+						o + 1) :
+	     s2s_aead_seal(cs->seal_key, a, al, pt, n, o + 1);
 	if (rc != S2S_OK) {
 		free(o);
 		return rc;

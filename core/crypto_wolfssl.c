@@ -1076,6 +1076,80 @@ s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
 	return err;
 }
 
+#define AEAD_POOL 32
+
+struct s2s_aead {
+	Aes aes;
+	uint8_t nonces[AEAD_POOL * S2S_AEAD_NONCE_LEN];
+	unsigned used;          /* nonces taken from the pool */
+};
+
+enum s2s_err
+s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN], struct s2s_aead **out)
+{
+	struct s2s_aead *a;
+	int rc;
+
+	if (!key || !out)
+		return S2S_ERR_INVAL;
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return S2S_ERR_NOMEM;
+	rc = wc_AesInit(&a->aes, NULL, INVALID_DEVID);
+	if (rc != 0) {
+		free(a);
+		return wc_err(rc);
+	}
+	rc = wc_AesGcmSetKey(&a->aes, key, S2S_AEAD_KEY_LEN);
+	if (rc != 0) {
+		s2s_aead_free(a);
+		return wc_err(rc);
+	}
+	a->used = AEAD_POOL;
+	*out = a;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_aead_seal_with(struct s2s_aead *a, const uint8_t *aad, size_t aad_len,
+		   const uint8_t *pt, size_t pt_len, uint8_t *out)
+{
+	enum s2s_err err;
+	int rc;
+
+	if (!a || !out || (!pt && pt_len) || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (pt_len > UINT32_MAX - S2S_AEAD_OVERHEAD || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	if (a->used == AEAD_POOL) {
+		err = s2s_random(a->nonces, sizeof(a->nonces));
+		if (err)
+			return err;
+		a->used = 0;
+	}
+	memcpy(out, a->nonces + a->used * S2S_AEAD_NONCE_LEN,
+	       S2S_AEAD_NONCE_LEN);
+	s2s_memzero(a->nonces + a->used * S2S_AEAD_NONCE_LEN,
+		    S2S_AEAD_NONCE_LEN);
+	a->used++;
+	rc = wc_AesGcmEncrypt(&a->aes, out + S2S_AEAD_NONCE_LEN, pt,
+			      (word32)pt_len, out, S2S_AEAD_NONCE_LEN,
+			      out + S2S_AEAD_NONCE_LEN + pt_len,
+			      S2S_AEAD_TAG_LEN, aad, (word32)aad_len);
+	return rc == 0 ? S2S_OK : wc_err(rc);
+}
+
+void
+s2s_aead_free(struct s2s_aead *a)
+{
+	if (!a)
+		return;
+	wc_AesFree(&a->aes);
+	s2s_memzero(a, sizeof(*a));
+	free(a);
+}
+
 /*
  * wolfSSL 5.5.4 does not wipe the output of a failed GCM decryption, so
  * it is wiped here on every failure.

@@ -840,6 +840,37 @@ START_TEST(test_aead_kat)
 }
 END_TEST
 
+/* The keyed object: same format, opens with s2s_aead_open, fresh nonces
+ * across several refills of its pool, tampering refused. */
+START_TEST(test_aead_object)
+{
+	uint8_t key[32], pt[64], out[64];
+	static uint8_t rec[100][64 + S2S_AEAD_OVERHEAD];
+	const uint8_t aad[] = "chain:x";
+	struct s2s_aead *a = NULL;
+	uint64_t seed = 77;
+
+	vec_fill(&seed, key, sizeof(key));
+	ck_assert_int_eq(s2s_aead_new(key, &a), S2S_OK);
+	for (int k = 0; k < 100; k++) {
+		vec_fill(&seed, pt, sizeof(pt));
+		ck_assert_int_eq(s2s_aead_seal_with(a, aad, 7, pt, sizeof(pt),
+						    rec[k]), S2S_OK);
+		ck_assert_int_eq(s2s_aead_open(key, aad, 7, rec[k],
+					       sizeof(rec[k]), out), S2S_OK);
+		ck_assert_mem_eq(out, pt, sizeof(pt));
+		for (int j = 0; j < k; j++)
+			ck_assert(memcmp(rec[j], rec[k],
+					 S2S_AEAD_NONCE_LEN) != 0);
+	}
+	rec[5][20] ^= 1;
+	ck_assert_int_eq(s2s_aead_open(key, aad, 7, rec[5], sizeof(rec[5]),
+				       out), S2S_ERR_AUTH);
+	s2s_aead_free(a);
+	s2s_aead_free(NULL);
+}
+END_TEST
+
 START_TEST(test_aead_round_trip_tamper)
 {
 	uint8_t key[32], key2[32], pt[300], rec[300 + S2S_AEAD_OVERHEAD];
@@ -929,6 +960,7 @@ make_suite(void)
 	tcase_add_test(pk, test_fixed_point_cache_off);
 	tcase_add_test(pk, test_aead_kat);
 	tcase_add_test(pk, test_aead_round_trip_tamper);
+	tcase_add_test(pk, test_aead_object);
 	suite_add_tcase(s, pk);
 	return s;
 }

@@ -236,6 +236,21 @@ enum s2s_err s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN],
 			   const uint8_t *pt, size_t pt_len, uint8_t *out);
 
 /*
+ * s2s_aead_seal with a key held in an object: the AES key schedule and GCM
+ * table are made once (s2s_aead_new), the 12-byte nonces are drawn from
+ * the DRBG 32 at a time (each used once).  Same output format; open it
+ * with s2s_aead_open.  One object per thread (no lock); s2s_aead_free
+ * wipes the key schedule and the unused nonces.
+ */
+struct s2s_aead;
+enum s2s_err s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN],
+			  struct s2s_aead **out);
+enum s2s_err s2s_aead_seal_with(struct s2s_aead *a, const uint8_t *aad,
+				size_t aad_len, const uint8_t *pt,
+				size_t pt_len, uint8_t *out);
+void s2s_aead_free(struct s2s_aead *a);
+
+/*
  * Verify and decrypt in_len bytes made by s2s_aead_seal into out
  * (in_len - S2S_AEAD_OVERHEAD bytes).  S2S_ERR_AUTH on any tampering (out is
  * then wiped), S2S_ERR_FORMAT if in_len < S2S_AEAD_OVERHEAD.
