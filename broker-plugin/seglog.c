@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -45,7 +46,7 @@
  * being written starts a new segment instead.  Zero tails end a segment
  * like its end of file (recovery cuts them silently).
  */
-#define PREP_AHEAD (4u << 20)
+#define PREP_AHEAD (16u << 20)
 #define PREP_CHUNK (128u << 10)
 #define PREP_MARGIN (256u << 10)
 
@@ -324,6 +325,11 @@ struct seg {
 	uint64_t size, live_bytes, live_n;
 	uint64_t prep;          /* the file reaches here (zeros past size) */
 	bool synced;
+	/* The active segment only: the file mapped shared (map_seg()), so an
+	 * append below prep is a copy into the page cache, not a write(). */
+	uint8_t *map;
+	size_t map_len;
+	bool map_failed;
 };
 
 struct seglog {
@@ -334,6 +340,9 @@ struct seglog {
 	pthread_cond_t cv;
 	pthread_t th;
 	bool started, stop, dirty, dir_dirty;
+	/* an append left less than PREP_AHEAD / 2 prepared: the background
+	 * thread was woken to zero-fill ahead (once until it did) */
+	bool prep_kick;
 	/* zero-filling ahead of the active segment's end (prepare()) */
 	bool claiming;
 	uint64_t claim_seg, claim_lo;
@@ -636,6 +645,47 @@ seg_path(const struct seglog *l, uint64_t no, char *buf, size_t n)
 	snprintf(buf, n, "%s/seg-%016" PRIx64 ".log", l->dir, no);
 }
 
+/*
+ * Appends below a->prep go through a shared mapping of the active segment
+ * (lock held): the bytes land in the same page cache a write() would put
+ * them in, so a record is in the kernel, and survives kill -9 of the
+ * broker, as soon as the copy is done; fdatasync (group commit) writes
+ * mapped pages like written ones.  The region [size, prep) was zero-filled
+ * by write() first (prepare()), so its blocks are reserved and a store
+ * into it cannot fault for lack of space.  It saves the broker thread the
+ * write() path of the file system (measured about half of an append).
+ * Any failure: appends stay on pwritev().
+ */
+static void
+map_seg(struct seglog *l, struct seg *a)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t len;
+	void *m;
+
+	if (a->map || a->map_failed)
+		return;
+	len = (size_t)l->o.segment_bytes;
+	if (pg > 0)
+		len = (len + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
+	if (m == MAP_FAILED) {
+		a->map_failed = true;
+		return;
+	}
+	a->map = m;
+	a->map_len = len;
+}
+
+static void
+unmap_seg(struct seg *a)
+{
+	if (a->map)
+		munmap(a->map, a->map_len);
+	a->map = NULL;
+	a->map_len = 0;
+}
+
 /* A new empty active segment (lock held). */
 static enum s2s_err
 seg_roll(struct seglog *l)
@@ -659,8 +709,10 @@ seg_roll(struct seglog *l)
 		say(l, true, "store log: %s: %s", path, strerror(errno));
 		return S2S_ERR_IO;
 	}
-	if (l->nsegs)
+	if (l->nsegs) {
 		l->segs[l->nsegs - 1].synced = false;
+		unmap_seg(&l->segs[l->nsegs - 1]);
+	}
 	l->segs[l->nsegs++] = (struct seg){ .no = no, .fd = fd };
 	l->dir_dirty = true;
 	l->dirty = true;
@@ -688,11 +740,20 @@ write_rec(struct seglog *l, const struct seglog_rec *r, uint64_t *seg,
 			return rc;
 		a = &l->segs[l->nsegs - 1];
 	}
-	iov[0].iov_base = meta;
-	iov[0].iov_len = ml;
-	iov[1].iov_base = (void *)r->pkg;
-	iov[1].iov_len = r->pkg_len;
-	n = pwritev(a->fd, iov, r->pkg_len ? 2 : 1, (off_t)a->size);
+	map_seg(l, a);
+	if (a->map && a->size + total <= a->prep &&
+	    a->size + total <= a->map_len) {
+		memcpy(a->map + a->size, meta, ml);
+		if (r->pkg_len)
+			memcpy(a->map + a->size + ml, r->pkg, r->pkg_len);
+		n = (ssize_t)total;
+	} else {
+		iov[0].iov_base = meta;
+		iov[0].iov_len = ml;
+		iov[1].iov_base = (void *)r->pkg;
+		iov[1].iov_len = r->pkg_len;
+		n = pwritev(a->fd, iov, r->pkg_len ? 2 : 1, (off_t)a->size);
+	}
 	if (n < 0 || (size_t)n != total) {
 		int e = n < 0 ? errno : ENOSPC;
 
@@ -712,6 +773,14 @@ write_rec(struct seglog *l, const struct seglog_rec *r, uint64_t *seg,
 	l->u.bytes += total;
 	l->u.appended++;
 	l->dirty = true;
+	if (!l->prep_kick && a->prep < a->size + PREP_AHEAD / 2 &&
+	    a->size + PREP_AHEAD < l->o.segment_bytes) {
+		/* Keep the zero-filled region ahead of a fast writer: at
+		 * 10 000 packages/s the log grows 170 MB/s, PREP_AHEAD in
+		 * about 0.1 s, more than one sync interval. */
+		l->prep_kick = true;
+		pthread_cond_signal(&l->cv);
+	}
 	return S2S_OK;
 }
 
@@ -721,7 +790,7 @@ prepare(struct seglog *l)
 {
 	static const uint8_t zeros[PREP_CHUNK];
 
-	for (int k = 0; k < 32; k++) {
+	for (int k = 0; k < (int)(PREP_AHEAD / PREP_CHUNK); k++) {
 		struct seg *a;
 		uint64_t lo, no;
 		int fd;
@@ -1057,19 +1126,31 @@ bg_main(void *arg)
 {
 	struct seglog *l = arg;
 	unsigned ms = l->o.sync_ms ? l->o.sync_ms : 100;
+	int64_t next = mono_ms() + ms;
 	struct timespec ts;
 
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)ms * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		(void)pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		int64_t now = mono_ms();
+
+		if (now < next && !l->prep_kick) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(next - now) * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			(void)pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		}
 		if (l->stop)
 			break;
+		l->prep_kick = false;
 		pthread_mutex_unlock(&l->mu);
-		seglog_housekeep(l);
+		/* the group commit every ms; zero-filling also when an
+		 * append asked for it (prep_kick) */
+		now = mono_ms();
+		if (now >= next) {
+			seglog_housekeep(l);
+			next = now + ms;
+		}
 		prepare(l);             /* only ever on this thread */
 		pthread_mutex_lock(&l->mu);
 	}
@@ -1405,6 +1486,7 @@ seglog_close(struct seglog *l)
 		if (l->nsegs) {
 			struct seg *a = &l->segs[l->nsegs - 1];
 
+			unmap_seg(a);
 			if (a->prep > a->size &&
 			    ftruncate(a->fd, (off_t)a->size) != 0)
 				say(l, true, "store log: cannot cut the active "
@@ -1423,8 +1505,10 @@ seglog_close(struct seglog *l)
 			memset(p, 0, sizeof(*p));
 			free(p);
 		}
-	for (size_t i = 0; i < l->nsegs; i++)
+	for (size_t i = 0; i < l->nsegs; i++) {
+		unmap_seg(&l->segs[i]);
 		close(l->segs[i].fd);
+	}
 	if (l->dirfd >= 0)
 		close(l->dirfd);
 	pthread_cond_destroy(&l->cv);
