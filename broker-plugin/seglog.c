@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -383,11 +382,6 @@ struct seg {
 	uint64_t size, live_bytes, live_n;
 	uint64_t prep;          /* the file reaches here (zeros past size) */
 	bool synced;
-	/* The active segment only: the file mapped shared (map_seg()), so an
-	 * append below prep is a copy into the page cache, not a write(). */
-	uint8_t *map;
-	size_t map_len;
-	bool map_failed;
 };
 
 struct seglog {
@@ -703,47 +697,6 @@ seg_path(const struct seglog *l, uint64_t no, char *buf, size_t n)
 	snprintf(buf, n, "%s/seg-%016" PRIx64 ".log", l->dir, no);
 }
 
-/*
- * Appends below a->prep go through a shared mapping of the active segment
- * (lock held): the bytes land in the same page cache a write() would put
- * them in, so a record is in the kernel, and survives kill -9 of the
- * broker, as soon as the copy is done; fdatasync (group commit) writes
- * mapped pages like written ones.  The region [size, prep) was zero-filled
- * by write() first (prepare()), so its blocks are reserved and a store
- * into it cannot fault for lack of space.  It saves the broker thread the
- * write() path of the file system (measured about half of an append).
- * Any failure: appends stay on pwritev().
- */
-static void
-map_seg(struct seglog *l, struct seg *a)
-{
-	long pg = sysconf(_SC_PAGESIZE);
-	size_t len;
-	void *m;
-
-	if (a->map || a->map_failed)
-		return;
-	len = (size_t)l->o.segment_bytes;
-	if (pg > 0)
-		len = (len + (size_t)pg - 1) / (size_t)pg * (size_t)pg;
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, a->fd, 0);
-	if (m == MAP_FAILED) {
-		a->map_failed = true;
-		return;
-	}
-	a->map = m;
-	a->map_len = len;
-}
-
-static void
-unmap_seg(struct seg *a)
-{
-	if (a->map)
-		munmap(a->map, a->map_len);
-	a->map = NULL;
-	a->map_len = 0;
-}
-
 /* A new empty active segment (lock held). */
 static enum s2s_err
 seg_roll(struct seglog *l)
@@ -767,10 +720,8 @@ seg_roll(struct seglog *l)
 		say(l, true, "store log: %s: %s", path, strerror(errno));
 		return S2S_ERR_IO;
 	}
-	if (l->nsegs) {
+	if (l->nsegs)
 		l->segs[l->nsegs - 1].synced = false;
-		unmap_seg(&l->segs[l->nsegs - 1]);
-	}
 	l->segs[l->nsegs++] = (struct seg){ .no = no, .fd = fd };
 	l->dir_dirty = true;
 	l->dirty = true;
@@ -798,20 +749,11 @@ write_rec(struct seglog *l, const struct seglog_rec *r, uint64_t *seg,
 			return rc;
 		a = &l->segs[l->nsegs - 1];
 	}
-	map_seg(l, a);
-	if (a->map && a->size + total <= a->prep &&
-	    a->size + total <= a->map_len) {
-		memcpy(a->map + a->size, meta, ml);
-		if (r->pkg_len)
-			memcpy(a->map + a->size + ml, r->pkg, r->pkg_len);
-		n = (ssize_t)total;
-	} else {
-		iov[0].iov_base = meta;
-		iov[0].iov_len = ml;
-		iov[1].iov_base = (void *)r->pkg;
-		iov[1].iov_len = r->pkg_len;
-		n = pwritev(a->fd, iov, r->pkg_len ? 2 : 1, (off_t)a->size);
-	}
+	iov[0].iov_base = meta;
+	iov[0].iov_len = ml;
+	iov[1].iov_base = (void *)r->pkg;
+	iov[1].iov_len = r->pkg_len;
+	n = pwritev(a->fd, iov, r->pkg_len ? 2 : 1, (off_t)a->size);
 	if (n < 0 || (size_t)n != total) {
 		int e = n < 0 ? errno : ENOSPC;
 
@@ -1544,7 +1486,6 @@ seglog_close(struct seglog *l)
 		if (l->nsegs) {
 			struct seg *a = &l->segs[l->nsegs - 1];
 
-			unmap_seg(a);
 			if (a->prep > a->size &&
 			    ftruncate(a->fd, (off_t)a->size) != 0)
 				say(l, true, "store log: cannot cut the active "
@@ -1563,10 +1504,8 @@ seglog_close(struct seglog *l)
 			memset(p, 0, sizeof(*p));
 			free(p);
 		}
-	for (size_t i = 0; i < l->nsegs; i++) {
-		unmap_seg(&l->segs[i]);
+	for (size_t i = 0; i < l->nsegs; i++)
 		close(l->segs[i].fd);
-	}
 	if (l->dirfd >= 0)
 		close(l->dirfd);
 	pthread_cond_destroy(&l->cv);
