@@ -8,6 +8,7 @@
 #include <wolfssl/version.h>
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/dh.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
@@ -1079,8 +1080,8 @@ s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
 #define AEAD_POOL 32
 
 struct s2s_aead {
-	Aes aes;
-	uint8_t nonces[AEAD_POOL * S2S_AEAD_NONCE_LEN];
+	uint8_t key[S2S_AEAD_KEY_LEN];
+	uint8_t nonces[AEAD_POOL * S2S_XAEAD_NONCE_LEN];
 	unsigned used;          /* nonces taken from the pool */
 };
 
@@ -1088,7 +1089,6 @@ enum s2s_err
 s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN], struct s2s_aead **out)
 {
 	struct s2s_aead *a;
-	int rc;
 
 	if (!key || !out)
 		return S2S_ERR_INVAL;
@@ -1096,48 +1096,10 @@ s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN], struct s2s_aead **out)
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return S2S_ERR_NOMEM;
-	rc = wc_AesInit(&a->aes, NULL, INVALID_DEVID);
-	if (rc != 0) {
-		free(a);
-		return wc_err(rc);
-	}
-	rc = wc_AesGcmSetKey(&a->aes, key, S2S_AEAD_KEY_LEN);
-	if (rc != 0) {
-		s2s_aead_free(a);
-		return wc_err(rc);
-	}
+	memcpy(a->key, key, sizeof(a->key));
 	a->used = AEAD_POOL;
 	*out = a;
 	return S2S_OK;
-}
-
-enum s2s_err
-s2s_aead_seal_with(struct s2s_aead *a, const uint8_t *aad, size_t aad_len,
-		   const uint8_t *pt, size_t pt_len, uint8_t *out)
-{
-	enum s2s_err err;
-	int rc;
-
-	if (!a || !out || (!pt && pt_len) || (!aad && aad_len))
-		return S2S_ERR_INVAL;
-	if (pt_len > UINT32_MAX - S2S_AEAD_OVERHEAD || aad_len > UINT32_MAX)
-		return S2S_ERR_TOO_BIG;
-	if (a->used == AEAD_POOL) {
-		err = s2s_random(a->nonces, sizeof(a->nonces));
-		if (err)
-			return err;
-		a->used = 0;
-	}
-	memcpy(out, a->nonces + a->used * S2S_AEAD_NONCE_LEN,
-	       S2S_AEAD_NONCE_LEN);
-	s2s_memzero(a->nonces + a->used * S2S_AEAD_NONCE_LEN,
-		    S2S_AEAD_NONCE_LEN);
-	a->used++;
-	rc = wc_AesGcmEncrypt(&a->aes, out + S2S_AEAD_NONCE_LEN, pt,
-			      (word32)pt_len, out, S2S_AEAD_NONCE_LEN,
-			      out + S2S_AEAD_NONCE_LEN + pt_len,
-			      S2S_AEAD_TAG_LEN, aad, (word32)aad_len);
-	return rc == 0 ? S2S_OK : wc_err(rc);
 }
 
 void
@@ -1145,9 +1107,70 @@ s2s_aead_free(struct s2s_aead *a)
 {
 	if (!a)
 		return;
-	wc_AesFree(&a->aes);
 	s2s_memzero(a, sizeof(*a));
 	free(a);
+}
+
+enum s2s_err
+s2s_xaead_seal(struct s2s_aead *a, const uint8_t *aad, size_t aad_len,
+	       const uint8_t *pt, size_t pt_len, uint8_t *out)
+{
+	uint8_t *nonce;
+	enum s2s_err err;
+	int rc;
+
+	if (!a || !out || (!pt && pt_len) || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (pt_len > UINT32_MAX - S2S_XAEAD_OVERHEAD || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	if (a->used == AEAD_POOL) {
+		err = s2s_random(a->nonces, sizeof(a->nonces));
+		if (err)
+			return err;
+		a->used = 0;
+	}
+	nonce = a->nonces + a->used * S2S_XAEAD_NONCE_LEN;
+	memcpy(out, nonce, S2S_XAEAD_NONCE_LEN);
+	s2s_memzero(nonce, S2S_XAEAD_NONCE_LEN);
+	a->used++;
+	rc = wc_XChaCha20Poly1305_Encrypt(out + S2S_XAEAD_NONCE_LEN,
+					  pt_len + S2S_AEAD_TAG_LEN,
+					  pt ? pt : out,
+					  pt_len, aad, aad_len, out,
+					  S2S_XAEAD_NONCE_LEN, a->key,
+					  sizeof(a->key));
+	if (rc != 0) {
+		s2s_memzero(out, pt_len + S2S_XAEAD_OVERHEAD);
+		return wc_err(rc);
+	}
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_xaead_open(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
+	       size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	size_t n;
+	int rc;
+
+	if (!key || !in || !out || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (in_len < S2S_XAEAD_OVERHEAD)
+		return S2S_ERR_FORMAT;
+	if (in_len > UINT32_MAX || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	n = in_len - S2S_XAEAD_OVERHEAD;
+	rc = wc_XChaCha20Poly1305_Decrypt(out, n,
+					  in + S2S_XAEAD_NONCE_LEN,
+					  in_len - S2S_XAEAD_NONCE_LEN, aad,
+					  aad_len, in, S2S_XAEAD_NONCE_LEN, key,
+					  S2S_AEAD_KEY_LEN);
+	if (rc != 0) {
+		if (n)
+			s2s_memzero(out, n);
+		return rc == MAC_CMP_FAILED_E ? S2S_ERR_AUTH : wc_err(rc);
+	}
+	return S2S_OK;
 }
 
 /*

@@ -1659,6 +1659,50 @@ path_size(const char *path)
  * record at the tail) the chains are exactly where they were.
  */
 /*
+ * Sealed records: written as format 2 (XChaCha20-Poly1305), bound to
+ * their row; records of format 1 (AES-256-GCM, written before issue 11)
+ * are still opened; a flipped byte or the other row's name is refused.
+ */
+START_TEST(test_seal_formats)
+{
+	struct s2s_cs *cs = cs_open(NULL);
+	const uint8_t pt[66] = { 7, 1, 2, 3 };
+	uint8_t *o = NULL, *b = NULL, old[1 + 66 + S2S_AEAD_OVERHEAD];
+	uint8_t ad1[64];
+	size_t n = 0, m = 0;
+
+	ck_assert_int_eq(cs_seal(cs, "chain:a:0:1:2", pt, sizeof(pt), &o, &n),
+			 S2S_OK);
+	ck_assert_uint_eq(o[0], 2);
+	ck_assert_uint_eq(n, 1 + sizeof(pt) + S2S_XAEAD_OVERHEAD);
+	ck_assert_int_eq(cs_unseal(cs, "chain:a:0:1:2", o, n, &b, &m), S2S_OK);
+	ck_assert_uint_eq(m, sizeof(pt));
+	ck_assert_mem_eq(b, pt, m);
+	free(b);
+	ck_assert_int_eq(cs_unseal(cs, "chain:a:0:1:3", o, n, &b, &m),
+			 S2S_ERR_AUTH);
+	o[20] ^= 1;
+	ck_assert_int_eq(cs_unseal(cs, "chain:a:0:1:2", o, n, &b, &m),
+			 S2S_ERR_AUTH);
+	free(o);
+	/* a format-1 record as the store wrote them before */
+	ad1[0] = 1;
+	memcpy(ad1 + 1, "dev:x", 5);
+	old[0] = 1;
+	ck_assert_int_eq(s2s_aead_seal(cs->seal_key, ad1, 6, pt, sizeof(pt),
+				       old + 1), S2S_OK);
+	ck_assert_int_eq(cs_unseal(cs, "dev:x", old, sizeof(old), &b, &m),
+			 S2S_OK);
+	ck_assert_mem_eq(b, pt, sizeof(pt));
+	free(b);
+	old[0] = 3;
+	ck_assert_int_eq(cs_unseal(cs, "dev:x", old, sizeof(old), &b, &m),
+			 S2S_ERR_FORMAT);
+	cs_destroy(cs);
+}
+END_TEST
+
+/*
  * The log's CRC-32C (three hardware lanes joined by a shift table, the
  * table method without SSE 4.2) against the bit-by-bit definition: the
  * standard check value, and every length around the lane boundaries at
@@ -2715,6 +2759,7 @@ make_suite(void)
 	{
 		/* the embedded backend's segment files, log and WAL */
 		tcase_add_test(tc, test_store_crc32c);
+		tcase_add_test(tc, test_seal_formats);
 		tcase_add_test(tc, test_store_long_bounded);
 		tcase_add_test(tc, test_store_quiet_pair);
 		tcase_add_test(tc, test_store_migrate_v1);

@@ -236,21 +236,6 @@ enum s2s_err s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN],
 			   const uint8_t *pt, size_t pt_len, uint8_t *out);
 
 /*
- * s2s_aead_seal with a key held in an object: the AES key schedule and GCM
- * table are made once (s2s_aead_new), the 12-byte nonces are drawn from
- * the DRBG 32 at a time (each used once).  Same output format; open it
- * with s2s_aead_open.  One object per thread (no lock); s2s_aead_free
- * wipes the key schedule and the unused nonces.
- */
-struct s2s_aead;
-enum s2s_err s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN],
-			  struct s2s_aead **out);
-enum s2s_err s2s_aead_seal_with(struct s2s_aead *a, const uint8_t *aad,
-				size_t aad_len, const uint8_t *pt,
-				size_t pt_len, uint8_t *out);
-void s2s_aead_free(struct s2s_aead *a);
-
-/*
  * Verify and decrypt in_len bytes made by s2s_aead_seal into out
  * (in_len - S2S_AEAD_OVERHEAD bytes).  S2S_ERR_AUTH on any tampering (out is
  * then wiped), S2S_ERR_FORMAT if in_len < S2S_AEAD_OVERHEAD.
@@ -258,6 +243,31 @@ void s2s_aead_free(struct s2s_aead *a);
 enum s2s_err s2s_aead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
 			   const uint8_t *aad, size_t aad_len,
 			   const uint8_t *in, size_t in_len, uint8_t *out);
+
+/*
+ * XChaCha20-Poly1305 with a random 24-byte nonce, for records sealed at a
+ * high rate (the store seals a chain per package): out = nonce ||
+ * ciphertext || tag, pt_len + S2S_XAEAD_OVERHEAD bytes.  Software
+ * ChaCha20-Poly1305 costs a fraction of AES-GCM without AES-NI (Debian's
+ * wolfSSL has none), and 192-bit random nonces never collide in practice.
+ * The key lives in a struct s2s_aead (s2s_aead_new), which also draws the
+ * nonces from the DRBG 32 at a time (each used once); one object per
+ * thread (no lock); s2s_aead_free wipes the key and the unused nonces.
+ * s2s_xaead_open needs only the key: S2S_ERR_AUTH on any tampering (out
+ * is then wiped), S2S_ERR_FORMAT if in_len < S2S_XAEAD_OVERHEAD.
+ */
+#define S2S_XAEAD_NONCE_LEN 24
+#define S2S_XAEAD_OVERHEAD (S2S_XAEAD_NONCE_LEN + S2S_AEAD_TAG_LEN)
+struct s2s_aead;
+enum s2s_err s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN],
+			  struct s2s_aead **out);
+void s2s_aead_free(struct s2s_aead *a);
+enum s2s_err s2s_xaead_seal(struct s2s_aead *a, const uint8_t *aad,
+			    size_t aad_len, const uint8_t *pt, size_t pt_len,
+			    uint8_t *out);
+enum s2s_err s2s_xaead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
+			    const uint8_t *aad, size_t aad_len,
+			    const uint8_t *in, size_t in_len, uint8_t *out);
 
 #ifdef __cplusplus
 }
