@@ -253,6 +253,7 @@ cs_destroy(struct s2s_cs *cs)
 	}
 	s2s_key_destroy(cs->cs_key);
 	s2s_key_destroy(cs->admin_key);
+	s2s_aead_free(cs->seal_aead);
 	cs_options_free(&cs->opt);
 	s2s_memzero(cs, sizeof(*cs));
 	free(cs);

@@ -496,6 +496,9 @@ struct s2s_cs {
 	struct s2s_key *admin_key;      /* public */
 	uint8_t store_key[CS_STORE_KEY_LEN];   /* secret */
 	uint8_t seal_key[S2S_AEAD_KEY_LEN];    /* secret, derived (seal.c) */
+	uint8_t seal_key_x[S2S_AEAD_KEY_LEN];  /* secret, derived: records
+						 * of format 2 (seal.c) */
+	struct s2s_aead *seal_aead;     /* seals with seal_key_x (seal.c) */
 	void *store;                    /* the backend's state (store.h) */
 	const struct cs_store_ops *store_ops;
 	struct cs_fetch_client *fetch_clients;  /* FETCH pacing (cs.c) */

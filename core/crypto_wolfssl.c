@@ -8,6 +8,7 @@
 #include <wolfssl/version.h>
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/dh.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
@@ -206,26 +207,22 @@ s2s_sha256(const void *data, size_t n, uint8_t out[S2S_SHA256_LEN])
 	s2s_sha256v(&v, 1, out);
 }
 
+/*
+ * On the SHA-256 states directly (s2s_hmac_sha256_pre, below): wolfSSL's
+ * Hmac object costs an init, a free and a wipe of about 0.5 KB per MAC,
+ * which the gate pays four times per package.
+ */
 enum s2s_err
 s2s_hmac_sha256v(const uint8_t *key, size_t key_len, const struct s2s_iov *v,
 		 size_t cnt, uint8_t out[S2S_SHA256_LEN])
 {
-	Hmac hmac;
-	enum s2s_err err = S2S_ERR_CRYPTO;
+	struct s2s_hmac_pre p;
+	enum s2s_err err;
 
-	if (wc_HmacInit(&hmac, NULL, INVALID_DEVID) != 0)
-		return S2S_ERR_CRYPTO;
-	if (wc_HmacSetKey(&hmac, WC_SHA256, key, (word32)key_len) != 0)
-		goto out_free;
-	for (size_t i = 0; i < cnt; i++)
-		if (wc_HmacUpdate(&hmac, v[i].p, (word32)v[i].n) != 0)
-			goto out_free;
-	if (wc_HmacFinal(&hmac, out) != 0)
-		goto out_free;
-	err = S2S_OK;
-out_free:
-	wc_HmacFree(&hmac);
-	S2S_WIPE(hmac);
+	err = s2s_hmac_sha256_pre(&p, key, key_len, NULL, 0);
+	if (err == S2S_OK)
+		err = s2s_hmac_sha256_pre_mac(&p, v, cnt, out);
+	S2S_WIPE(p);
 	return err;
 }
 
@@ -240,6 +237,94 @@ s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 		    info, (word32)info_len, out, (word32)out_len) != 0)
 		return S2S_ERR_CRYPTO;
 	return S2S_OK;
+}
+
+/* ---- HMAC with precomputed key blocks ------------------------------------ */
+
+/*
+ * The states are whole wc_Sha256 objects copied as bytes: in this build
+ * (no hardware hash, no small-stack cache) a wc_Sha256 holds no pointer
+ * of its own (heap and devCtx stay NULL), so a byte copy is a complete,
+ * independent state.
+ */
+_Static_assert(sizeof(wc_Sha256) <= S2S_SHA256_STATE_SIZE,
+	       "S2S_SHA256_STATE_SIZE too small for this wolfSSL");
+
+enum s2s_err
+s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
+		    size_t key_len, const uint8_t *prefix, size_t prefix_len)
+{
+	uint8_t k[WC_SHA256_BLOCK_SIZE], pad[WC_SHA256_BLOCK_SIZE];
+	wc_Sha256 in, out;
+	enum s2s_err err = S2S_ERR_CRYPTO;
+
+	if (!p || (!key && key_len) || (!prefix && prefix_len) ||
+	    prefix_len % WC_SHA256_BLOCK_SIZE || prefix_len > UINT32_MAX)
+		return S2S_ERR_INVAL;
+	memset(k, 0, sizeof(k));
+	if (key_len > WC_SHA256_BLOCK_SIZE) {
+		struct s2s_iov v = { key, key_len };
+
+		s2s_sha256v(&v, 1, k);
+	} else if (key_len) {
+		memcpy(k, key, key_len);
+	}
+	if (wc_InitSha256(&in) != 0)
+		goto out;
+	if (wc_InitSha256(&out) != 0) {
+		wc_Sha256Free(&in);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (wc_Sha256Update(&in, pad, sizeof(pad)) != 0 ||
+	    (prefix_len && wc_Sha256Update(&in, prefix,
+					   (word32)prefix_len) != 0))
+		goto out_free;
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (wc_Sha256Update(&out, pad, sizeof(pad)) != 0)
+		goto out_free;
+	memset(p, 0, sizeof(*p));
+	memcpy(p->inner, &in, sizeof(in));
+	memcpy(p->outer, &out, sizeof(out));
+	err = S2S_OK;
+out_free:
+	wc_Sha256Free(&in);
+	wc_Sha256Free(&out);
+out:
+	S2S_WIPE(in);
+	S2S_WIPE(out);
+	S2S_WIPE(k);
+	S2S_WIPE(pad);
+	return err;
+}
+
+enum s2s_err
+s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p, const struct s2s_iov *v,
+			size_t cnt, uint8_t out[S2S_SHA256_LEN])
+{
+	wc_Sha256 h;
+	uint8_t ih[WC_SHA256_DIGEST_SIZE];
+	enum s2s_err err = S2S_ERR_CRYPTO;
+
+	if (!p || !out || (!v && cnt))
+		return S2S_ERR_INVAL;
+	memcpy(&h, p->inner, sizeof(h));
+	for (size_t i = 0; i < cnt; i++)
+		if (v[i].n && wc_Sha256Update(&h, v[i].p, (word32)v[i].n) != 0)
+			goto out;
+	if (wc_Sha256Final(&h, ih) != 0)
+		goto out;
+	memcpy(&h, p->outer, sizeof(h));
+	if (wc_Sha256Update(&h, ih, sizeof(ih)) != 0 ||
+	    wc_Sha256Final(&h, out) != 0)
+		goto out;
+	err = S2S_OK;
+out:
+	S2S_WIPE(h);
+	S2S_WIPE(ih);
+	return err;
 }
 
 /* wolfCrypt failures that are not verification failures. */
@@ -1091,6 +1176,102 @@ s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
 	wc_AesFree(&aes);
 	S2S_WIPE(aes);
 	return err;
+}
+
+#define AEAD_POOL 32
+
+struct s2s_aead {
+	uint8_t key[S2S_AEAD_KEY_LEN];
+	uint8_t nonces[AEAD_POOL * S2S_XAEAD_NONCE_LEN];
+	unsigned used;          /* nonces taken from the pool */
+};
+
+enum s2s_err
+s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN], struct s2s_aead **out)
+{
+	struct s2s_aead *a;
+
+	if (!key || !out)
+		return S2S_ERR_INVAL;
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return S2S_ERR_NOMEM;
+	memcpy(a->key, key, sizeof(a->key));
+	a->used = AEAD_POOL;
+	*out = a;
+	return S2S_OK;
+}
+
+void
+s2s_aead_free(struct s2s_aead *a)
+{
+	if (!a)
+		return;
+	s2s_memzero(a, sizeof(*a));
+	free(a);
+}
+
+enum s2s_err
+s2s_xaead_seal(struct s2s_aead *a, const uint8_t *aad, size_t aad_len,
+	       const uint8_t *pt, size_t pt_len, uint8_t *out)
+{
+	uint8_t *nonce;
+	enum s2s_err err;
+	int rc;
+
+	if (!a || !out || (!pt && pt_len) || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (pt_len > UINT32_MAX - S2S_XAEAD_OVERHEAD || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	if (a->used == AEAD_POOL) {
+		err = s2s_random(a->nonces, sizeof(a->nonces));
+		if (err)
+			return err;
+		a->used = 0;
+	}
+	nonce = a->nonces + a->used * S2S_XAEAD_NONCE_LEN;
+	memcpy(out, nonce, S2S_XAEAD_NONCE_LEN);
+	s2s_memzero(nonce, S2S_XAEAD_NONCE_LEN);
+	a->used++;
+	rc = wc_XChaCha20Poly1305_Encrypt(out + S2S_XAEAD_NONCE_LEN,
+					  pt_len + S2S_AEAD_TAG_LEN,
+					  pt ? pt : out,
+					  pt_len, aad, aad_len, out,
+					  S2S_XAEAD_NONCE_LEN, a->key,
+					  sizeof(a->key));
+	if (rc != 0) {
+		s2s_memzero(out, pt_len + S2S_XAEAD_OVERHEAD);
+		return wc_err(rc);
+	}
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_xaead_open(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
+	       size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	size_t n;
+	int rc;
+
+	if (!key || !in || !out || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (in_len < S2S_XAEAD_OVERHEAD)
+		return S2S_ERR_FORMAT;
+	if (in_len > UINT32_MAX || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	n = in_len - S2S_XAEAD_OVERHEAD;
+	rc = wc_XChaCha20Poly1305_Decrypt(out, n,
+					  in + S2S_XAEAD_NONCE_LEN,
+					  in_len - S2S_XAEAD_NONCE_LEN, aad,
+					  aad_len, in, S2S_XAEAD_NONCE_LEN, key,
+					  S2S_AEAD_KEY_LEN);
+	if (rc != 0) {
+		if (n)
+			s2s_memzero(out, n);
+		return rc == MAC_CMP_FAILED_E ? S2S_ERR_AUTH : wc_err(rc);
+	}
+	return S2S_OK;
 }
 
 /*

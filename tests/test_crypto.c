@@ -899,6 +899,63 @@ START_TEST(test_aead_kat)
 }
 END_TEST
 
+/* XChaCha20-Poly1305 from the keyed object: round trip at every length
+ * up to 100, fresh nonces across several refills of the nonce pool, every
+ * flipped bit, a wrong aad, key or length refused (output wiped). */
+START_TEST(test_xaead)
+{
+	uint8_t key[32], key2[32], pt[100], out[100];
+	static uint8_t rec[101][100 + S2S_XAEAD_OVERHEAD];
+	const uint8_t aad[] = "chain:x";
+	struct s2s_aead *a = NULL;
+	uint64_t seed = 77;
+
+	vec_fill(&seed, key, sizeof(key));
+	memcpy(key2, key, sizeof(key));
+	key2[0] ^= 1;
+	ck_assert_int_eq(s2s_aead_new(key, &a), S2S_OK);
+	for (size_t k = 0; k <= 100; k++) {
+		vec_fill(&seed, pt, k);
+		ck_assert_int_eq(s2s_xaead_seal(a, aad, 7, pt, k, rec[k]),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[k],
+						k + S2S_XAEAD_OVERHEAD, out),
+				 S2S_OK);
+		ck_assert_mem_eq(out, pt, k);
+		for (size_t j = 0; j < k; j++)
+			ck_assert(memcmp(rec[j], rec[k],
+					 S2S_XAEAD_NONCE_LEN) != 0);
+	}
+	for (size_t i = 0; i < 66 + S2S_XAEAD_OVERHEAD; i++)
+		for (int bit = 0; bit < 8; bit += 3) {
+			rec[66][i] ^= (uint8_t)(1u << bit);
+			memset(out, 0xaa, sizeof(out));
+			ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+							66 +
+							S2S_XAEAD_OVERHEAD,
+							out), S2S_ERR_AUTH);
+			assert_no_plaintext(out, 66);
+			rec[66][i] ^= (uint8_t)(1u << bit);
+		}
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 6, rec[66],
+					66 + S2S_XAEAD_OVERHEAD, out),
+			 S2S_ERR_AUTH);
+	ck_assert_int_eq(s2s_xaead_open(key2, aad, 7, rec[66],
+					66 + S2S_XAEAD_OVERHEAD, out),
+			 S2S_ERR_AUTH);
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+					65 + S2S_XAEAD_OVERHEAD, out),
+			 S2S_ERR_AUTH);
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+					S2S_XAEAD_OVERHEAD - 1, out),
+			 S2S_ERR_FORMAT);
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+					66 + S2S_XAEAD_OVERHEAD, out), S2S_OK);
+	s2s_aead_free(a);
+	s2s_aead_free(NULL);
+}
+END_TEST
+
 START_TEST(test_aead_round_trip_tamper)
 {
 	uint8_t key[32], key2[32], pt[300], rec[300 + S2S_AEAD_OVERHEAD];
@@ -989,6 +1046,7 @@ make_suite(void)
 	tcase_add_test(pk, test_key_no_table);
 	tcase_add_test(pk, test_aead_kat);
 	tcase_add_test(pk, test_aead_round_trip_tamper);
+	tcase_add_test(pk, test_xaead);
 	suite_add_tcase(s, pk);
 	return s;
 }

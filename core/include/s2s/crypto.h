@@ -97,6 +97,29 @@ enum s2s_err s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 			     const uint8_t *info, size_t info_len,
 			     uint8_t *out, size_t out_len);
 
+/*
+ * HMAC-SHA-256 with the key and a prefix of the message fixed in advance
+ * (RFC 2104 with the hash states kept after the key blocks): the inner
+ * state after (key ^ ipad) || prefix and the outer state after
+ * (key ^ opad).  A MAC of prefix || rest then costs the blocks of rest
+ * and two more, not the key blocks and the prefix again.  prefix_len must
+ * be a multiple of 64 (whole SHA-256 blocks).  The state is as secret as
+ * the key and the prefix: plain bytes, copyable by value, wipe it with
+ * the object that holds it (s2s_memzero).
+ */
+#define S2S_SHA256_STATE_SIZE 160
+struct s2s_hmac_pre {
+	_Alignas(16) uint8_t inner[S2S_SHA256_STATE_SIZE];
+	_Alignas(16) uint8_t outer[S2S_SHA256_STATE_SIZE];
+};
+enum s2s_err s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
+				 size_t key_len, const uint8_t *prefix,
+				 size_t prefix_len);
+/* HMAC(key, prefix || v[0] || ... || v[cnt-1]) from p. */
+enum s2s_err s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p,
+				     const struct s2s_iov *v, size_t cnt,
+				     uint8_t out[S2S_SHA256_LEN]);
+
 /* ---- Big numbers ------------------------------------------------------ */
 
 /*
@@ -238,6 +261,31 @@ enum s2s_err s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN],
 enum s2s_err s2s_aead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
 			   const uint8_t *aad, size_t aad_len,
 			   const uint8_t *in, size_t in_len, uint8_t *out);
+
+/*
+ * XChaCha20-Poly1305 with a random 24-byte nonce, for records sealed at a
+ * high rate (the store seals a chain per package): out = nonce ||
+ * ciphertext || tag, pt_len + S2S_XAEAD_OVERHEAD bytes.  Software
+ * ChaCha20-Poly1305 costs a fraction of AES-GCM without AES-NI (Debian's
+ * wolfSSL has none), and 192-bit random nonces never collide in practice.
+ * The key lives in a struct s2s_aead (s2s_aead_new), which also draws the
+ * nonces from the DRBG 32 at a time (each used once); one object per
+ * thread (no lock); s2s_aead_free wipes the key and the unused nonces.
+ * s2s_xaead_open needs only the key: S2S_ERR_AUTH on any tampering (out
+ * is then wiped), S2S_ERR_FORMAT if in_len < S2S_XAEAD_OVERHEAD.
+ */
+#define S2S_XAEAD_NONCE_LEN 24
+#define S2S_XAEAD_OVERHEAD (S2S_XAEAD_NONCE_LEN + S2S_AEAD_TAG_LEN)
+struct s2s_aead;
+enum s2s_err s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN],
+			  struct s2s_aead **out);
+void s2s_aead_free(struct s2s_aead *a);
+enum s2s_err s2s_xaead_seal(struct s2s_aead *a, const uint8_t *aad,
+			    size_t aad_len, const uint8_t *pt, size_t pt_len,
+			    uint8_t *out);
+enum s2s_err s2s_xaead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
+			    const uint8_t *aad, size_t aad_len,
+			    const uint8_t *in, size_t in_len, uint8_t *out);
 
 #ifdef __cplusplus
 }
