@@ -154,7 +154,7 @@ start_cluster(void)
 				      secret) != 0)
 			die("fragment");
 		fclose(f);
-		if (bh_start(&br[i], &(struct bh_options){
+		if (bh_start(&br[i], &(struct bh_options){ .default_log = true,
 			.plugin = bh_plugin_path(), .plugin_opts = opts,
 			.extra_conf = frag, .port = cc[i].port }) != 0)
 			die("broker did not start");

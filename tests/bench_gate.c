@@ -564,9 +564,11 @@ bench_broker(void)
 		printf("through the broker: skipped (S2S_PLUGIN unset)\n");
 		return;
 	}
-	if (bh_start(&gate, &(struct bh_options){ .plugin = bh_plugin_path(),
+	if (bh_start(&gate, &(struct bh_options){
+		.default_log = true, .plugin = bh_plugin_path(),
 						  .plugin_opts = opts }) != 0 ||
-	    bh_start(&plain, &(struct bh_options){ .plugin = NULL }) != 0)
+	    bh_start(&plain, &(struct bh_options){
+		.default_log = true, .plugin = NULL }) != 0)
 		fail("broker start");
 	if (s2s_key_load_public(bh_path(gate, "cs.pub"), &cs) != S2S_OK)
 		fail("cs.pub");

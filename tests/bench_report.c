@@ -1239,9 +1239,11 @@ bench_broker(void)
 		printf("through the broker: skipped (S2S_PLUGIN unset)\n");
 		return;
 	}
-	if (bh_start(&gate, &(struct bh_options){ .plugin = bh_plugin_path(),
+	if (bh_start(&gate, &(struct bh_options){
+		.default_log = true, .plugin = bh_plugin_path(),
 						  .plugin_opts = opts }) != 0 ||
-	    bh_start(&plain, &(struct bh_options){ .plugin = NULL }) != 0)
+	    bh_start(&plain, &(struct bh_options){
+		.default_log = true, .plugin = NULL }) != 0)
 		fail("broker start");
 	if (s2s_key_load_public(bh_path(gate, "cs.pub"), &cs) != S2S_OK)
 		fail("cs.pub");
@@ -2284,11 +2286,14 @@ store_brokers(const char *pg_uri)
 		"plain mosquitto", "mosquitto + gate, embedded store",
 		"mosquitto + gate, PostgreSQL store" };
 
-	if (bh_start(&b[0], &(struct bh_options){ .plugin = NULL }) != 0 ||
-	    bh_start(&b[1], &(struct bh_options){ .plugin = bh_plugin_path(),
+	if (bh_start(&b[0], &(struct bh_options){
+		.default_log = true, .plugin = NULL }) != 0 ||
+	    bh_start(&b[1], &(struct bh_options){
+		.default_log = true, .plugin = bh_plugin_path(),
 						  .plugin_opts = emb_opts }) !=
 	    0 ||
-	    bh_start(&b[2], &(struct bh_options){ .plugin = bh_plugin_path(),
+	    bh_start(&b[2], &(struct bh_options){
+		.default_log = true, .plugin = bh_plugin_path(),
 						  .plugin_opts = pg_opts }) != 0)
 		fail("broker start (store backends)");
 	pd[1] = pairs_on(b[1], "e", 1);
