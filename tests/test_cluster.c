@@ -524,6 +524,58 @@ START_TEST(test_trust)
 }
 END_TEST
 
+/* ---- s2s cluster-config: bridge TLS ----------------------------------------- */
+
+START_TEST(test_config_tls)
+{
+	struct cc_broker b[3];
+	struct cc_tls tls = { "/etc/mosquitto/ca.crt",
+			      "/etc/mosquitto/{id}.crt",
+			      "/etc/mosquitto/{id}.key" };
+	char err[128], *frag = NULL;
+	size_t len = 0;
+	FILE *f;
+	int n = cc_parse("b0=10.0.0.1:8883,b1=10.0.0.2:8883,b2=h2:8883", b,
+			 3, err, sizeof(err));
+
+	ck_assert_int_eq(n, 3);
+	f = open_memstream(&frag, &len);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(cc_fragment_tls(f, b, 3, 1, "s2s", "/x/secret",
+					 "0123456789abcdef", &tls), 0);
+	fclose(f);
+	/* two bridges (to b0 and b2), each with the three files, b1's own
+	 * certificate */
+	ck_assert_ptr_nonnull(strstr(frag, "connection s2s-b1-b0\n"));
+	ck_assert_ptr_nonnull(strstr(frag, "connection s2s-b1-b2\n"));
+	{
+		int ca = 0, cert = 0, key = 0;
+
+		for (const char *s = frag; (s = strstr(s, "\nbridge_")); s++) {
+			ca += !strncmp(s, "\nbridge_cafile /etc/mosquitto/"
+				       "ca.crt\n", 37);
+			cert += !strncmp(s, "\nbridge_certfile /etc/mosquitto/"
+					 "b1.crt\n", 39);
+			key += !strncmp(s, "\nbridge_keyfile /etc/mosquitto/"
+					"b1.key\n", 38);
+		}
+		ck_assert_int_eq(ca, 2);
+		ck_assert_int_eq(cert, 2);
+		ck_assert_int_eq(key, 2);
+	}
+	free(frag);
+	/* without TLS: no bridge_ TLS lines */
+	frag = NULL;
+	f = open_memstream(&frag, &len);
+	ck_assert_int_eq(cc_fragment(f, b, 3, 1, "s2s", "/x/secret",
+				     "0123456789abcdef"), 0);
+	fclose(f);
+	ck_assert_ptr_null(strstr(frag, "bridge_cafile"));
+	ck_assert_ptr_null(strstr(frag, "bridge_certfile"));
+	free(frag);
+}
+END_TEST
+
 /* ---- kill -9 of a broker under load -------------------------------------- */
 
 struct sender {
@@ -834,6 +886,7 @@ make_suite(void)
 #define ADD(t) \
 	if (!only || strcmp(only, #t) == 0) \
 		tcase_add_test(tc, test_##t)
+	ADD(config_tls);
 	ADD(cross);
 	ADD(trust);
 	ADD(kill9);
