@@ -353,6 +353,7 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 		supersede(cs, client, client_id);
 		if (remember(cs, client, CS_CONN_DEVICE, client_id) != 0)
 			return MOSQ_ERR_NOMEM;
+		cs_cluster_device_up(cs, client_id);
 		return MOSQ_ERR_SUCCESS;
 	}
 

@@ -452,9 +452,24 @@ START_TEST(test_cross)
 		}
 		ck_assert_msg(d0 >= 20 && d1 >= 20, "bridged/delivered: "
 			      "broker 0 %ld, broker 1 %ld", d0, d1);
-		printf("cluster: alice on b0, bob on b1: 20 + 20 messages "
-		       "across the bridges, each once and in order "
-		       "(bridged/delivered b0 %ld, b1 %ld)\n", d0, d1);
+		/* routed to the receiver's broker only: b2, where neither
+		 * device is, got nothing over its bridges (it got all 40
+		 * and every control message when bridges broadcast) */
+		{
+			long r0 = sys_value(0, "bridged/routed"),
+			     r1 = sys_value(1, "bridged/routed"),
+			     in2 = sys_value(2, "bridged/in");
+
+			ck_assert_msg(r0 >= 20 && r1 >= 20, "bridged/routed: "
+				      "b0 %ld, b1 %ld", r0, r1);
+			ck_assert_msg(in2 == 0, "broker 2 got %ld bridged "
+				      "messages", in2);
+			printf("cluster: alice on b0, bob on b1: 20 + 20 "
+			       "messages across the bridges, each once and in "
+			       "order (bridged/delivered b0 %ld, b1 %ld; routed "
+			       "b0 %ld, b1 %ld; b2 got %ld)\n", d0, d1, r0, r1,
+			       in2);
+		}
 	}
 	s2s_client_destroy(a);
 	s2s_client_destroy(b);
@@ -491,6 +506,16 @@ START_TEST(test_trust)
 			 NOT_AUTHORIZED);
 	ck_assert_int_eq(tc_publish(m, "s2s/bridge/b0/inbox/bob", "x", 1, 1,
 				    false), NOT_AUTHORIZED);
+	tc_close(m);
+	/* nor into a bridge's queue on alice's broker: ROOT/route/... is
+	 * the plugin's (past the gate) */
+	ck_assert_int_eq(tc_connect(&m, cc[0].port, "mallory", NULL, NULL, 5),
+			 0);
+	ck_assert_int_eq(tc_publish(m, "s2s/route/b1/pair/alice~bob/alice",
+				    "forged", 6, 1, false), NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_publish(m, "s2s/route/b1/inbox/bob", "x", 1, 1,
+				    false), NOT_AUTHORIZED);
+	ck_assert_int_eq(tc_subscribe(m, "s2s/route/#", 1), NOT_AUTHORIZED);
 	tc_close(m);
 	/* a bridge user with the wrong password */
 	ck_assert_int_ne(tc_connect(&m, cc[1].port, "s2s-bridge-mallory",

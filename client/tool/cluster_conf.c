@@ -122,10 +122,11 @@ cc_fragment_tls(FILE *f, const struct cc_broker *b, size_t n, size_t i,
 	for (size_t k = 0; k < n; k++) {
 		if (k == i)
 			continue;
-		fprintf(f, "\n# bridge %s -> %s: what appears here under "
-			"%s/pair/# and %s/inbox/#\n# reaches %s as "
-			"%s/bridge/%s/...\n", me->id, b[k].id, root, root,
-			b[k].id, root, me->id);
+		fprintf(f, "\n# bridge %s -> %s: what the plugin routes to %s "
+			"(%s/route/%s/pair/# and\n# .../inbox/#: messages for "
+			"devices connected there) reaches it as %s/bridge/%s/..."
+			"\n", me->id, b[k].id, b[k].id, root, b[k].id, root,
+			me->id);
 		fprintf(f, "connection s2s-%s-%s\n", me->id, b[k].id);
 		fprintf(f, "address %s:%d\n", b[k].host, b[k].port);
 		fprintf(f, "remote_clientid s2s-bridge-%s-%s\n", me->id,
@@ -145,10 +146,11 @@ cc_fragment_tls(FILE *f, const struct cc_broker *b, size_t n, size_t i,
 			tls_line(f, "bridge_certfile", tls->certfile, me->id);
 			tls_line(f, "bridge_keyfile", tls->keyfile, me->id);
 		}
-		fprintf(f, "topic pair/# out 1 %s/ %s/bridge/%s/\n", root,
-			root, me->id);
-		fprintf(f, "topic inbox/# out 1 %s/ %s/bridge/%s/\n", root,
-			root, me->id);
+		/* only what the plugin routes to b[k] (ROOT/route/<k>/...) */
+		fprintf(f, "topic pair/# out 1 %s/route/%s/ %s/bridge/%s/\n",
+			root, b[k].id, root, me->id);
+		fprintf(f, "topic inbox/# out 1 %s/route/%s/ %s/bridge/%s/\n",
+			root, b[k].id, root, me->id);
 	}
 	return ferror(f) ? -1 : 0;
 }
