@@ -10,8 +10,10 @@
  *   routing   Mosquitto's own bridges carry packages and control messages
  *             between brokers.  Broker X has, for every peer Y, a bridge
  *             (opened by X, `s2s cluster-config` writes it) that publishes
- *             what appears on X under ROOT/pair/# and ROOT/inbox/# to Y as
- *             ROOT/bridge/X/pair/... and ROOT/bridge/X/inbox/....  On Y the
+ *             what X's plugin routes to Y (ROOT/route/Y/pair/... and
+ *             .../inbox/...: for devices connected to Y, from the presence
+ *             table) to Y as ROOT/bridge/X/pair/... and
+ *             ROOT/bridge/X/inbox/....  On Y the
  *             bridge is an ordinary client: it authenticates here as user
  *             "s2s-bridge-X" with the bridges' password, only it may write
  *             ROOT/bridge/X/..., and what it writes is handed straight to

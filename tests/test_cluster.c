@@ -647,7 +647,13 @@ send_main(void *arg)
 	return NULL;
 }
 
-START_TEST(test_kill9)
+/*
+ * kill -9 of broker `victim` after 100 of alice's 300 packages: 0 is
+ * alice's (the sender moves), 1 is bob's (the receiver moves: packages
+ * routed to his dead broker are fetched from the store at his new one).
+ */
+static void
+kill9_run(int victim)
 {
 	char ca[600], cb[600];
 	struct s2s_client *a, *b;
@@ -680,7 +686,7 @@ START_TEST(test_kill9)
 		usleep(1000);
 	before = s->acked_n;
 	t_kill = now_s();
-	ck_assert_int_eq(bh_kill9(br[0]), 0);
+	ck_assert_int_eq(bh_kill9(br[victim]), 0);
 	/* alice's next acknowledged package: through another broker */
 	while (__atomic_load_n(&s->acked_n, __ATOMIC_SEQ_CST) <= before + 1 &&
 	       now_s() < t_kill + 60)
@@ -748,11 +754,13 @@ START_TEST(test_kill9)
 	for (int i = 1; i <= 20; i++)
 		ck_assert_uint_eq(r.after[i], 1);
 	ck_assert_uint_eq(r.in_order_violations, 0);
-	printf("cluster: kill -9 of alice's broker after %d acknowledged; "
-	       "%d of %d acknowledged in all, %d send errors; alice back "
-	       "through another broker in %.0f ms; lost %d, duplicates %d, "
+	printf("cluster: kill -9 of %s's broker after %d acknowledged; "
+	       "%d of %d acknowledged in all, %d send errors; alice's next "
+	       "package acknowledged %.0f ms after the kill; lost %d, "
+	       "duplicates %d, "
 	       "%u recovered by FETCH; failover: first message sent after "
-	       "the kill delivered %.0f ms after it\n", before, s->acked_n, s->count,
+	       "the kill delivered %.0f ms after it\n", victim ? "bob" : "alice",
+	       before, s->acked_n, s->count,
 	       s->errors, 1000 * (t_back - t_kill), lost, dup, r.fetched,
 	       1000 * (t_first - t_kill));
 	pthread_mutex_unlock(&r.lock);
@@ -761,6 +769,17 @@ START_TEST(test_kill9)
 	s2s_client_destroy(a);
 	s2s_client_destroy(b);
 	free(s);
+}
+
+START_TEST(test_kill9)
+{
+	kill9_run(0);
+}
+END_TEST
+
+START_TEST(test_kill9_receiver)
+{
+	kill9_run(1);
 }
 END_TEST
 
@@ -915,6 +934,7 @@ make_suite(void)
 	ADD(cross);
 	ADD(trust);
 	ADD(kill9);
+	ADD(kill9_receiver);
 	ADD(view);
 #undef ADD
 	suite_add_tcase(s, tc);

@@ -6,8 +6,9 @@
  * every other broker.  Used by `s2s cluster-config`, the cluster demo and
  * tests/test_cluster.c, so that what is tested is what operators get.
  *
- * Broker X's bridge to Y publishes what appears on X under ROOT/pair/#
- * and ROOT/inbox/# to Y as ROOT/bridge/X/...; it logs in to Y as user
+ * Broker X's bridge to Y publishes what X's plugin routes to Y (under
+ * ROOT/route/Y/pair/# and ROOT/route/Y/inbox/#: messages for devices
+ * connected to Y) to Y as ROOT/bridge/X/...; it logs in to Y as user
  * "s2s-bridge-X" with the shared password; only that user may write
  * ROOT/bridge/X/... on Y.  Every bridge goes "out" only and the receiving
  * plugin hands what arrives straight to one connected device, so nothing
