@@ -255,6 +255,9 @@ cs_send(struct s2s_cs *cs, const char *id, const struct s2s_msg *m,
 	    mosquitto_broker_publish_copy(NULL, topic, (int)len, buf, 1, false,
 					  NULL) != MOSQ_ERR_SUCCESS)
 		rc = S2S_ERR_MQTT;
+	else    /* the device on another broker of a cluster */
+		cs_cluster_route(cs, id, topic + strlen(cs->opt.topic_root) + 1,
+				 buf, len);
 	free(buf);
 	return rc;
 }

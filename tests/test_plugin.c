@@ -2571,7 +2571,7 @@ START_TEST(test_pg_migrate)
 				 "'04', 65), 'hex'), 1)"), 0);
 	cs = cs_open(OPEN);
 	ck_assert_int_eq(pgh_sql_long(pg_srv, pg_db, "SELECT version FROM "
-				      "schema_version"), 3);
+				      "schema_version"), 4);
 	ck_assert_int_eq(pgh_sql_long(pg_srv, pg_db, "SELECT count(*) FROM "
 				      "used_tokens"), 0);
 	ck_assert_int_eq(cs_store_device_get(cs, "old", &rec, NULL, NULL),
@@ -2585,7 +2585,7 @@ START_TEST(test_pg_migrate)
 	ck_assert_ptr_null(stub_log_find("migrated"));
 	cs_destroy(cs);
 	ck_assert_int_eq(pgh_sql(pg_srv, pg_db, "UPDATE schema_version SET "
-				 "version = 4"), 0);
+				 "version = 5"), 0);
 	o[0] = (struct mosquitto_opt){ "store", store_path };
 	o[1] = (struct mosquitto_opt){ "cs_key", key_path };
 	ck_assert_int_ne(cs_create(o, 2, &cs, err, sizeof(err)), S2S_OK);
