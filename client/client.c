@@ -167,6 +167,11 @@ pair_free(struct pair *p)
 {
 	message__clear_stash(p, true);
 	free(p->resend);
+	s2s_package_cache_clear(&p->rx_cache);
+	if (p->tx_cache) {
+		s2s_package_cache_clear(p->tx_cache);
+		free(p->tx_cache);
+	}
 	s2s_memzero(p, sizeof(*p));
 	free(p);
 }

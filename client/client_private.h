@@ -29,6 +29,7 @@
 #include "s2s/client.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
+#include "s2s/package.h"
 #include "s2s/proto.h"
 #include "s2s/scheme.h"
 #include "state.h"
@@ -71,6 +72,18 @@ struct pair {
 	uint8_t neg_sk_len;
 	int neg_result;             /* 1 running; S2S_OK; an error */
 	int64_t neg_started;
+
+	/*
+	 * Per-chain caches of the core (s2s_package_open_cached /
+	 * _seal_cached: the stego selection, the pre-encoded covers), so
+	 * that a package costs only its own work.  rx_cache: c->lock.
+	 * tx_cache: owned by the one s2s_client_send() sealing (taken out
+	 * under c->lock, sealed with under send_lock, put back or freed), so
+	 * a pair forgotten meanwhile frees nothing in use.  Both hold a copy
+	 * of the stego key: wiped and freed with the pair (pair_free).
+	 */
+	struct s2s_package_cache rx_cache;
+	struct s2s_package_cache *tx_cache;
 
 	/* Receiving. */
 	struct stashed *stash;      /* sorted by seq, this session */
