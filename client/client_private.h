@@ -39,6 +39,8 @@
 #define STASH_MAX 256           /* out-of-order packages kept per pair */
 #define FUTURE_MAX 32           /* packages of a session still negotiating */
 #define REQ_MAX 16
+/* A deferred state write (receive chains) waits at most this long. */
+#define S2S_PERSIST_DELAY_MS 20
 
 enum neg_state {
 	NEG_NONE = 0,
@@ -237,6 +239,20 @@ struct s2s_client {
 	pthread_t keeper;               /* housekeeping thread */
 	bool keeper_running;
 	bool stopping;
+
+	/*
+	 * State file writes (client__persist, client__persist_soon).  Every
+	 * snapshot of the state gets a generation (state_gen, c->lock); the
+	 * writes are serialised by save_lock, which also guards saved_gen,
+	 * the generation on disk: a snapshot older than it is never written,
+	 * so a deferred write cannot put an older chain position over a
+	 * newer one.  Lock order: c->lock, then save_lock.
+	 */
+	pthread_mutex_t save_lock;
+	uint64_t state_gen;             /* c->lock */
+	uint64_t saved_gen;             /* save_lock */
+	bool persist_due;               /* c->lock: a deferred write waits */
+	int64_t persist_at;             /* c->lock: ... due at this time */
 };
 
 /* ---- client.c ------------------------------------------------------------- */
@@ -246,6 +262,7 @@ struct pair *client__find_pair(struct s2s_client *c, const char *peer);
 struct pair *client__add_pair(struct s2s_client *c, const char *peer);
 /* Lock held. */
 void client__persist(struct s2s_client *c);
+void client__persist_soon(struct s2s_client *c);
 void client__note_event(struct s2s_client *c, enum s2s_event ev,
 			const char *peer, const char *detail);
 /* Lock held: a log line (s2s_client_on_log), made after unlock. */

@@ -187,7 +187,8 @@ open_one(struct s2s_client *c, struct pair *p, const struct s2s_package *pk,
 	}
 	p->st.rx = tmp;
 	S2S_WIPE(tmp);
-	client__persist(c);
+	/* A receive chain may reach the disk a little later (client.c). */
+	client__persist_soon(c);
 	deliver(c, p, pk, fetched, us);
 	return S2S_OK;
 }
