@@ -473,6 +473,68 @@ START_TEST(test_chain_tamper)
 }
 END_TEST
 
+/*
+ * The hardened tag through a context (per-session part kept) equals the
+ * plain one, across sessions (the context rebuilds for a new SkCS^T),
+ * chain steps and message lengths; a flipped byte is refused by both.
+ */
+START_TEST(test_tag_ctx_same)
+{
+	struct s2s_tag_ctx *x = s2s_tag_ctx_new();
+	uint8_t skcs[S2S_SKCS_LEN], sk[32], shk[32], hdr[96], msg[300];
+	uint8_t a[S2S_TAG_MAX], b[S2S_TAG_MAX];
+	struct s2s_chain c;
+
+	ck_assert_ptr_nonnull(x);
+	for (int sess = 0; sess < 4; sess++) {
+		ck_assert_int_eq(s2s_random(skcs, sizeof(skcs)), S2S_OK);
+		ck_assert_int_eq(s2s_random(sk, sizeof(sk)), S2S_OK);
+		ck_assert_int_eq(s2s_random(shk, sizeof(shk)), S2S_OK);
+		ck_assert_int_eq(s2s_chain_init(&c, S2S_PROFILE_HARDENED,
+						(uint64_t)sess + 1, skcs, sk,
+						32, shk, 32), S2S_OK);
+		for (int i = 0; i < 40; i++) {
+			size_t nh = (size_t)(i * 5) % sizeof(hdr);
+			size_t nm = (size_t)(i * 37) % sizeof(msg);
+			uint32_t rt;
+
+			ck_assert_int_eq(s2s_random(hdr, sizeof(hdr)), S2S_OK);
+			ck_assert_int_eq(s2s_random(msg, sizeof(msg)), S2S_OK);
+			ck_assert_int_eq(s2s_random(&rt, sizeof(rt)), S2S_OK);
+			ck_assert_int_eq(s2s_chain_tag(&c, hdr, nh, msg, nm,
+						       rt, a), S2S_OK);
+			ck_assert_int_eq(s2s_chain_tag_ctx(&c, x, hdr, nh, msg,
+							   nm, rt, b), S2S_OK);
+			ck_assert_mem_eq(a, b, 12);
+			ck_assert_int_eq(s2s_chain_verify_ctx(&c, x, hdr, nh,
+							      msg, nm, rt, a,
+							      12), S2S_OK);
+			a[i % 12] ^= 1;
+			ck_assert_int_eq(s2s_chain_verify_ctx(&c, x, hdr, nh,
+							      msg, nm, rt, a,
+							      12),
+					 S2S_ERR_AUTH);
+			ck_assert_int_eq(s2s_chain_verify_ctx(&c, x, hdr, nh,
+							      msg, nm, rt ^ 1,
+							      b, 12),
+					 S2S_ERR_AUTH);
+			ck_assert_int_eq(s2s_chain_advance(&c, rt), S2S_OK);
+		}
+		s2s_chain_wipe(&c);
+	}
+	/* The paper profile goes through the plain form. */
+	ck_assert_int_eq(s2s_chain_init(&c, S2S_PROFILE_PAPER, 9, skcs, sk,
+					S2S_PAPER_SK_MIN, shk,
+					S2S_PAPER_SHK_LEN), S2S_OK);
+	ck_assert_int_eq(s2s_chain_tag(&c, hdr, 10, msg, 10, 7, a), S2S_OK);
+	ck_assert_int_eq(s2s_chain_tag_ctx(&c, x, hdr, 10, msg, 10, 7, b),
+			 S2S_OK);
+	ck_assert_mem_eq(a, b, 4);
+	s2s_chain_wipe(&c);
+	s2s_tag_ctx_free(x);
+}
+END_TEST
+
 START_TEST(test_chain_init_rules)
 {
 	struct s2s_chain c;
@@ -597,6 +659,7 @@ make_suite(void)
 	tcase_add_loop_test(ch, test_chain_in_step, 0, 2);
 	tcase_add_loop_test(ch, test_chain_tamper, 0, 2);
 	tcase_add_test(ch, test_chain_init_rules);
+	tcase_add_test(ch, test_tag_ctx_same);
 	suite_add_tcase(s, ch);
 
 	tcase_add_test(prop, test_profile_names);
