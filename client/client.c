@@ -201,8 +201,12 @@ save_gen(struct s2s_client *c, const struct s2s_state *st,
 	if (gen > c->saved_gen) {
 		e = s2s_state_save(c->cfg.state_dir, st, v, n,
 				   c->cfg.state_fsync);
-		if (!e)
+		if (!e) {
 			c->saved_gen = gen;
+			/* Every journal record is behind this file now. */
+			if (gen > c->jgen_max)
+				c->jslot = 0;
+		}
 	}
 	pthread_mutex_unlock(&c->save_lock);
 	return e;
@@ -269,11 +273,13 @@ client__persist_soon(struct s2s_client *c)
 }
 
 /*
- * Housekeeping thread, c->lock held on entry and on return (let go while
- * writing): the deferred write, if due.
+ * c->lock held on entry and on return, let go while writing: write a
+ * snapshot of the state now (durably when state_fsync), so that the
+ * network thread is not held up by the disk.  The caller looks its
+ * pointers up again afterwards.  false if the write failed (logged).
  */
-static void
-persist_deferred(struct s2s_client *c)
+bool
+client__persist_unlocked(struct s2s_client *c)
 {
 	struct s2s_state st;
 	struct s2s_state_pair *cp = NULL;
@@ -282,13 +288,11 @@ persist_deferred(struct s2s_client *c)
 	uint64_t gen;
 	enum s2s_err e;
 
-	if (!c->persist_due || client__now_ms() < c->persist_at)
-		return;
 	if (n && (!(cp = calloc(n, sizeof(*cp))) ||
 		  !(v = calloc(n, sizeof(*v))))) {
 		free(cp);
 		client__persist(c);     /* no memory for a copy: write now */
-		return;
+		return true;
 	}
 	state_head(c, &st);
 	for (size_t i = 0; i < n; i++) {
@@ -306,6 +310,52 @@ persist_deferred(struct s2s_client *c)
 	pthread_mutex_lock(&c->lock);
 	if (e)
 		persist_failed(c);
+	return !e;
+}
+
+/*
+ * c->lock held on entry and on return, let go while writing: make the send
+ * chain tx of peer durable (fsynced with state_fsync) with one record of
+ * the journal (state.h), or with a full write when the journal is not
+ * there or has no free slot.  One slot is kept for a rollback (the
+ * package never left: the chain goes back), so that the record saying so
+ * always has the highest counter.  The caller looks its pointers up
+ * again afterwards.
+ */
+void
+client__persist_tx(struct s2s_client *c, const char *peer,
+		   const struct s2s_chain *tx, bool rollback)
+{
+	struct s2s_chain copy = *tx;
+	uint64_t gen = ++c->state_gen;
+	enum s2s_err e = S2S_ERR_STATE;
+
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&c->save_lock);
+	if (c->txlog_fd >= 0 &&
+	    c->jslot + (rollback ? 0u : 1u) < S2S_TXLOG_SLOTS) {
+		e = s2s_txlog_write(c->txlog_fd, c->jslot, c->jcounter + 1,
+				    peer, &copy, c->cfg.state_fsync);
+		/* A failed write may still have landed: never reuse its
+		 * slot or counter. */
+		c->jcounter++;
+		c->jslot++;
+		if (gen > c->jgen_max)
+			c->jgen_max = gen;
+	}
+	pthread_mutex_unlock(&c->save_lock);
+	S2S_WIPE(copy);
+	pthread_mutex_lock(&c->lock);
+	if (e)
+		(void)client__persist_unlocked(c);
+}
+
+/* Housekeeping thread, c->lock held: the deferred write, if due. */
+static void
+persist_deferred(struct s2s_client *c)
+{
+	if (c->persist_due && client__now_ms() >= c->persist_at)
+		(void)client__persist_unlocked(c);
 }
 
 /* ---- Notes: callbacks made after the lock is released ------------------- */
@@ -902,6 +952,7 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
 	pthread_mutex_init(&c->save_lock, NULL);
+	c->txlog_fd = -1;
 	pthread_mutex_init(&c->drain, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->retry_ms = 1000;
@@ -959,6 +1010,16 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	e = load_state(c, err, err_len);
 	if (e)
 		goto fail;
+	/*
+	 * The send-chain journal: without it, every send writes the whole
+	 * state.  Full until the first full write (its records, applied by
+	 * load_state, may be ahead of the state file).
+	 */
+	if (s2s_txlog_open(c->cfg.state_dir, &c->txlog_fd, &c->jcounter))
+		client__log(c, S2S_LOG_ERROR, "cannot open the send journal "
+			    "in %s (%s): every send writes the whole state",
+			    c->cfg.state_dir, strerror(errno));
+	c->jslot = S2S_TXLOG_SLOTS;
 	e = local__spool_load(c, err, err_len);
 	if (e)
 		goto fail;
@@ -1075,6 +1136,8 @@ s2s_client_destroy(struct s2s_client *c)
 	s2s_key_destroy(c->key);
 	s2s_key_destroy(c->cs_key);
 	s2s_device_config_free(&c->cfg);
+	if (c->txlog_fd >= 0)
+		close(c->txlog_fd);
 	local__unlock(c->lock_fd);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);

@@ -253,6 +253,17 @@ struct s2s_client {
 	uint64_t saved_gen;             /* save_lock */
 	bool persist_due;               /* c->lock: a deferred write waits */
 	int64_t persist_at;             /* c->lock: ... due at this time */
+	/*
+	 * The send-chain journal (state.h, client__persist_tx), save_lock:
+	 * its file (-1: none, every write is a full one), the next slot (a
+	 * slot is used again only after a full write newer than every
+	 * record: then jslot goes back to 0), the last counter, the newest
+	 * record's generation.
+	 */
+	int txlog_fd;
+	unsigned jslot;
+	uint64_t jcounter;
+	uint64_t jgen_max;
 };
 
 /* ---- client.c ------------------------------------------------------------- */
@@ -263,6 +274,9 @@ struct pair *client__add_pair(struct s2s_client *c, const char *peer);
 /* Lock held. */
 void client__persist(struct s2s_client *c);
 void client__persist_soon(struct s2s_client *c);
+bool client__persist_unlocked(struct s2s_client *c);
+void client__persist_tx(struct s2s_client *c, const char *peer,
+			const struct s2s_chain *tx, bool rollback);
 void client__note_event(struct s2s_client *c, enum s2s_event ev,
 			const char *peer, const char *detail);
 /* Lock held: a log line (s2s_client_on_log), made after unlock. */

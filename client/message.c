@@ -720,9 +720,22 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		e = S2S_ERR_SESSION;
 		goto out;
 	}
-	/* Remember the new chain position before the package leaves. */
+	/*
+	 * Remember the new chain position before the package leaves, on
+	 * disk (fsynced with state_fsync): a restart must never reuse it.
+	 * Written without c->lock held, so that what arrives meanwhile is
+	 * not held up by the disk; send_lock keeps other sends out.
+	 */
 	p->st.tx = ch;
-	client__persist(c);
+	client__persist_tx(c, peer, &ch, false);
+	p = client__find_pair(c, peer);
+	if (!p || !p->st.established || p->st.session != session ||
+	    p->st.tx.next_seq != ch.next_seq) {
+		/* Forgotten or replaced while the state was written. */
+		pthread_mutex_unlock(&c->lock);
+		e = S2S_ERR_SESSION;
+		goto out;
+	}
 	s = sending_add(c, peer, session, old.next_seq, false,
 			(flags & S2S_SEND_WAIT_ACK) != 0);
 	client__pair_topic(c, p, c->cfg.id, topic, sizeof(topic));
@@ -738,7 +751,7 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		if (p && p->st.established && p->st.session == session &&
 		    p->st.tx.next_seq == ch.next_seq) {
 			p->st.tx = old;   /* the package never left */
-			client__persist(c);
+			client__persist_tx(c, peer, &old, true);
 		}
 	} else if (flags & S2S_SEND_WAIT_ACK) {
 		e = wait_sending(c, s, c->cfg.timeout_fetch);

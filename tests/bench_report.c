@@ -1787,9 +1787,9 @@ bench_devlib(void)
 		return;
 	row("device library: latency p50, paced (send -> receiver callback)",
 	    median(pp50, np), "us", NULL, NULL, "200 messages one at a time, "
-	    "medians of %d runs; send call %.0f us (seal + state write, "
-	    "fsynced: the send chain is durable before the package leaves), "
-	    "receiver verify %.0f us", np, median(psend, np),
+	    "medians of %d runs; send call %.0f us (seal + the send chain "
+	    "made durable, fsynced, before the package leaves), receiver "
+	    "verify %.0f us", np, median(psend, np),
 	    median(pver, np));
 	row("device library: latency p99, paced (send -> receiver callback)",
 	    median(pp99, np), "us", NULL, "no 40 ms stall", "%s",

@@ -14,7 +14,9 @@
  *                receiver; a tampered one too; the chains survive
  *   stale_rx     the receive path's deferred state write lands by itself;
  *                a state with the receive chain behind (a crash before
- *                that write) gets those packages again from the CS
+ *                that write) gets those packages again from the CS; the
+ *                sender's files after a crash give its send chain from
+ *                the journal
  *   revoked      a device removed by the admin is cut off
  *   sockets      in process: after registration the token connection
  *                has replaced the anonymous one (one socket per device,
@@ -652,8 +654,10 @@ read_all(const char *path, uint8_t *buf, size_t cap)
  */
 START_TEST(test_stale_rx)
 {
-	char ca[700], cb[700], err[512], sf[700];
+	char ca[700], cb[700], err[512], sf[700], af[700], aj[700];
 	static uint8_t snap[1 << 16], now[1 << 16];
+	static uint8_t a_state[1 << 16], a_jrnl[1 << 17];
+	size_t a_len, aj_len;
 	struct s2s_client *a, *b;
 	unsigned got = 0, again = 0;
 	size_t snap_len, now_len = 0;
@@ -698,6 +702,14 @@ START_TEST(test_stale_rx)
 	     i++)
 		usleep(10000);
 	ck_assert_uint_eq(got, 5);
+	/* Alice's files now, as a crash would leave them: the send chain
+	 * of these five is in her journal only (state.h, txlog). */
+	snprintf(af, sizeof(af), "%s/alice/state/state.s2s", B.dir);
+	snprintf(aj, sizeof(aj), "%s/alice/state/txlog", B.dir);
+	a_len = read_all(af, a_state, sizeof(a_state));
+	aj_len = read_all(aj, a_jrnl, sizeof(a_jrnl));
+	ck_assert_uint_gt(a_len, 0);
+	ck_assert_uint_gt(aj_len, 0);
 	/* The deferred write lands on its own (poll, generous deadline). */
 	for (int i = 0; i < 1000; i++) {
 		now_len = read_all(sf, now, sizeof(now));
@@ -734,6 +746,33 @@ START_TEST(test_stale_rx)
 	ck_assert_uint_eq(again, 6);
 	ck_assert_int_eq(s2s_client_seq(b, "alice", NULL, &next), S2S_OK);
 	ck_assert_uint_eq(next, 7);
+
+	/* Alice's files as a crash after her five left them: her send chain
+	 * is at 6 (from the journal; the state file alone is behind). */
+	s2s_client_destroy(a);
+	f = fopen(af, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(a_state, 1, a_len, f), a_len);
+	ck_assert_int_eq(fclose(f), 0);
+	f = fopen(aj, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(a_jrnl, 1, aj_len, f), aj_len);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_int_eq(s2s_client_seq(a, "bob", &next, NULL), S2S_OK);
+	ck_assert_uint_eq(next, 6);
+	s2s_client_destroy(a);
+	/* Without the journal, the same state file is behind. */
+	f = fopen(af, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(a_state, 1, a_len, f), a_len);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(unlink(aj), 0);
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_int_eq(s2s_client_seq(a, "bob", &next, NULL), S2S_OK);
+	ck_assert_uint_lt(next, 6);
 	s2s_client_destroy(a);
 	s2s_client_destroy(b);
 }
