@@ -317,10 +317,13 @@ client__persist_unlocked(struct s2s_client *c)
  * c->lock held on entry and on return, let go while writing: make the send
  * chain tx of peer durable (fsynced with state_fsync) with one record of
  * the journal (state.h), or with a full write when the journal is not
- * there or has no free slot.  One slot is kept for a rollback (the
- * package never left: the chain goes back), so that the record saying so
- * always has the highest counter.  The caller looks its pointers up
- * again afterwards.
+ * there or has no free slot.  The caller looks its pointers up again
+ * afterwards.
+ *
+ * rollback (the package never left, the chain goes back one position):
+ * every record this run wrote for peer is overwritten with one saying so,
+ * under a new counter, and the whole state is written too, so that no
+ * record is ahead of the file (what lets a full write free every slot).
  */
 void
 client__persist_tx(struct s2s_client *c, const char *peer,
@@ -332,12 +335,21 @@ client__persist_tx(struct s2s_client *c, const char *peer,
 
 	pthread_mutex_unlock(&c->lock);
 	pthread_mutex_lock(&c->save_lock);
-	if (c->txlog_fd >= 0 &&
-	    c->jslot + (rollback ? 0u : 1u) < S2S_TXLOG_SLOTS) {
+	if (c->txlog_fd >= 0 && rollback) {
+		uint64_t k = ++c->jcounter;
+
+		e = S2S_OK;
+		for (unsigned i = 0; i < S2S_TXLOG_SLOTS; i++)
+			if (!strcmp(c->jpeer[i], peer) &&
+			    s2s_txlog_write(c->txlog_fd, i, k, peer, &copy,
+					    c->cfg.state_fsync))
+				e = S2S_ERR_IO;
+	} else if (c->txlog_fd >= 0 && c->jslot < S2S_TXLOG_SLOTS) {
 		e = s2s_txlog_write(c->txlog_fd, c->jslot, c->jcounter + 1,
 				    peer, &copy, c->cfg.state_fsync);
 		/* A failed write may still have landed: never reuse its
 		 * slot or counter. */
+		snprintf(c->jpeer[c->jslot], sizeof(c->jpeer[0]), "%s", peer);
 		c->jcounter++;
 		c->jslot++;
 		if (gen > c->jgen_max)
@@ -346,7 +358,7 @@ client__persist_tx(struct s2s_client *c, const char *peer,
 	pthread_mutex_unlock(&c->save_lock);
 	S2S_WIPE(copy);
 	pthread_mutex_lock(&c->lock);
-	if (e)
+	if (e || rollback)
 		(void)client__persist_unlocked(c);
 }
 

@@ -264,6 +264,8 @@ struct s2s_client {
 	unsigned jslot;
 	uint64_t jcounter;
 	uint64_t jgen_max;
+	char jpeer[S2S_TXLOG_SLOTS][S2S_MSG_ID_MAX + 1];  /* this run's
+					 * record in each slot ("": none) */
 };
 
 /* ---- client.c ------------------------------------------------------------- */
