@@ -154,6 +154,8 @@ check_token(struct s2s_cs *cs, const uint8_t pub[S2S_P256_PUB_LEN],
 		rc = s2s_key_from_public(pub, &k);
 		if (rc != S2S_OK)
 			return rc;
+		/* A device's key: no table on the broker's thread. */
+		s2s_key_no_table(k);
 		key = k;
 	}
 	rc = s2s_token_verify(key, user, client_id, password,

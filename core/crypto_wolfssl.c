@@ -19,6 +19,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,6 +103,28 @@ fp_release(void *unused)
 	wc_ecc_fp_free();
 }
 
+/*
+ * Every point wolfCrypt puts into its fixed-point cache comes with 256
+ * table slots allocated at once (257 ecc_points of 3216 bytes, about
+ * 826 KB), table or not.  With the cache off, each multiplication frees
+ * the last one's slots and allocates new ones: glibc returns the freed top
+ * of the heap to the kernel (M_TRIM_THRESHOLD, 128 KB by default) and the
+ * next allocation faults every page back in, zeroed: about 0.35 ms per
+ * multiplication here, nearly as much as the multiplication itself.  A
+ * trim threshold of 4 MiB keeps those pages for reuse (glibc only, once per
+ * process, only in the cache-off mode that churns; the process keeps at
+ * most that much freed heap).
+ */
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+
+static void
+trim_raise(void)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 4 << 20);
+#endif
+}
+
 /* Call on entry of every function that may multiply on the curve. */
 static void
 ecc_thread_mark(void)
@@ -107,8 +132,10 @@ ecc_thread_mark(void)
 	/* Off: empty this thread's cache, so that no point is ever seen a
 	 * second time and no table is built (wc_ecc_fp_free on an empty
 	 * cache is a loop over its 15 slots). */
-	if (atomic_load(&fp_off))
+	if (atomic_load(&fp_off)) {
+		(void)pthread_once(&trim_once, trim_raise);
 		wc_ecc_fp_free();
+	}
 	pthread_mutex_lock(&fp_lock);
 	if (!fp_key_live)
 		fp_key_live = pthread_key_create(&fp_key, fp_release) == 0;
@@ -434,6 +461,7 @@ struct s2s_key {
 	ecc_key ecc;
 	uint8_t pub[S2S_P256_PUB_LEN];
 	bool has_priv;
+	bool no_table;          /* s2s_key_no_table() */
 };
 
 #define KEY_FILE_MAX 16384   /* a P-256 PEM file is under 300 bytes */
@@ -561,6 +589,13 @@ s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN], struct s2s_key **out)
 out_destroy:
 	s2s_key_destroy(k);
 	return err;
+}
+
+void
+s2s_key_no_table(struct s2s_key *k)
+{
+	if (k)
+		k->no_table = true;
 }
 
 void
@@ -866,6 +901,47 @@ s2s_ecies_sealed_len(size_t pt_len)
 }
 
 /*
+ * The recipient of a seal as a point wolfCrypt's fixed-point cache has not
+ * seen: the cache finds points by comparing their coordinates as stored,
+ * and the multiplication reduces them mod p first (into Montgomery form),
+ * so x + m*p with a fresh random m names the same point to the arithmetic
+ * and a new one to the cache.  A point seen once gets no table (the
+ * second multiplication of a point would build it).  rng_lock held.
+ */
+static int
+alias_import(const struct s2s_key *k, WC_RNG *r, ecc_key *alias)
+{
+	mp_int prime, t;
+	uint32_t m = 0;
+	int rc;
+
+	rc = wc_ecc_init_ex(alias, NULL, INVALID_DEVID);
+	if (rc != 0)
+		return rc;
+	rc = wc_ecc_import_x963_ex(k->pub, S2S_P256_PUB_LEN, alias,
+				   ECC_SECP256R1);
+	if (rc == 0)
+		rc = mp_init_multi(&prime, &t, NULL, NULL, NULL, NULL);
+	if (rc != 0) {
+		wc_ecc_free(alias);
+		return rc;
+	}
+	while (rc == 0 && m == 0)
+		rc = wc_RNG_GenerateBlock(r, (byte *)&m, sizeof(m));
+	if (rc == 0)
+		rc = mp_read_radix(&prime, alias->dp->prime, MP_RADIX_HEX);
+	if (rc == 0)
+		rc = mp_mul_d(&prime, (mp_digit)m, &t);
+	if (rc == 0)
+		rc = mp_add(alias->pubkey.x, &t, alias->pubkey.x);
+	mp_clear(&prime);
+	mp_clear(&t);
+	if (rc != 0)
+		wc_ecc_free(alias);
+	return rc;
+}
+
+/*
  * wolfCrypt's ECIES with a NULL context is deterministic for a fixed sender
  * key (zero IV), so each call makes its own ephemeral key, and pads itself
  * because wolfCrypt does not.  The whole call holds rng_lock: the
@@ -912,9 +988,19 @@ s2s_ecies_seal(const struct s2s_key *recipient, const uint8_t *pt,
 	if (rc == 0)
 		rc = wc_ecc_set_rng(&eph, r);
 	n = (word32)s2s_ecies_sealed_len(pt_len);
-	if (rc == 0)
+	if (rc == 0 && rk->no_table) {
+		ecc_key alias;
+
+		rc = alias_import(rk, r, &alias);
+		if (rc == 0) {
+			rc = wc_ecc_encrypt(&eph, &alias, frame, (word32)flen,
+					    out, &n, NULL);
+			wc_ecc_free(&alias);
+		}
+	} else if (rc == 0) {
 		rc = wc_ecc_encrypt(&eph, &rk->ecc, frame, (word32)flen, out,
 				    &n, NULL);
+	}
 	if (rc != 0) {
 		err = wc_err(rc);
 		goto out_unlock;
@@ -1093,8 +1179,23 @@ s2s_ecdsa_verify(const struct s2s_key *k, const uint8_t *msg, size_t msg_len,
 		return S2S_ERR_AUTH;
 	s2s_sha256(msg, msg_len, hash);
 	pthread_mutex_lock(&kk->lock);
-	rc = wc_ecc_verify_hash(der, der_len, hash, sizeof(hash), &res,
-				&kk->ecc);
+	if (kk->no_table) {
+		ecc_key alias;
+		WC_RNG *r;
+
+		pthread_mutex_lock(&rng_lock);
+		rc = rng_get(&r) == S2S_OK ? alias_import(kk, r, &alias) :
+		     RNG_FAILURE_E;
+		pthread_mutex_unlock(&rng_lock);
+		if (rc == 0) {
+			rc = wc_ecc_verify_hash(der, der_len, hash,
+						sizeof(hash), &res, &alias);
+			wc_ecc_free(&alias);
+		}
+	} else {
+		rc = wc_ecc_verify_hash(der, der_len, hash, sizeof(hash),
+					&res, &kk->ecc);
+	}
 	pthread_mutex_unlock(&kk->lock);
 	if (rc == MEMORY_E)
 		return S2S_ERR_NOMEM;

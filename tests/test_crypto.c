@@ -871,6 +871,65 @@ START_TEST(test_fixed_point_cache_off)
 }
 END_TEST
 
+/*
+ * A key marked s2s_key_no_table seals to the same point: what it seals
+ * opens with the private key, every time (each seal presents the point to
+ * wolfCrypt under a new alias x + m*p), with the cache on and off, and its
+ * public encoding is the point's own.
+ */
+START_TEST(test_key_no_table)
+{
+	uint8_t p[S2S_P256_PUB_LEN], q[S2S_P256_PUB_LEN];
+	uint8_t pt[40], ct[256], out[256];
+	size_t ct_len, out_len;
+	struct s2s_key *pub;
+
+	s2s_key_public(alice, p);
+	ck_assert_int_eq(s2s_key_from_public(p, &pub), S2S_OK);
+	s2s_key_no_table(pub);
+	s2s_key_public(pub, q);
+	ck_assert_mem_eq(p, q, sizeof(p));
+	memset(pt, 0x5a, sizeof(pt));
+	for (int round = 0; round < 2; round++) {
+		s2s_crypto_fixed_point_cache(round == 0);
+		for (int i = 0; i < 6; i++) {
+			round_trip(pub, alice, 17 + (size_t)i);
+			ck_assert_int_eq(s2s_ecies_seal(pub, pt, sizeof(pt),
+							ct, &ct_len), S2S_OK);
+			ct[ct_len - 1 - (size_t)i] ^= 1;
+			ck_assert_int_eq(s2s_ecies_open(alice, ct, ct_len, out,
+							&out_len),
+					 S2S_ERR_AUTH);
+		}
+	}
+	s2s_crypto_fixed_point_cache(true);
+	/* Signatures: alice's verify through the alias, others' do not. */
+	for (int i = 0; i < 4; i++) {
+		uint8_t sig[S2S_P256_SIG_LEN];
+
+		ck_assert_int_eq(s2s_ecdsa_sign(alice, pt, sizeof(pt), sig),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_OK);
+		pt[i] ^= 1;
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_ERR_AUTH);
+		pt[i] ^= 1;
+		ck_assert_int_eq(s2s_ecdsa_sign(bob, pt, sizeof(pt), sig),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_ERR_AUTH);
+	}
+	/* Not bob's: the alias is of alice's point, nobody else's. */
+	ck_assert_int_eq(s2s_ecies_seal(pub, pt, sizeof(pt), ct, &ct_len),
+			 S2S_OK);
+	ck_assert_int_eq(s2s_ecies_open(bob, ct, ct_len, out, &out_len),
+			 S2S_ERR_AUTH);
+	s2s_key_no_table(NULL);
+	s2s_key_destroy(pub);
+}
+END_TEST
+
 /* ---- AES-256-GCM records ------------------------------------------------- */
 
 /*
@@ -984,6 +1043,7 @@ make_suite(void)
 	tcase_add_test(pk, test_ecdsa);
 	tcase_add_test(pk, test_ecdsa_rfc6979);
 	tcase_add_test(pk, test_fixed_point_cache_off);
+	tcase_add_test(pk, test_key_no_table);
 	tcase_add_test(pk, test_aead_kat);
 	tcase_add_test(pk, test_aead_round_trip_tamper);
 	suite_add_tcase(s, pk);

@@ -65,6 +65,10 @@ void s2s_crypto_shutdown(void);
  * multiplication starts from an empty cache (a seal about 2x0.45 ms, no
  * 3-4 ms table in the middle of a negotiation step, no cache memory).
  * Process-wide; the client library turns it off (s2s_client_create).
+ * Off also raises glibc's M_TRIM_THRESHOLD to 4 MiB once per process:
+ * wolfCrypt allocates about 826 KB of table slots for every point it
+ * multiplies, and without it each multiplication faulted them back in
+ * from the kernel (0.8 ms instead of 0.45 ms per multiplication).
  */
 void s2s_crypto_fixed_point_cache(bool on);
 
@@ -172,6 +176,20 @@ enum s2s_err s2s_key_generate(struct s2s_key **out);
  */
 enum s2s_err s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN],
 				 struct s2s_key **out);
+
+/*
+ * Mark k (before it is shared) as a point this process seals to rarely:
+ * no fixed-point table is ever built for it.  wolfCrypt builds one (3-4
+ * ms, 826 KB) the second time a thread multiplies the same point, and
+ * with more than a dozen such points in turn its 15-slot cache evicts the
+ * tables before they pay back.  A seal to a marked key costs one plain
+ * multiplication (about 0.45 ms) every time, never a table in the middle
+ * of a step.  The CS marks the keys of its devices (thousands of them, a
+ * few seals each per session, a token check per connection).  The same
+ * holds for s2s_ecdsa_verify with k (one plain double multiplication).
+ * Nothing else changes: the same point, the same wire bytes.
+ */
+void s2s_key_no_table(struct s2s_key *k);
 
 /* Copy the 65-byte X9.63 public key out of k. */
 void s2s_key_public(const struct s2s_key *k, uint8_t pub[S2S_P256_PUB_LEN]);
