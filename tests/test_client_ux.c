@@ -682,7 +682,15 @@ START_TEST(test_status)
 	ck_assert_msg(strstr(out, "registered  yes") &&
 		      strstr(out, "peers       none"), "%s", out);
 	ck_assert_int_eq(run(h_reg, out, sizeof(out), 30), 4);
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", B.port + 1);
+	/* a port nothing listens on (B.port + 1 may be another test's) */
+	{
+		int free_port;
+
+		do
+			free_port = broker_free_port();
+		while (free_port == B.port);
+		snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", free_port);
+	}
 	make_device("wrongport", 4, uri, NULL, cw, sizeof(cw));
 	ck_assert_int_eq(run(h_port, out, sizeof(out), 30), 1);
 	ck_assert_msg(strstr(out, uri) && strstr(out, "connection refused"),
