@@ -203,7 +203,7 @@ bh_stop(struct bh_broker *b)
 
 	if (!b || b->pid <= 0)
 		return 0;
-	rc = bl_stop(b->pid, 5000, NULL);
+	rc = bl_stop(b->pid, 20000, NULL);     /* slow when loaded */
 	b->pid = -1;
 	return rc == 0 ? 0 : -1;
 }
@@ -215,7 +215,7 @@ bh_kill9(struct bh_broker *b)
 	if (!b || b->pid <= 0)
 		return 0;
 	kill(b->pid, SIGKILL);
-	if (!bl_reap(b->pid, 5000, NULL))
+	if (!bl_reap(b->pid, 20000, NULL))
 		return -1;
 	b->pid = -1;
 	return 0;
@@ -238,7 +238,7 @@ bh_running(struct bh_broker *b)
 int
 bh_restart(struct bh_broker *b)
 {
-	long long deadline = bl_now_ms() + 5000;
+	long long deadline = bl_now_ms() + 20000;
 
 	if (b->pid > 0)
 		bh_stop(b);

@@ -102,16 +102,69 @@ bridges_up(int i)
 	return n;
 }
 
+/*
+ * NB brokers on fresh ports, bridged in a full mesh; -1 when all started,
+ * else the index of the one that did not (*taken: its port was taken by
+ * another process after it was picked).
+ */
+static int
+brokers_start(const char *secret_file, const char *secret, bool *taken)
+{
+	char *frag = NULL;
+	size_t frag_len = 0;
+	FILE *f;
+
+	for (int i = 0; i < NB; i++) {
+		snprintf(cc[i].id, sizeof(cc[i].id), "b%d", i);
+		snprintf(cc[i].host, sizeof(cc[i].host), "127.0.0.1");
+		do {
+			cc[i].port = bh_free_port();
+			for (int k = 0; k < i; k++)
+				if (cc[k].port == cc[i].port)
+					cc[i].port = 0;
+		} while (cc[i].port <= 0);
+	}
+	for (int i = 0; i < NB; i++) {
+		char key[300];
+		const char *opts[] = { "store", store_uri, "cs_key", key,
+				       "enrollment", "open", "stats_interval",
+				       "1", NULL };
+		int rc;
+
+		/* one CS: every broker has the same key, admin and store
+		 * keys (beside cs_key) */
+		snprintf(key, sizeof(key), "%s/cs.key", shared);
+		f = open_memstream(&frag, &frag_len);
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(cc_fragment(f, cc, NB, (size_t)i, "s2s",
+					     secret_file, secret), 0);
+		fclose(f);
+		rc = bh_start(&br[i], &(struct bh_options){
+			.plugin = bh_plugin_path(), .plugin_opts = opts,
+			.extra_conf = frag, .port = cc[i].port,
+			.start_timeout_ms = 60000 });
+		free(frag);
+		frag = NULL;
+		if (rc != 0) {
+			*taken = bh_log_contains(br[i],
+						 "Address already in use");
+			return i;
+		}
+	}
+	return -1;
+}
+
 /* PostgreSQL, then NB brokers on it, bridged in a full mesh. */
 static void
 cluster_start(void)
 {
 	static const char hex[] = "0123456789abcdef";
-	char secret[65], secret_file[300], *frag = NULL;
+	char secret[65], secret_file[300];
 	uint8_t rnd[32];
-	size_t frag_len = 0;
 	FILE *f;
 	double end;
+	int failed;
+	bool taken = false;
 
 	ck_assert_int_eq(pgh_start(&pg), 0);
 	ck_assert_int_eq(pgh_create_db(pg, "cluster", store_uri,
@@ -135,40 +188,23 @@ cluster_start(void)
 	fclose(f);
 	chmod(secret_file, 0600);
 	bh_give(secret_file);
-	for (int i = 0; i < NB; i++) {
-		snprintf(cc[i].id, sizeof(cc[i].id), "b%d", i);
-		snprintf(cc[i].host, sizeof(cc[i].host), "127.0.0.1");
-		do {
-			cc[i].port = bh_free_port();
-			for (int k = 0; k < i; k++)
-				if (cc[k].port == cc[i].port)
-					cc[i].port = 0;
-		} while (cc[i].port <= 0);
-	}
-	for (int i = 0; i < NB; i++) {
-		char key[300];
-		const char *opts[] = { "store", store_uri, "cs_key", key,
-				       "enrollment", "open", "stats_interval",
-				       "1", NULL };
-
-		/* one CS: every broker has the same key, admin and store
-		 * keys (beside cs_key) */
-		snprintf(key, sizeof(key), "%s/cs.key", shared);
-		f = open_memstream(&frag, &frag_len);
-		ck_assert_ptr_nonnull(f);
-		ck_assert_int_eq(cc_fragment(f, cc, NB, (size_t)i, "s2s",
-					     secret_file, secret), 0);
-		fclose(f);
-		ck_assert_msg(bh_start(&br[i], &(struct bh_options){
-			.plugin = bh_plugin_path(), .plugin_opts = opts,
-			.extra_conf = frag, .port = cc[i].port,
-			.start_timeout_ms = 60000 }) == 0,
-			"broker %d did not start", i);
-		free(frag);
-		frag = NULL;
+	/* The ports are picked before the brokers start (the bridges name
+	 * their peers): one taken meanwhile by another process means new
+	 * ports for all. */
+	for (int attempt = 0;
+	     (failed = brokers_start(secret_file, secret, &taken)) >= 0;
+	     attempt++) {
+		for (int i = 0; i < NB; i++) {
+			bh_destroy(br[i]);
+			br[i] = NULL;
+		}
+		ck_assert_msg(taken && attempt < 4, "broker %d did not start",
+			      failed);
+		fprintf(stderr, "cluster: a port was taken; new ports\n");
+		taken = false;
 	}
 	/* every broker has the bridges of its NB - 1 peers */
-	end = now_s() + 30;
+	end = now_s() + 60;
 	for (int i = 0; i < NB; i++)
 		while (bridges_up(i) < NB - 1 && now_s() < end)
 			usleep(50000);
