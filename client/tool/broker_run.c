@@ -161,7 +161,7 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 	close(tie[0]);
 	b->tie = tie[1];
 	b->pid = pid;
-	switch (bl_wait_ready(pid, b->port, 10000, &st)) {
+	switch (bl_wait_ready(pid, b->port, 30000, &st)) {
 	case 0:
 		return true;
 	case 1: {
@@ -179,7 +179,7 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 	default:
 		break;
 	}
-	seterr(err, err_len, "the broker did not open port %d within 10 s",
+	seterr(err, err_len, "the broker did not open port %d within 30 s",
 	       b->port);
 	broker_stop(b);
 	return false;
