@@ -40,7 +40,8 @@ podman image exists docker.io/library/debian:12 ||
 # other's images.
 image=localhost/s2s-mqtt-test:$(printf '%s' "$src" | md5sum | cut -c1-12)
 project=s2sdemo$$
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# below the ephemeral range: not taken by chance before the broker binds it
+port=$(python3 "$src/tests/free-port.py")
 log=$(mktemp -d)
 compose() {
 	podman-compose -p "$project" -f "$src/docker-compose.yml" "$@"
