@@ -154,6 +154,8 @@ check_token(struct s2s_cs *cs, const uint8_t pub[S2S_P256_PUB_LEN],
 		rc = s2s_key_from_public(pub, &k);
 		if (rc != S2S_OK)
 			return rc;
+		/* A device's key: no table on the broker's thread. */
+		s2s_key_no_table(k);
 		key = k;
 	}
 	rc = s2s_token_verify(key, user, client_id, password,
@@ -190,6 +192,22 @@ refuse(const char *client_id, const char *why)
 	cs_log(MOSQ_LOG_NOTICE, "refused connection of client '%s': %s",
 	       client_id ? client_id : "(none)", why);
 	return MOSQ_ERR_AUTH;
+}
+
+/*
+ * The store cannot answer (PostgreSQL down or restarting): not a refusal
+ * of these credentials.  Mosquitto closes the connection without a
+ * CONNACK for any code but MOSQ_ERR_AUTH, so the device sees a failed
+ * connect and tries again later (or another broker); a CONNACK "not
+ * authorised" would read as a revocation and stop it for good.
+ */
+static int
+unavailable(const char *client_id)
+{
+	cs_log(MOSQ_LOG_WARNING, "connection of client '%s' closed without "
+	       "an answer: store error (the client will try again)",
+	       client_id ? client_id : "(none)");
+	return MOSQ_ERR_UNKNOWN;
 }
 
 /*
@@ -232,7 +250,7 @@ enrol_login(struct s2s_cs *cs, const char *id, bool known,
 		return refuse(id, "enrolment refused");
 	rc = cs_enrol_code_hash_get(cs, id, cs_now_s(), hash);
 	if (rc != S2S_OK && rc != S2S_ERR_NOT_FOUND)
-		return refuse(id, "store error");
+		return unavailable(id);
 	have = rc == S2S_OK;
 	if (!have && (known || !cs->opt.enroll_open))
 		return refuse(id, "enrolment refused");
@@ -246,6 +264,8 @@ enrol_login(struct s2s_cs *cs, const char *id, bool known,
 		/* Open enrolment of an unknown id: any code (or none) will
 		 * do, as for an anonymous CONNECT; well-formed and fresh. */
 		rc = S2S_OK;
+	if (rc == S2S_ERR_STORE)
+		return unavailable(id);
 	if (rc != S2S_OK)
 		return refuse(id, rc == S2S_ERR_AUTH ? "enrolment refused" :
 			      token_why(rc));
@@ -270,7 +290,7 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 		if (rc == S2S_OK)
 			cid_device = true;
 		else if (rc != S2S_ERR_NOT_FOUND)
-			return refuse(client_id, "store error");
+			return unavailable(client_id);
 	}
 
 	if (username && !cid_device) {
@@ -295,6 +315,8 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 				      "client id");
 		rc = check_token(cs, NULL, cs->admin_key, cs->opt.admin_user,
 				 client_id, password);
+		if (rc == S2S_ERR_STORE)
+			return unavailable(client_id);
 		if (rc != S2S_OK)
 			return refuse(client_id, token_why(rc));
 		if (remember(cs, client, CS_CONN_ADMIN, username) != 0)
@@ -326,11 +348,14 @@ cs_auth_check(struct s2s_cs *cs, const struct mosquitto *client,
 			return refuse(client_id, "device revoked");
 		rc = check_token(cs, rec.pub, NULL, client_id, client_id,
 				 password);
+		if (rc == S2S_ERR_STORE)
+			return unavailable(client_id);
 		if (rc != S2S_OK)
 			return refuse(client_id, token_why(rc));
 		supersede(cs, client, client_id);
 		if (remember(cs, client, CS_CONN_DEVICE, client_id) != 0)
 			return MOSQ_ERR_NOMEM;
+		cs_cluster_device_up(cs, client_id);
 		return MOSQ_ERR_SUCCESS;
 	}
 

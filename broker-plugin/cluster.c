@@ -10,8 +10,10 @@
  *   routing   Mosquitto's own bridges carry packages and control messages
  *             between brokers.  Broker X has, for every peer Y, a bridge
  *             (opened by X, `s2s cluster-config` writes it) that publishes
- *             what appears on X under ROOT/pair/# and ROOT/inbox/# to Y as
- *             ROOT/bridge/X/pair/... and ROOT/bridge/X/inbox/....  On Y the
+ *             what X's plugin routes to Y (ROOT/route/Y/pair/... and
+ *             .../inbox/...: for devices connected to Y, from the presence
+ *             table) to Y as ROOT/bridge/X/pair/... and
+ *             ROOT/bridge/X/inbox/....  On Y the
  *             bridge is an ordinary client: it authenticates here as user
  *             "s2s-bridge-X" with the bridges' password, only it may write
  *             ROOT/bridge/X/..., and what it writes is handed straight to
@@ -218,6 +220,72 @@ cs_cluster_deliver(struct s2s_cs *cs, const struct cs_topic *t,
 		cs->stats.bridged_delivered++;
 		cs->stats_dirty = true;
 	}
+}
+
+/* ---- routing: to the receiver's broker only ----------------------------------- */
+
+/*
+ * A cluster whose store knows where devices are: packages and control
+ * messages for a device connected to another broker are published, by
+ * this plugin only, on ROOT/route/<that broker>/...; only this broker's
+ * bridge to that broker subscribes there (cluster_conf.c), and it hands
+ * them over as ROOT/bridge/<this broker>/... (cs_cluster_deliver there).
+ * Nothing else reaches the bridges: one copy per message, to one broker.
+ */
+static bool
+routing(const struct s2s_cs *cs)
+{
+	return cs->opt.bridge_users && cs->bridge_pw && cs_store_routes(cs);
+}
+
+void
+cs_cluster_start(struct s2s_cs *cs)
+{
+	/* After a crash: this broker's devices are gone. */
+	if (routing(cs) &&
+	    cs_store_presence_clear(cs, NULL, cs->opt.broker_id) != S2S_OK)
+		cs_log(MOSQ_LOG_WARNING, "cluster: cannot clear this broker's "
+		       "devices from the routing table");
+}
+
+void
+cs_cluster_device_up(struct s2s_cs *cs, const char *id)
+{
+	if (routing(cs) &&
+	    cs_store_presence_set(cs, id, cs->opt.broker_id, cs_now_s()) !=
+	    S2S_OK)
+		cs_log(MOSQ_LOG_WARNING, "cluster: cannot note device '%s' "
+		       "in the routing table: messages from other brokers "
+		       "reach it by FETCH only", id);
+}
+
+void
+cs_cluster_device_down(struct s2s_cs *cs, const char *id)
+{
+	if (routing(cs) && id && !cs_device_here(cs, id))
+		(void)cs_store_presence_clear(cs, id, cs->opt.broker_id);
+}
+
+void
+cs_cluster_route(struct s2s_cs *cs, const char *to, const char *sub,
+		 const uint8_t *buf, size_t len)
+{
+	char broker[CS_ID_BUF], topic[512];
+	int r;
+
+	if (!routing(cs) || !to || cs_device_here(cs, to) ||
+	    len > INT32_MAX ||
+	    cs_store_presence_get(cs, to, broker, sizeof(broker)) != S2S_OK ||
+	    strcmp(broker, cs->opt.broker_id) == 0 ||
+	    !listed(cs->opt.bridge_users, broker))
+		return;     /* here, nowhere (it fetches), or not a peer */
+	r = snprintf(topic, sizeof(topic), "%s/route/%s/%s",
+		     cs->opt.topic_root, broker, sub);
+	if (r < 0 || (size_t)r >= sizeof(topic))
+		return;
+	if (mosquitto_broker_publish_copy(NULL, topic, (int)len, buf, 1, false,
+					  NULL) == MOSQ_ERR_SUCCESS)
+		cs->stats.routed++;
 }
 
 void

@@ -255,6 +255,9 @@ cs_send(struct s2s_cs *cs, const char *id, const struct s2s_msg *m,
 	    mosquitto_broker_publish_copy(NULL, topic, (int)len, buf, 1, false,
 					  NULL) != MOSQ_ERR_SUCCESS)
 		rc = S2S_ERR_MQTT;
+	else    /* the device on another broker of a cluster */
+		cs_cluster_route(cs, id, topic + strlen(cs->opt.topic_root) + 1,
+				 buf, len);
 	free(buf);
 	return rc;
 }
@@ -290,7 +293,12 @@ device_key(struct s2s_cs *cs, const char *id, struct s2s_key **out)
 		return rc;
 	if (rec.revoked)
 		return S2S_ERR_NOT_FOUND;
-	return s2s_key_from_public(rec.pub, out);
+	rc = s2s_key_from_public(rec.pub, out);
+	/* One of thousands: no 3-4 ms table per device on the broker's
+	 * thread (s2s/crypto.h). */
+	if (rc == S2S_OK)
+		s2s_key_no_table(*out);
+	return rc;
 }
 
 /* ---- registration --------------------------------------------------------- */

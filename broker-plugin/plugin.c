@@ -190,6 +190,8 @@ cs_create(const struct mosquitto_opt *opts, int count, struct s2s_cs **out,
 		char shown[512];
 
 		rc = cs_store_open(cs);
+		if (rc == S2S_OK)
+			cs_cluster_start(cs);
 		if (rc != S2S_OK)
 			snprintf(err, n, "plugin_opt_store %s: cannot open (%s);"
 				 " %s", cs_store_display(cs->opt.store, shown,
@@ -253,6 +255,7 @@ cs_destroy(struct s2s_cs *cs)
 	}
 	s2s_key_destroy(cs->cs_key);
 	s2s_key_destroy(cs->admin_key);
+	s2s_aead_free(cs->seal_aead);
 	cs_options_free(&cs->opt);
 	s2s_memzero(cs, sizeof(*cs));
 	free(cs);
@@ -385,6 +388,22 @@ cs_on_acl_check(int event, void *event_data, void *userdata)
 	return rc;
 }
 
+/* A package the gate let through, for a receiver on another broker. */
+static void
+route_package(struct s2s_cs *cs, const struct cs_topic *t, const void *buf,
+	      size_t len)
+{
+	char a[CS_ID_BUF], b[CS_ID_BUF], sub[400];
+	int r;
+
+	if (!cs_pair_split(t->pair, a, b))
+		return;
+	r = snprintf(sub, sizeof(sub), "pair/%s/%s", t->pair, t->id);
+	if (r > 0 && (size_t)r < sizeof(sub))
+		cs_cluster_route(cs, strcmp(t->id, a) == 0 ? b : a, sub, buf,
+				 len);
+}
+
 int
 cs_on_message(int event, void *event_data, void *userdata)
 {
@@ -423,11 +442,13 @@ cs_on_message(int event, void *event_data, void *userdata)
 		 * original to its PUBREL, and copies under other message ids
 		 * are refused as replays.
 		 */
-		return cs_gate_qos(cs, cid, &t, ed->payload, ed->payloadlen,
-				   ed->qos == 2 && mosquitto_client_protocol_version(
-					   ed->client) != 5 ? 1 : ed->qos) ==
-		       S2S_OK ? MOSQ_ERR_SUCCESS :
-		       MOSQ_ERR_ACL_DENIED;
+		if (cs_gate_qos(cs, cid, &t, ed->payload, ed->payloadlen,
+				ed->qos == 2 && mosquitto_client_protocol_version(
+					ed->client) != 5 ? 1 : ed->qos) !=
+		    S2S_OK)
+			return MOSQ_ERR_ACL_DENIED;
+		route_package(cs, &t, ed->payload, ed->payloadlen);
+		return MOSQ_ERR_SUCCESS;
 	case CS_T_BRIDGE:
 		/* Verified by the gate of the sender's broker: trusted only
 		 * from that broker's authenticated bridge (acl.c, again). */
@@ -489,10 +510,15 @@ int
 cs_on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ed = event_data;
+	struct s2s_cs *cs = userdata;
+	const char *id = mosquitto_client_id(ed->client);
+	bool device = cs_conn_kind(cs, ed->client) == CS_CONN_DEVICE;
 
 	(void)event;
-	cs_fetch_forget(userdata, mosquitto_client_id(ed->client));
-	cs_conn_forget(userdata, ed->client);
+	cs_fetch_forget(cs, id);
+	cs_conn_forget(cs, ed->client);
+	if (device)
+		cs_cluster_device_down(cs, id);
 	return MOSQ_ERR_SUCCESS;
 }
 

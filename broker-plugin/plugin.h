@@ -440,6 +440,7 @@ struct cs_stats {
 	uint64_t fetch_paced;               /* FETCHes refused: unread replies */
 	uint64_t bridged_in;                /* messages from peer brokers */
 	uint64_t bridged_delivered;         /* ... handed to a device here */
+	uint64_t routed;                    /* sent to a peer broker (one) */
 };
 
 void cs_stats_reject(struct s2s_cs *cs, enum s2s_err err);
@@ -476,6 +477,22 @@ void cs_cluster_deliver(struct s2s_cs *cs, const struct cs_topic *t,
  * rows in the store)? */
 bool cs_device_here(struct s2s_cs *cs, const char *id);
 bool cs_cluster_connected(struct s2s_cs *cs, const char *id);
+/*
+ * Routing to the receiver's broker (a shared store that knows where
+ * devices are, bridges configured): start clears this broker's devices
+ * from the routing table (after the store is open); device_up notes a
+ * device authenticated here (before its CONNACK), device_down one that
+ * left (unless it is still connected here).  route: a message for device
+ * to (a package the gate accepted, a control message of the CS) whose
+ * topic below ROOT is sub ("pair/<pair>/<sender>", "inbox/<id>"): if
+ * `to` is connected to a peer broker, one copy goes to that broker's
+ * bridge only (ROOT/route/<broker>/sub); here or nowhere: nothing.
+ */
+void cs_cluster_start(struct s2s_cs *cs);
+void cs_cluster_device_up(struct s2s_cs *cs, const char *id);
+void cs_cluster_device_down(struct s2s_cs *cs, const char *id);
+void cs_cluster_route(struct s2s_cs *cs, const char *to, const char *sub,
+		      const uint8_t *buf, size_t len);
 /* Re-read every pair from the store (admin API: the cluster's view). */
 void cs_cluster_sync(struct s2s_cs *cs);
 /* Append the cluster view (brokers, their counters, totals) to o. */
@@ -496,6 +513,9 @@ struct s2s_cs {
 	struct s2s_key *admin_key;      /* public */
 	uint8_t store_key[CS_STORE_KEY_LEN];   /* secret */
 	uint8_t seal_key[S2S_AEAD_KEY_LEN];    /* secret, derived (seal.c) */
+	uint8_t seal_key_x[S2S_AEAD_KEY_LEN];  /* secret, derived: records
+						 * of format 2 (seal.c) */
+	struct s2s_aead *seal_aead;     /* seals with seal_key_x (seal.c) */
 	void *store;                    /* the backend's state (store.h) */
 	const struct cs_store_ops *store_ops;
 	struct cs_fetch_client *fetch_clients;  /* FETCH pacing (cs.c) */

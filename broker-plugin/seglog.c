@@ -45,7 +45,7 @@
  * being written starts a new segment instead.  Zero tails end a segment
  * like its end of file (recovery cuts them silently).
  */
-#define PREP_AHEAD (4u << 20)
+#define PREP_AHEAD (16u << 20)
 #define PREP_CHUNK (128u << 10)
 #define PREP_MARGIN (256u << 10)
 
@@ -54,6 +54,18 @@
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static bool crc_hw;
+
+/*
+ * The CRC instruction has a latency of three cycles and a throughput of
+ * one: three independent lanes over consecutive CRC_LANE-byte blocks run
+ * about three times as fast as one (a 16.7 KB record: ~0.7 us instead of
+ * ~2 us on the broker thread).  The lanes are joined with the register's
+ * linearity: raw(c, A || B) = Z(raw(c, A)) ^ raw(0, B), where Z feeds
+ * CRC_LANE zero bytes; Z is linear in the 32-bit register, so it is four
+ * table lookups (crc_zeros, built from Z of each register bit).
+ */
+#define CRC_LANE 512
+static uint32_t crc_zeros[4][256];
 
 static void
 crc_init(void)
@@ -69,10 +81,38 @@ crc_init(void)
 		for (int t = 1; t < 8; t++)
 			crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^
 				crc_table[0][crc_table[t - 1][i] & 0xff];
+	/* Z of each register bit, by the table method (same polynomial) */
+	{
+		uint32_t zb[32];
+
+		for (int b = 0; b < 32; b++) {
+			uint32_t c = 1u << b;
+
+			for (int k = 0; k < CRC_LANE; k++)
+				c = (c >> 8) ^ crc_table[0][c & 0xff];
+			zb[b] = c;
+		}
+		for (int t = 0; t < 4; t++)
+			for (uint32_t v = 0; v < 256; v++) {
+				uint32_t z = 0;
+
+				for (int b = 0; b < 8; b++)
+					if (v & (1u << b))
+						z ^= zb[8 * t + b];
+				crc_zeros[t][v] = z;
+			}
+	}
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 	__builtin_cpu_init();
 	crc_hw = __builtin_cpu_supports("sse4.2");
 #endif
+}
+
+static inline uint32_t
+crc_shift(uint32_t c)
+{
+	return crc_zeros[0][c & 0xff] ^ crc_zeros[1][(c >> 8) & 0xff] ^
+	       crc_zeros[2][(c >> 16) & 0xff] ^ crc_zeros[3][c >> 24];
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -85,6 +125,24 @@ crc_sse42(uint32_t crc, const uint8_t *p, size_t n)
 	while (n && ((uintptr_t)p & 7)) {
 		c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
 		n--;
+	}
+	while (n >= 3 * CRC_LANE) {
+		uint64_t c1 = 0, c2 = 0;
+
+		for (size_t i = 0; i < CRC_LANE; i += 8) {
+			uint64_t v0, v1, v2;
+
+			memcpy(&v0, p + i, 8);
+			memcpy(&v1, p + CRC_LANE + i, 8);
+			memcpy(&v2, p + 2 * CRC_LANE + i, 8);
+			c = __builtin_ia32_crc32di(c, v0);
+			c1 = __builtin_ia32_crc32di(c1, v1);
+			c2 = __builtin_ia32_crc32di(c2, v2);
+		}
+		c = crc_shift(crc_shift((uint32_t)c) ^ (uint32_t)c1) ^
+		    (uint32_t)c2;
+		p += 3 * CRC_LANE;
+		n -= 3 * CRC_LANE;
 	}
 	while (n >= 8) {
 		uint64_t v;
@@ -334,6 +392,9 @@ struct seglog {
 	pthread_cond_t cv;
 	pthread_t th;
 	bool started, stop, dirty, dir_dirty;
+	/* an append left less than PREP_AHEAD / 2 prepared: the background
+	 * thread was woken to zero-fill ahead (once until it did) */
+	bool prep_kick;
 	/* zero-filling ahead of the active segment's end (prepare()) */
 	bool claiming;
 	uint64_t claim_seg, claim_lo;
@@ -712,6 +773,14 @@ write_rec(struct seglog *l, const struct seglog_rec *r, uint64_t *seg,
 	l->u.bytes += total;
 	l->u.appended++;
 	l->dirty = true;
+	if (!l->prep_kick && a->prep < a->size + PREP_AHEAD / 2 &&
+	    a->size + PREP_AHEAD < l->o.segment_bytes) {
+		/* Keep the zero-filled region ahead of a fast writer: at
+		 * 10 000 packages/s the log grows 170 MB/s, PREP_AHEAD in
+		 * about 0.1 s, more than one sync interval. */
+		l->prep_kick = true;
+		pthread_cond_signal(&l->cv);
+	}
 	return S2S_OK;
 }
 
@@ -721,7 +790,7 @@ prepare(struct seglog *l)
 {
 	static const uint8_t zeros[PREP_CHUNK];
 
-	for (int k = 0; k < 32; k++) {
+	for (int k = 0; k < (int)(PREP_AHEAD / PREP_CHUNK); k++) {
 		struct seg *a;
 		uint64_t lo, no;
 		int fd;
@@ -1057,19 +1126,31 @@ bg_main(void *arg)
 {
 	struct seglog *l = arg;
 	unsigned ms = l->o.sync_ms ? l->o.sync_ms : 100;
+	int64_t next = mono_ms() + ms;
 	struct timespec ts;
 
 	pthread_mutex_lock(&l->mu);
 	while (!l->stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)ms * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
-		(void)pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		int64_t now = mono_ms();
+
+		if (now < next && !l->prep_kick) {
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += (long)(next - now) * 1000000L;
+			ts.tv_sec += ts.tv_nsec / 1000000000L;
+			ts.tv_nsec %= 1000000000L;
+			(void)pthread_cond_timedwait(&l->cv, &l->mu, &ts);
+		}
 		if (l->stop)
 			break;
+		l->prep_kick = false;
 		pthread_mutex_unlock(&l->mu);
-		seglog_housekeep(l);
+		/* the group commit every ms; zero-filling also when an
+		 * append asked for it (prep_kick) */
+		now = mono_ms();
+		if (now >= next) {
+			seglog_housekeep(l);
+			next = now + ms;
+		}
 		prepare(l);             /* only ever on this thread */
 		pthread_mutex_lock(&l->mu);
 	}

@@ -117,5 +117,6 @@ cs_stats_tick(struct s2s_cs *cs, int64_t now_ms, bool force)
 	}
 	pub("bridged/in", (long long)s->bridged_in);
 	pub("bridged/delivered", (long long)s->bridged_delivered);
+	pub("bridged/routed", (long long)s->routed);
 	cs_cluster_sys(cs, pub);
 }

@@ -390,6 +390,35 @@ cs_store_broker_list(struct s2s_cs *cs, cs_broker_cb cb, void *arg)
 	       S2S_OK;
 }
 
+enum s2s_err
+cs_store_presence_set(struct s2s_cs *cs, const char *id, const char *broker,
+		      int64_t now)
+{
+	return OPS(cs)->presence_set ?
+	       OPS(cs)->presence_set(cs, id, broker, now) : S2S_OK;
+}
+
+enum s2s_err
+cs_store_presence_clear(struct s2s_cs *cs, const char *id, const char *broker)
+{
+	return OPS(cs)->presence_clear ?
+	       OPS(cs)->presence_clear(cs, id, broker) : S2S_OK;
+}
+
+enum s2s_err
+cs_store_presence_get(struct s2s_cs *cs, const char *id, char *broker,
+		      size_t n)
+{
+	return OPS(cs)->presence_get ?
+	       OPS(cs)->presence_get(cs, id, broker, n) : S2S_ERR_NOT_FOUND;
+}
+
+bool
+cs_store_routes(const struct s2s_cs *cs)
+{
+	return OPS(cs)->presence_get != NULL;
+}
+
 /* ---- helpers for backends ------------------------------------------------ */
 
 static void

@@ -204,6 +204,13 @@ struct cs_store_ops {
 				   const char *info, int64_t now);
 	enum s2s_err (*broker_list)(struct s2s_cs *cs, cs_broker_cb cb,
 				    void *arg);
+	/* ---- routing (cluster.c): which broker a device is on ---- */
+	enum s2s_err (*presence_set)(struct s2s_cs *cs, const char *id,
+				     const char *broker, int64_t now);
+	enum s2s_err (*presence_clear)(struct s2s_cs *cs, const char *id,
+				       const char *broker);
+	enum s2s_err (*presence_get)(struct s2s_cs *cs, const char *id,
+				     char *broker, size_t n);
 };
 
 extern const struct cs_store_ops cs_store_embedded;
@@ -407,6 +414,20 @@ enum s2s_err cs_store_broker_put(struct s2s_cs *cs, const char *broker,
 				 const char *info, int64_t now);
 enum s2s_err cs_store_broker_list(struct s2s_cs *cs, cs_broker_cb cb,
 				  void *arg);
+/*
+ * Routing between brokers (cluster.c): the broker a device is connected
+ * to.  set: id is on broker now (upsert, committed before the device's
+ * CONNACK); clear: id left broker (only if it is still listed there; id
+ * NULL: every device of broker, at start); get: the broker of id, or
+ * S2S_ERR_NOT_FOUND (connected nowhere, or a store without routing).
+ */
+enum s2s_err cs_store_presence_set(struct s2s_cs *cs, const char *id,
+				   const char *broker, int64_t now);
+enum s2s_err cs_store_presence_clear(struct s2s_cs *cs, const char *id,
+				     const char *broker);
+enum s2s_err cs_store_presence_get(struct s2s_cs *cs, const char *id,
+				   char *broker, size_t n);
+bool cs_store_routes(const struct s2s_cs *cs);
 
 /* ---- helpers for backends (store.c) ---------------------------------------- */
 

@@ -64,7 +64,7 @@
 #include "s2s/bio.h"
 #include "s2s/secmem.h"
 
-#define PG_SCHEMA_VERSION 3
+#define PG_SCHEMA_VERSION 4
 /* pg_advisory_xact_lock key of the migration ("s2sM"). */
 #define PG_MIGRATE_LOCK "1932685901"
 #define PG_CHANNEL "s2s_events"
@@ -121,6 +121,11 @@ static const char *const migrations[PG_SCHEMA_VERSION] = {
 	"ALTER TABLE sessions ADD COLUMN neg bytea;"
 	"CREATE TABLE brokers(id text PRIMARY KEY, info text NOT NULL,"
 	" updated bigint NOT NULL);",
+	/* 3 -> 4: which broker each connected device is on (routing
+	 * between brokers, cluster.c) */
+	"CREATE TABLE presence(id text PRIMARY KEY, broker text NOT NULL,"
+	" updated bigint NOT NULL);"
+	"CREATE INDEX presence_broker ON presence(broker);",
 };
 
 /* ---- prepared statements ------------------------------------------------- */
@@ -2159,6 +2164,65 @@ pg_broker_list(struct s2s_cs *cs, cs_broker_cb cb, void *arg)
 	return S2S_OK;
 }
 
+static enum s2s_err
+pg_presence_set(struct s2s_cs *cs, const char *id, const char *broker,
+		int64_t now)
+{
+	struct prm q = { .n = 0 };
+
+	if (!ready(cs))
+		return S2S_ERR_STORE;
+	p_text(&q, id);
+	p_text(&q, broker);
+	p_i64(&q, now);
+	return run(xq(cs, "INSERT INTO presence(id, broker, updated) VALUES("
+		      "$1, $2, $3) ON CONFLICT (id) DO UPDATE SET broker = "
+		      "EXCLUDED.broker, updated = EXCLUDED.updated", &q));
+}
+
+static enum s2s_err
+pg_presence_clear(struct s2s_cs *cs, const char *id, const char *broker)
+{
+	struct prm q = { .n = 0 };
+
+	if (!ready(cs))
+		return S2S_ERR_STORE;
+	p_text(&q, broker);
+	if (!id)
+		return run(xq(cs, "DELETE FROM presence WHERE broker = $1",
+			      &q));
+	p_text(&q, id);
+	return run(xq(cs, "DELETE FROM presence WHERE broker = $1 AND "
+		      "id = $2", &q));
+}
+
+static enum s2s_err
+pg_presence_get(struct s2s_cs *cs, const char *id, char *broker, size_t n)
+{
+	struct prm q = { .n = 0 };
+	PGresult *r;
+	enum s2s_err rc = S2S_ERR_NOT_FOUND;
+
+	if (!ready(cs))
+		return S2S_ERR_STORE;
+	p_text(&q, id);
+	r = xq(cs, "SELECT broker FROM presence WHERE id = $1", &q);
+	if (!r)
+		return S2S_ERR_STORE;
+	if (PQntuples(r) == 1) {
+		/* binary results: text is raw, not NUL-terminated */
+		size_t len = (size_t)PQgetlength(r, 0, 0);
+
+		if (len < n) {
+			memcpy(broker, PQgetvalue(r, 0, 0), len);
+			broker[len] = '\0';
+			rc = S2S_OK;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
 const struct cs_store_ops cs_store_pg = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -2196,4 +2260,7 @@ const struct cs_store_ops cs_store_pg = {
 	.session_cas = pg_session_cas,
 	.broker_put = pg_broker_put,
 	.broker_list = pg_broker_list,
+	.presence_set = pg_presence_set,
+	.presence_clear = pg_presence_clear,
+	.presence_get = pg_presence_get,
 };

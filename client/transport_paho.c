@@ -25,6 +25,17 @@
  * of a second (2.1 s -> a few ms for the token connection after
  * registration).  The new connection (same client id) takes the session
  * over; the old handle is muted (struct link) and destroyed.
+ *
+ * Two handles of one client id share Paho's file persistence folder
+ * (<persist_dir>/<client id>-<server URI>), and Paho removes that folder
+ * when a handle is destroyed (rmdir in pstclose, if it is empty).  The
+ * old handle's destroy would pull the folder from under the live one:
+ * every write to it then fails ("Error persisting command"), and a CONNACK
+ * without a session (a new broker of a cluster) is answered with a
+ * DISCONNECT because Paho cannot clear the missing folder -- the device
+ * went from broker to broker for seconds after a failover.  pin_persist()
+ * keeps an empty subfolder in it, which Paho never lists (it keeps
+ * regular files only) and which makes that rmdir fail.
  */
 #include <MQTTAsync.h>
 
@@ -563,6 +574,35 @@ link_new(struct s2s_transport *t, struct link **out)
 	return S2S_OK;
 }
 
+/*
+ * Paho's persistence folders of this client id (<id>-<server URI>, made
+ * by MQTTAsync_createWithOptions) get a subfolder that Paho ignores, so
+ * destroying one handle never removes the folder another one uses (see
+ * the top of this file).
+ */
+static void
+pin_persist(const struct s2s_transport *t)
+{
+	DIR *d;
+	struct dirent *e;
+	size_t n = strlen(t->id);
+
+	if (!t->persist || !(d = opendir(t->persist)))
+		return;
+	while ((e = readdir(d))) {
+		char path[4096];
+		int k;
+
+		if (strncmp(e->d_name, t->id, n) || e->d_name[n] != '-')
+			continue;
+		k = snprintf(path, sizeof(path), "%s/%s/.s2s-keep", t->persist,
+			     e->d_name);
+		if (k > 0 && (size_t)k < sizeof(path))
+			(void)mkdir(path, 0700);  /* EEXIST: pinned already */
+	}
+	closedir(d);
+}
+
 enum s2s_err
 s2s_transport_create(const struct s2s_transport_opts *o,
 		     const struct s2s_transport_cbs *cbs,
@@ -619,6 +659,7 @@ s2s_transport_create(const struct s2s_transport_opts *o,
 	}
 	t->link->live = true;
 	t->h = t->link->h;
+	pin_persist(t);
 	*out = t;
 	return S2S_OK;
 }
@@ -689,14 +730,15 @@ poke_next(struct s2s_transport *t)
 }
 
 /*
- * Start connecting l (the password from the callback), and wait for the
- * answer up to timeout_ms; with poke, poke_next() runs once Paho has the
- * CONNECT command.
+ * Start connecting l to uri (NULL: the one it was created with; the
+ * password from the callback), and wait for the answer up to timeout_ms;
+ * with poke, poke_next() runs once Paho has the CONNECT command.
  */
 static enum s2s_err
-connect_link(struct s2s_transport *t, struct link *l, bool clean,
-	     int timeout_ms, bool poke)
+connect_one(struct s2s_transport *t, struct link *l, const char *uri,
+	    bool clean, int timeout_ms, bool poke)
 {
+	char *one[1] = { (char *)uri };
 	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
 	MQTTProperties props = MQTTProperties_initializer;
@@ -730,19 +772,9 @@ connect_link(struct s2s_transport *t, struct link *l, bool clean,
 	 * a refused first connect must not be retried behind its back). */
 	co.automaticReconnect = 0;
 	co.connectTimeout = timeout_ms > 1000 ? (timeout_ms + 999) / 1000 : 1;
-	if (t->nuris > 1) {
-		/* A cluster: Paho tries each broker in order, from the one
-		 * we had; after a lost connection from the next one (ours is
-		 * most likely down). */
-		size_t first;
-
-		pthread_mutex_lock(&t->lock);
-		first = t->cur + (t->lost ? 1 : 0);
-		pthread_mutex_unlock(&t->lock);
-		for (size_t i = 0; i < t->nuris; i++)
-			t->rot[i] = t->uris[(first + i) % t->nuris];
-		co.serverURIs = t->rot;
-		co.serverURIcount = (int)t->nuris;
+	if (uri) {
+		co.serverURIs = one;
+		co.serverURIcount = 1;
 	}
 	co.onSuccess5 = conn_ok;
 	co.onFailure5 = conn_fail;
@@ -791,6 +823,67 @@ out:
 	memset(pw, 0, sizeof(pw));
 	MQTTProperties_free(&props);
 	return e;
+}
+
+/*
+ * Connect l.  A cluster (several URIs): one broker after the other, from
+ * the one we had, or after a lost connection from the next one (ours is
+ * most likely down), each with its own share of timeout_ms and a fresh
+ * token.  Not Paho's serverURIs list: Paho sends the same password to
+ * each broker in turn, and the brokers share the used tokens, so the
+ * second broker refused a token the first had taken before failing
+ * (CONNACK "not authorised", read as a revocation).  S2S_ERR_DENIED only
+ * if every broker that answered refused.
+ */
+static enum s2s_err
+connect_link(struct s2s_transport *t, struct link *l, bool clean,
+	     int timeout_ms, bool poke)
+{
+	struct timespec t0, t1;
+	enum s2s_err e = S2S_ERR_MQTT;
+	bool denied = false, other = false;
+	size_t first;
+
+	if (t->nuris <= 1)
+		return connect_one(t, l, NULL, clean, timeout_ms, poke);
+	pthread_mutex_lock(&t->lock);
+	first = t->cur + (t->lost ? 1 : 0);
+	pthread_mutex_unlock(&t->lock);
+	for (size_t i = 0; i < t->nuris; i++)
+		t->rot[i] = t->uris[(first + i) % t->nuris];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < t->nuris; i++) {
+		long spent, left;
+		int share;
+
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		spent = (t1.tv_sec - t0.tv_sec) * 1000L +
+			(t1.tv_nsec - t0.tv_nsec) / 1000000L;
+		left = timeout_ms - spent;
+		if (left < 1000)
+			left = 1000;    /* each broker gets a chance */
+		share = (int)(left / (long)(t->nuris - i));
+		if (share < 1000)
+			share = 1000;
+		if (i > 0) {
+			/* the next one: a new link would not poke */
+			pthread_mutex_lock(&t->lock);
+			if (poke && t->next_link == NULL)
+				t->next_link = l;
+			t->poking = poke;
+			t->pokes = 0;
+			pthread_mutex_unlock(&t->lock);
+		}
+		e = connect_one(t, l, t->rot[i], clean, share, poke);
+		if (e == S2S_OK || e == S2S_ERR_NOMEM)
+			return e;
+		if (e == S2S_ERR_DENIED)
+			denied = true;
+		else
+			other = true;
+	}
+	return denied && !other ? S2S_ERR_DENIED : e == S2S_ERR_DENIED ?
+	       S2S_ERR_MQTT : e;
 }
 
 enum s2s_err

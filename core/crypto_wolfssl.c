@@ -8,6 +8,7 @@
 #include <wolfssl/version.h>
 #include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
 #include <wolfssl/wolfcrypt/dh.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
@@ -19,6 +20,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -100,6 +104,28 @@ fp_release(void *unused)
 	wc_ecc_fp_free();
 }
 
+/*
+ * Every point wolfCrypt puts into its fixed-point cache comes with 256
+ * table slots allocated at once (257 ecc_points of 3216 bytes, about
+ * 826 KB), table or not.  With the cache off, each multiplication frees
+ * the last one's slots and allocates new ones: glibc returns the freed top
+ * of the heap to the kernel (M_TRIM_THRESHOLD, 128 KB by default) and the
+ * next allocation faults every page back in, zeroed: about 0.35 ms per
+ * multiplication here, nearly as much as the multiplication itself.  A
+ * trim threshold of 4 MiB keeps those pages for reuse (glibc only, once per
+ * process, only in the cache-off mode that churns; the process keeps at
+ * most that much freed heap).
+ */
+static pthread_once_t trim_once = PTHREAD_ONCE_INIT;
+
+static void
+trim_raise(void)
+{
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 4 << 20);
+#endif
+}
+
 /* Call on entry of every function that may multiply on the curve. */
 static void
 ecc_thread_mark(void)
@@ -107,8 +133,10 @@ ecc_thread_mark(void)
 	/* Off: empty this thread's cache, so that no point is ever seen a
 	 * second time and no table is built (wc_ecc_fp_free on an empty
 	 * cache is a loop over its 15 slots). */
-	if (atomic_load(&fp_off))
+	if (atomic_load(&fp_off)) {
+		(void)pthread_once(&trim_once, trim_raise);
 		wc_ecc_fp_free();
+	}
 	pthread_mutex_lock(&fp_lock);
 	if (!fp_key_live)
 		fp_key_live = pthread_key_create(&fp_key, fp_release) == 0;
@@ -179,26 +207,22 @@ s2s_sha256(const void *data, size_t n, uint8_t out[S2S_SHA256_LEN])
 	s2s_sha256v(&v, 1, out);
 }
 
+/*
+ * On the SHA-256 states directly (s2s_hmac_sha256_pre, below): wolfSSL's
+ * Hmac object costs an init, a free and a wipe of about 0.5 KB per MAC,
+ * which the gate pays four times per package.
+ */
 enum s2s_err
 s2s_hmac_sha256v(const uint8_t *key, size_t key_len, const struct s2s_iov *v,
 		 size_t cnt, uint8_t out[S2S_SHA256_LEN])
 {
-	Hmac hmac;
-	enum s2s_err err = S2S_ERR_CRYPTO;
+	struct s2s_hmac_pre p;
+	enum s2s_err err;
 
-	if (wc_HmacInit(&hmac, NULL, INVALID_DEVID) != 0)
-		return S2S_ERR_CRYPTO;
-	if (wc_HmacSetKey(&hmac, WC_SHA256, key, (word32)key_len) != 0)
-		goto out_free;
-	for (size_t i = 0; i < cnt; i++)
-		if (wc_HmacUpdate(&hmac, v[i].p, (word32)v[i].n) != 0)
-			goto out_free;
-	if (wc_HmacFinal(&hmac, out) != 0)
-		goto out_free;
-	err = S2S_OK;
-out_free:
-	wc_HmacFree(&hmac);
-	S2S_WIPE(hmac);
+	err = s2s_hmac_sha256_pre(&p, key, key_len, NULL, 0);
+	if (err == S2S_OK)
+		err = s2s_hmac_sha256_pre_mac(&p, v, cnt, out);
+	S2S_WIPE(p);
 	return err;
 }
 
@@ -213,6 +237,94 @@ s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 		    info, (word32)info_len, out, (word32)out_len) != 0)
 		return S2S_ERR_CRYPTO;
 	return S2S_OK;
+}
+
+/* ---- HMAC with precomputed key blocks ------------------------------------ */
+
+/*
+ * The states are whole wc_Sha256 objects copied as bytes: in this build
+ * (no hardware hash, no small-stack cache) a wc_Sha256 holds no pointer
+ * of its own (heap and devCtx stay NULL), so a byte copy is a complete,
+ * independent state.
+ */
+_Static_assert(sizeof(wc_Sha256) <= S2S_SHA256_STATE_SIZE,
+	       "S2S_SHA256_STATE_SIZE too small for this wolfSSL");
+
+enum s2s_err
+s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
+		    size_t key_len, const uint8_t *prefix, size_t prefix_len)
+{
+	uint8_t k[WC_SHA256_BLOCK_SIZE], pad[WC_SHA256_BLOCK_SIZE];
+	wc_Sha256 in, out;
+	enum s2s_err err = S2S_ERR_CRYPTO;
+
+	if (!p || (!key && key_len) || (!prefix && prefix_len) ||
+	    prefix_len % WC_SHA256_BLOCK_SIZE || prefix_len > UINT32_MAX)
+		return S2S_ERR_INVAL;
+	memset(k, 0, sizeof(k));
+	if (key_len > WC_SHA256_BLOCK_SIZE) {
+		struct s2s_iov v = { key, key_len };
+
+		s2s_sha256v(&v, 1, k);
+	} else if (key_len) {
+		memcpy(k, key, key_len);
+	}
+	if (wc_InitSha256(&in) != 0)
+		goto out;
+	if (wc_InitSha256(&out) != 0) {
+		wc_Sha256Free(&in);
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x36;
+	if (wc_Sha256Update(&in, pad, sizeof(pad)) != 0 ||
+	    (prefix_len && wc_Sha256Update(&in, prefix,
+					   (word32)prefix_len) != 0))
+		goto out_free;
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] = k[i] ^ 0x5c;
+	if (wc_Sha256Update(&out, pad, sizeof(pad)) != 0)
+		goto out_free;
+	memset(p, 0, sizeof(*p));
+	memcpy(p->inner, &in, sizeof(in));
+	memcpy(p->outer, &out, sizeof(out));
+	err = S2S_OK;
+out_free:
+	wc_Sha256Free(&in);
+	wc_Sha256Free(&out);
+out:
+	S2S_WIPE(in);
+	S2S_WIPE(out);
+	S2S_WIPE(k);
+	S2S_WIPE(pad);
+	return err;
+}
+
+enum s2s_err
+s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p, const struct s2s_iov *v,
+			size_t cnt, uint8_t out[S2S_SHA256_LEN])
+{
+	wc_Sha256 h;
+	uint8_t ih[WC_SHA256_DIGEST_SIZE];
+	enum s2s_err err = S2S_ERR_CRYPTO;
+
+	if (!p || !out || (!v && cnt))
+		return S2S_ERR_INVAL;
+	memcpy(&h, p->inner, sizeof(h));
+	for (size_t i = 0; i < cnt; i++)
+		if (v[i].n && wc_Sha256Update(&h, v[i].p, (word32)v[i].n) != 0)
+			goto out;
+	if (wc_Sha256Final(&h, ih) != 0)
+		goto out;
+	memcpy(&h, p->outer, sizeof(h));
+	if (wc_Sha256Update(&h, ih, sizeof(ih)) != 0 ||
+	    wc_Sha256Final(&h, out) != 0)
+		goto out;
+	err = S2S_OK;
+out:
+	S2S_WIPE(h);
+	S2S_WIPE(ih);
+	return err;
 }
 
 /* wolfCrypt failures that are not verification failures. */
@@ -291,6 +403,7 @@ struct s2s_key {
 	ecc_key ecc;
 	uint8_t pub[S2S_P256_PUB_LEN];
 	bool has_priv;
+	bool no_table;          /* s2s_key_no_table() */
 };
 
 #define KEY_FILE_MAX 16384   /* a P-256 PEM file is under 300 bytes */
@@ -418,6 +531,13 @@ s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN], struct s2s_key **out)
 out_destroy:
 	s2s_key_destroy(k);
 	return err;
+}
+
+void
+s2s_key_no_table(struct s2s_key *k)
+{
+	if (k)
+		k->no_table = true;
 }
 
 void
@@ -723,6 +843,47 @@ s2s_ecies_sealed_len(size_t pt_len)
 }
 
 /*
+ * The recipient of a seal as a point wolfCrypt's fixed-point cache has not
+ * seen: the cache finds points by comparing their coordinates as stored,
+ * and the multiplication reduces them mod p first (into Montgomery form),
+ * so x + m*p with a fresh random m names the same point to the arithmetic
+ * and a new one to the cache.  A point seen once gets no table (the
+ * second multiplication of a point would build it).  rng_lock held.
+ */
+static int
+alias_import(const struct s2s_key *k, WC_RNG *r, ecc_key *alias)
+{
+	mp_int prime, t;
+	uint32_t m = 0;
+	int rc;
+
+	rc = wc_ecc_init_ex(alias, NULL, INVALID_DEVID);
+	if (rc != 0)
+		return rc;
+	rc = wc_ecc_import_x963_ex(k->pub, S2S_P256_PUB_LEN, alias,
+				   ECC_SECP256R1);
+	if (rc == 0)
+		rc = mp_init_multi(&prime, &t, NULL, NULL, NULL, NULL);
+	if (rc != 0) {
+		wc_ecc_free(alias);
+		return rc;
+	}
+	while (rc == 0 && m == 0)
+		rc = wc_RNG_GenerateBlock(r, (byte *)&m, sizeof(m));
+	if (rc == 0)
+		rc = mp_read_radix(&prime, alias->dp->prime, MP_RADIX_HEX);
+	if (rc == 0)
+		rc = mp_mul_d(&prime, (mp_digit)m, &t);
+	if (rc == 0)
+		rc = mp_add(alias->pubkey.x, &t, alias->pubkey.x);
+	mp_clear(&prime);
+	mp_clear(&t);
+	if (rc != 0)
+		wc_ecc_free(alias);
+	return rc;
+}
+
+/*
  * wolfCrypt's ECIES with a NULL context is deterministic for a fixed sender
  * key (zero IV), so each call makes its own ephemeral key, and pads itself
  * because wolfCrypt does not.  The whole call holds rng_lock: the
@@ -769,9 +930,19 @@ s2s_ecies_seal(const struct s2s_key *recipient, const uint8_t *pt,
 	if (rc == 0)
 		rc = wc_ecc_set_rng(&eph, r);
 	n = (word32)s2s_ecies_sealed_len(pt_len);
-	if (rc == 0)
+	if (rc == 0 && rk->no_table) {
+		ecc_key alias;
+
+		rc = alias_import(rk, r, &alias);
+		if (rc == 0) {
+			rc = wc_ecc_encrypt(&eph, &alias, frame, (word32)flen,
+					    out, &n, NULL);
+			wc_ecc_free(&alias);
+		}
+	} else if (rc == 0) {
 		rc = wc_ecc_encrypt(&eph, &rk->ecc, frame, (word32)flen, out,
 				    &n, NULL);
+	}
 	if (rc != 0) {
 		err = wc_err(rc);
 		goto out_unlock;
@@ -950,8 +1121,23 @@ s2s_ecdsa_verify(const struct s2s_key *k, const uint8_t *msg, size_t msg_len,
 		return S2S_ERR_AUTH;
 	s2s_sha256(msg, msg_len, hash);
 	pthread_mutex_lock(&kk->lock);
-	rc = wc_ecc_verify_hash(der, der_len, hash, sizeof(hash), &res,
-				&kk->ecc);
+	if (kk->no_table) {
+		ecc_key alias;
+		WC_RNG *r;
+
+		pthread_mutex_lock(&rng_lock);
+		rc = rng_get(&r) == S2S_OK ? alias_import(kk, r, &alias) :
+		     RNG_FAILURE_E;
+		pthread_mutex_unlock(&rng_lock);
+		if (rc == 0) {
+			rc = wc_ecc_verify_hash(der, der_len, hash,
+						sizeof(hash), &res, &alias);
+			wc_ecc_free(&alias);
+		}
+	} else {
+		rc = wc_ecc_verify_hash(der, der_len, hash, sizeof(hash),
+					&res, &kk->ecc);
+	}
 	pthread_mutex_unlock(&kk->lock);
 	if (rc == MEMORY_E)
 		return S2S_ERR_NOMEM;
@@ -990,6 +1176,102 @@ s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
 	wc_AesFree(&aes);
 	S2S_WIPE(aes);
 	return err;
+}
+
+#define AEAD_POOL 32
+
+struct s2s_aead {
+	uint8_t key[S2S_AEAD_KEY_LEN];
+	uint8_t nonces[AEAD_POOL * S2S_XAEAD_NONCE_LEN];
+	unsigned used;          /* nonces taken from the pool */
+};
+
+enum s2s_err
+s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN], struct s2s_aead **out)
+{
+	struct s2s_aead *a;
+
+	if (!key || !out)
+		return S2S_ERR_INVAL;
+	*out = NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return S2S_ERR_NOMEM;
+	memcpy(a->key, key, sizeof(a->key));
+	a->used = AEAD_POOL;
+	*out = a;
+	return S2S_OK;
+}
+
+void
+s2s_aead_free(struct s2s_aead *a)
+{
+	if (!a)
+		return;
+	s2s_memzero(a, sizeof(*a));
+	free(a);
+}
+
+enum s2s_err
+s2s_xaead_seal(struct s2s_aead *a, const uint8_t *aad, size_t aad_len,
+	       const uint8_t *pt, size_t pt_len, uint8_t *out)
+{
+	uint8_t *nonce;
+	enum s2s_err err;
+	int rc;
+
+	if (!a || !out || (!pt && pt_len) || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (pt_len > UINT32_MAX - S2S_XAEAD_OVERHEAD || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	if (a->used == AEAD_POOL) {
+		err = s2s_random(a->nonces, sizeof(a->nonces));
+		if (err)
+			return err;
+		a->used = 0;
+	}
+	nonce = a->nonces + a->used * S2S_XAEAD_NONCE_LEN;
+	memcpy(out, nonce, S2S_XAEAD_NONCE_LEN);
+	s2s_memzero(nonce, S2S_XAEAD_NONCE_LEN);
+	a->used++;
+	rc = wc_XChaCha20Poly1305_Encrypt(out + S2S_XAEAD_NONCE_LEN,
+					  pt_len + S2S_AEAD_TAG_LEN,
+					  pt ? pt : out,
+					  pt_len, aad, aad_len, out,
+					  S2S_XAEAD_NONCE_LEN, a->key,
+					  sizeof(a->key));
+	if (rc != 0) {
+		s2s_memzero(out, pt_len + S2S_XAEAD_OVERHEAD);
+		return wc_err(rc);
+	}
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_xaead_open(const uint8_t key[S2S_AEAD_KEY_LEN], const uint8_t *aad,
+	       size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	size_t n;
+	int rc;
+
+	if (!key || !in || !out || (!aad && aad_len))
+		return S2S_ERR_INVAL;
+	if (in_len < S2S_XAEAD_OVERHEAD)
+		return S2S_ERR_FORMAT;
+	if (in_len > UINT32_MAX || aad_len > UINT32_MAX)
+		return S2S_ERR_TOO_BIG;
+	n = in_len - S2S_XAEAD_OVERHEAD;
+	rc = wc_XChaCha20Poly1305_Decrypt(out, n,
+					  in + S2S_XAEAD_NONCE_LEN,
+					  in_len - S2S_XAEAD_NONCE_LEN, aad,
+					  aad_len, in, S2S_XAEAD_NONCE_LEN, key,
+					  S2S_AEAD_KEY_LEN);
+	if (rc != 0) {
+		if (n)
+			s2s_memzero(out, n);
+		return rc == MAC_CMP_FAILED_E ? S2S_ERR_AUTH : wc_err(rc);
+	}
+	return S2S_OK;
 }
 
 /*

@@ -421,6 +421,72 @@ s2s_stego_key(const uint8_t *shk, size_t shk_len, uint64_t session,
 
 /* ---- Key chains -------------------------------------------------------- */
 
+/*
+ * Fingerprint of SkCS^T for tag_pre (never 0).  It only tells whether the
+ * precomputed state still belongs to c->skcs (a chain copied and changed
+ * by hand), so a fast mix is enough: it is not a MAC.
+ */
+static uint64_t
+skcs_fp(const uint8_t skcs[S2S_SKCS_LEN])
+{
+	uint64_t h = 0x243f6a8885a308d3ull;
+
+	for (size_t i = 0; i < S2S_SKCS_LEN; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, skcs + i, sizeof(w));
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	return h | 1;
+}
+
+/*
+ * s2s_tag_hardened with the extract's key block (the zero salt) and SkCS^T
+ * already absorbed: PRK = HMAC(0, skcs || sk || shk) resumed from
+ * c->tag_pre, key = HKDF-Expand(PRK, label_tag, 32) = HMAC(PRK, label_tag
+ * || 0x01), tag = HMAC(key, hdr || msg || be32(rt))[0..12).  Same bytes
+ * as s2s_tag_hardened (tests/test_scheme.c checks both on every chain).
+ */
+static enum s2s_err
+tag_hardened_pre(const struct s2s_chain *c, const uint8_t *hdr,
+		 size_t hdr_len, const uint8_t *msg, size_t msg_len,
+		 uint32_t rt, uint8_t tag[S2S_TAG_MAX])
+{
+	static const uint8_t one = 1;
+	uint8_t prk[S2S_SHA256_LEN], key[S2S_SHA256_LEN], mac[S2S_SHA256_LEN];
+	uint8_t rt_be[4];
+	struct s2s_iov ve[2] = {
+		{ c->sk, c->sk_len },
+		{ c->shk, c->shk_len },
+	};
+	struct s2s_iov vx[2] = {
+		{ LABEL(label_tag) },
+		{ &one, 1 },
+	};
+	struct s2s_iov v[3] = {
+		{ hdr, hdr_len },
+		{ msg, msg_len },
+		{ rt_be, sizeof(rt_be) },
+	};
+	enum s2s_err err;
+
+	if (c->sk_len > S2S_SK_MAX || c->shk_len > S2S_SHK_MAX)
+		return S2S_ERR_INVAL;
+	put_be32(rt_be, rt);
+	err = s2s_hmac_sha256_pre_mac(&c->tag_pre, ve, 2, prk);
+	if (err == S2S_OK)
+		err = s2s_hmac_sha256v(prk, sizeof(prk), vx, 2, key);
+	if (err == S2S_OK)
+		err = s2s_hmac_sha256v(key, sizeof(key), v, 3, mac);
+	if (err == S2S_OK)
+		memcpy(tag, mac, 12);
+	S2S_WIPE(prk);
+	S2S_WIPE(key);
+	S2S_WIPE(mac);
+	return err;
+}
+
 enum s2s_err
 s2s_chain_init(struct s2s_chain *c, enum s2s_profile p, uint64_t session,
 	       const uint8_t skcs[S2S_SKCS_LEN], const uint8_t *sk,
@@ -454,6 +520,12 @@ s2s_chain_init(struct s2s_chain *c, enum s2s_profile p, uint64_t session,
 	c->sk_len = (uint8_t)sk_len;
 	c->shk_len = (uint8_t)shk_len;
 	err = s2s_stego_key(shk, shk_len, session, c->stego_key);
+	if (err == S2S_OK && p == S2S_PROFILE_HARDENED) {
+		err = s2s_hmac_sha256_pre(&c->tag_pre, NULL, 0, c->skcs,
+					  S2S_SKCS_LEN);
+		if (err == S2S_OK)
+			c->tag_pre_fp = skcs_fp(c->skcs);
+	}
 	if (err)
 		s2s_chain_wipe(c);
 	return err;
@@ -472,6 +544,9 @@ s2s_chain_tag(const struct s2s_chain *c, const uint8_t *hdr, size_t hdr_len,
 					  c->sk_len, c->shk, c->shk_len, rt));
 		return S2S_OK;
 	case S2S_PROFILE_HARDENED:
+		if (c->tag_pre_fp && c->tag_pre_fp == skcs_fp(c->skcs))
+			return tag_hardened_pre(c, hdr, hdr_len, msg, msg_len,
+						rt, tag);
 		return s2s_tag_hardened(hdr, hdr_len, msg, msg_len, c->skcs,
 					c->sk, c->sk_len, c->shk, c->shk_len,
 					rt, tag);
@@ -518,6 +593,14 @@ s2s_chain_advance(struct s2s_chain *c, uint32_t rt)
 		err = s2s_ratchet_hardened(c->sk, rt);
 		if (err)
 			return err;
+		/* A chain built without s2s_chain_init (read back from a
+		 * file field by field): precompute now, once. */
+		if (c->tag_pre_fp != skcs_fp(c->skcs)) {
+			c->tag_pre_fp = 0;
+			if (s2s_hmac_sha256_pre(&c->tag_pre, NULL, 0, c->skcs,
+						S2S_SKCS_LEN) == S2S_OK)
+				c->tag_pre_fp = skcs_fp(c->skcs);
+		}
 		break;
 	default:
 		return S2S_ERR_PROFILE;

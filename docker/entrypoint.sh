@@ -61,7 +61,8 @@
 #
 # Device settings (entrypoint.sh device ROLE):
 #   S2S_DEVICE_ID (required), S2S_PEER (required), S2S_BROKER
-#   [tcp://broker:1883], S2S_CS_PUB [$S2S_PUBLIC/cs.pub], S2S_DEVICE_DIR
+#   [tcp://broker:1883; several, comma-separated, for a cluster: the
+#   device fails over between them in that order], S2S_CS_PUB [$S2S_PUBLIC/cs.pub], S2S_DEVICE_DIR
 #   [/var/lib/s2s-device], S2S_USER_NO (synthetic signature writer) [1],
 #   S2S_INTERVAL (sender: seconds between messages) [5], S2S_TLS_CA.
 set -eu
@@ -332,8 +333,13 @@ device() {
 	if [ -n "${S2S_TLS_CA:-}" ]; then
 		tls=", \"tls\": { \"ca_file\": \"$S2S_TLS_CA\" }"
 	fi
+	# one URI: a string; several (a cluster): a list, tried in order
+	brokers="\"$S2S_BROKER\""
+	case "$S2S_BROKER" in
+	*,*) brokers="[\"$(printf '%s' "$S2S_BROKER" | sed 's/,/", "/g')\"]" ;;
+	esac
 	cat >"$dir/device.json" <<EOF
-{ "broker": "$S2S_BROKER", "id": "$S2S_DEVICE_ID",
+{ "broker": $brokers, "id": "$S2S_DEVICE_ID",
   "key": "device.key", "cs_key": "$S2S_CS_PUB",
   "signature": "signature.png", "state_dir": "state",
   "covers": "builtin"$tls }

@@ -154,7 +154,7 @@ start_cluster(void)
 				      secret) != 0)
 			die("fragment");
 		fclose(f);
-		if (bh_start(&br[i], &(struct bh_options){
+		if (bh_start(&br[i], &(struct bh_options){ .default_log = true,
 			.plugin = bh_plugin_path(), .plugin_opts = opts,
 			.extra_conf = frag, .port = cc[i].port }) != 0)
 			die("broker did not start");
@@ -419,8 +419,9 @@ main(int argc, char **argv)
 		       "%.0f us per message (both brokers)\n", mx,
 		       1e6 * cpu_cross / kx);
 		printf("  per broker (us per message): same: sender's broker "
-		       "%.0f, the other %.0f (gets every package over its "
-		       "bridge, delivers none); across: sender's broker %.0f, "
+		       "%.0f, the other %.0f (gets nothing: packages are routed "
+		       "to the receiver's broker only); across: sender's broker "
+		       "%.0f, "
 		       "receiver's broker %.0f\n", 1e6 * bs[0] / ks,
 		       1e6 * bs[1] / ks, 1e6 * bx[0] / kx, 1e6 * bx[1] / kx);
 		printf("  ratio across / same: latency %.2f, CPU %.2f\n",

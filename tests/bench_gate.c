@@ -392,6 +392,29 @@ close_conn(struct mosquitto *m)
 	mosquitto_destroy(m);
 }
 
+/*
+ * CPU time of the broker's main thread (the one that runs every plugin
+ * callback), in microseconds: /proc/<pid>/task/<pid>/schedstat, field 1
+ * (ns on the CPU).  The store's background threads are not in it.
+ */
+static double
+broker_thread_us(pid_t pid)
+{
+	char path[64];
+	unsigned long long ns = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid,
+		 (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &ns) != 1)
+		ns = 0;
+	fclose(f);
+	return (double)ns / 1e3;
+}
+
 /* Packages per second from pub to sub on topic (QoS 1, pipelined). */
 static double
 rate(int port, const struct who *pub, const struct who *sub,
@@ -534,16 +557,18 @@ bench_broker(void)
 	uint8_t **pk;
 	size_t *len;
 	char topic[256], tok_a[S2S_TOKEN_MAX], tok_b[S2S_TOKEN_MAX];
-	double *r_plain, *r_gate, mp, mg;
+	double *r_plain, *r_gate, mp, mg, *c_plain, *c_gate, c0;
 	int total = n_per_round * rounds;
 
 	if (!bh_plugin_path()) {
 		printf("through the broker: skipped (S2S_PLUGIN unset)\n");
 		return;
 	}
-	if (bh_start(&gate, &(struct bh_options){ .plugin = bh_plugin_path(),
+	if (bh_start(&gate, &(struct bh_options){
+		.default_log = true, .plugin = bh_plugin_path(),
 						  .plugin_opts = opts }) != 0 ||
-	    bh_start(&plain, &(struct bh_options){ .plugin = NULL }) != 0)
+	    bh_start(&plain, &(struct bh_options){
+		.default_log = true, .plugin = NULL }) != 0)
 		fail("broker start");
 	if (s2s_key_load_public(bh_path(gate, "cs.pub"), &cs) != S2S_OK)
 		fail("cs.pub");
@@ -559,7 +584,9 @@ bench_broker(void)
 		fail("token");
 	r_plain = calloc((size_t)rounds, sizeof(double));
 	r_gate = calloc((size_t)rounds, sizeof(double));
-	if (!r_plain || !r_gate)
+	c_plain = calloc((size_t)rounds, sizeof(double));
+	c_gate = calloc((size_t)rounds, sizeof(double));
+	if (!r_plain || !r_gate || !c_plain || !c_gate)
 		fail("oom");
 	for (int r = 0; r < rounds; r++) {
 		struct who pa = { "alice", NULL, NULL }, pb = { "bob", NULL,
@@ -577,10 +604,16 @@ bench_broker(void)
 				   tok_b) != S2S_OK)
 			fail("token");
 
+		c0 = broker_thread_us(bh_pid(plain));
 		r_plain[r] = rate(bh_port(plain), &pa, &pb, topic, slice,
 				  lslice, n_per_round);
+		c_plain[r] = (broker_thread_us(bh_pid(plain)) - c0) /
+			     n_per_round;
+		c0 = broker_thread_us(bh_pid(gate));
 		r_gate[r] = rate(bh_port(gate), &ga, &gb, topic, slice, lslice,
 				 n_per_round);
+		c_gate[r] = (broker_thread_us(bh_pid(gate)) - c0) /
+			    n_per_round;
 	}
 	mp = median(r_plain, rounds);
 	mg = median(r_gate, rounds);
@@ -591,8 +624,17 @@ bench_broker(void)
 	       mp);
 	printf("  %-44s %9.0f packages/s\n", "mosquitto + s2s gate", mg);
 	printf("  %-44s %9.2f\n", "ratio gate / plain", mg / mp);
+	printf("broker main thread CPU per package (connect, deliver, "
+	       "disconnect)\n");
+	mp = median(c_plain, rounds);
+	mg = median(c_gate, rounds);
+	printf("  %-44s %9.1f us\n", "plain mosquitto 2.0", mp);
+	printf("  %-44s %9.1f us\n", "mosquitto + s2s gate", mg);
+	printf("  %-44s %9.1f us\n", "gate cost on the broker thread", mg - mp);
 	free(r_plain);
 	free(r_gate);
+	free(c_plain);
+	free(c_gate);
 	free_many(pk, len, total);
 	td_free(&a);
 	td_free(&b);

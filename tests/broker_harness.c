@@ -65,9 +65,12 @@ write_conf(struct bh_broker *b, const struct bh_options *o)
 		"persistence false\n"
 		"set_tcp_nodelay true\n"
 		"log_dest stderr\n"
-		"log_type all\n"
+		"%s"
 		"log_timestamp_format %%H:%%M:%%S\n",
-		o->no_anonymous ? "false" : "true", b->port);
+		o->no_anonymous ? "false" : "true", b->port,
+		o->default_log ? "log_type error\nlog_type warning\n"
+		"log_type notice\nlog_type information\n" :
+		"log_type all\n");
 	if (o->plugin) {
 		fprintf(f, "plugin %s\n", b->plugin);
 		if (!has_opt(o->plugin_opts, "store"))

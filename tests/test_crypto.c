@@ -817,6 +817,65 @@ START_TEST(test_fixed_point_cache_off)
 }
 END_TEST
 
+/*
+ * A key marked s2s_key_no_table seals to the same point: what it seals
+ * opens with the private key, every time (each seal presents the point to
+ * wolfCrypt under a new alias x + m*p), with the cache on and off, and its
+ * public encoding is the point's own.
+ */
+START_TEST(test_key_no_table)
+{
+	uint8_t p[S2S_P256_PUB_LEN], q[S2S_P256_PUB_LEN];
+	uint8_t pt[40], ct[256], out[256];
+	size_t ct_len, out_len;
+	struct s2s_key *pub;
+
+	s2s_key_public(alice, p);
+	ck_assert_int_eq(s2s_key_from_public(p, &pub), S2S_OK);
+	s2s_key_no_table(pub);
+	s2s_key_public(pub, q);
+	ck_assert_mem_eq(p, q, sizeof(p));
+	memset(pt, 0x5a, sizeof(pt));
+	for (int round = 0; round < 2; round++) {
+		s2s_crypto_fixed_point_cache(round == 0);
+		for (int i = 0; i < 6; i++) {
+			round_trip(pub, alice, 17 + (size_t)i);
+			ck_assert_int_eq(s2s_ecies_seal(pub, pt, sizeof(pt),
+							ct, &ct_len), S2S_OK);
+			ct[ct_len - 1 - (size_t)i] ^= 1;
+			ck_assert_int_eq(s2s_ecies_open(alice, ct, ct_len, out,
+							&out_len),
+					 S2S_ERR_AUTH);
+		}
+	}
+	s2s_crypto_fixed_point_cache(true);
+	/* Signatures: alice's verify through the alias, others' do not. */
+	for (int i = 0; i < 4; i++) {
+		uint8_t sig[S2S_P256_SIG_LEN];
+
+		ck_assert_int_eq(s2s_ecdsa_sign(alice, pt, sizeof(pt), sig),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_OK);
+		pt[i] ^= 1;
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_ERR_AUTH);
+		pt[i] ^= 1;
+		ck_assert_int_eq(s2s_ecdsa_sign(bob, pt, sizeof(pt), sig),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_ecdsa_verify(pub, pt, sizeof(pt), sig),
+				 S2S_ERR_AUTH);
+	}
+	/* Not bob's: the alias is of alice's point, nobody else's. */
+	ck_assert_int_eq(s2s_ecies_seal(pub, pt, sizeof(pt), ct, &ct_len),
+			 S2S_OK);
+	ck_assert_int_eq(s2s_ecies_open(bob, ct, ct_len, out, &out_len),
+			 S2S_ERR_AUTH);
+	s2s_key_no_table(NULL);
+	s2s_key_destroy(pub);
+}
+END_TEST
+
 /* ---- AES-256-GCM records ------------------------------------------------- */
 
 /*
@@ -837,6 +896,63 @@ START_TEST(test_aead_kat)
 		ck_assert_uint_eq(out[i], 0);
 	in[20] ^= 1;
 	ck_assert_int_eq(s2s_aead_open(key, NULL, 0, in, 44, out), S2S_ERR_AUTH);
+}
+END_TEST
+
+/* XChaCha20-Poly1305 from the keyed object: round trip at every length
+ * up to 100, fresh nonces across several refills of the nonce pool, every
+ * flipped bit, a wrong aad, key or length refused (output wiped). */
+START_TEST(test_xaead)
+{
+	uint8_t key[32], key2[32], pt[100], out[100];
+	static uint8_t rec[101][100 + S2S_XAEAD_OVERHEAD];
+	const uint8_t aad[] = "chain:x";
+	struct s2s_aead *a = NULL;
+	uint64_t seed = 77;
+
+	vec_fill(&seed, key, sizeof(key));
+	memcpy(key2, key, sizeof(key));
+	key2[0] ^= 1;
+	ck_assert_int_eq(s2s_aead_new(key, &a), S2S_OK);
+	for (size_t k = 0; k <= 100; k++) {
+		vec_fill(&seed, pt, k);
+		ck_assert_int_eq(s2s_xaead_seal(a, aad, 7, pt, k, rec[k]),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[k],
+						k + S2S_XAEAD_OVERHEAD, out),
+				 S2S_OK);
+		ck_assert_mem_eq(out, pt, k);
+		for (size_t j = 0; j < k; j++)
+			ck_assert(memcmp(rec[j], rec[k],
+					 S2S_XAEAD_NONCE_LEN) != 0);
+	}
+	for (size_t i = 0; i < 66 + S2S_XAEAD_OVERHEAD; i++)
+		for (int bit = 0; bit < 8; bit += 3) {
+			rec[66][i] ^= (uint8_t)(1u << bit);
+			memset(out, 0xaa, sizeof(out));
+			ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+							66 +
+							S2S_XAEAD_OVERHEAD,
+							out), S2S_ERR_AUTH);
+			assert_no_plaintext(out, 66);
+			rec[66][i] ^= (uint8_t)(1u << bit);
+		}
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 6, rec[66],
+					66 + S2S_XAEAD_OVERHEAD, out),
+			 S2S_ERR_AUTH);
+	ck_assert_int_eq(s2s_xaead_open(key2, aad, 7, rec[66],
+					66 + S2S_XAEAD_OVERHEAD, out),
+			 S2S_ERR_AUTH);
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+					65 + S2S_XAEAD_OVERHEAD, out),
+			 S2S_ERR_AUTH);
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+					S2S_XAEAD_OVERHEAD - 1, out),
+			 S2S_ERR_FORMAT);
+	ck_assert_int_eq(s2s_xaead_open(key, aad, 7, rec[66],
+					66 + S2S_XAEAD_OVERHEAD, out), S2S_OK);
+	s2s_aead_free(a);
+	s2s_aead_free(NULL);
 }
 END_TEST
 
@@ -927,8 +1043,10 @@ make_suite(void)
 	tcase_add_test(pk, test_ecdsa);
 	tcase_add_test(pk, test_ecdsa_rfc6979);
 	tcase_add_test(pk, test_fixed_point_cache_off);
+	tcase_add_test(pk, test_key_no_table);
 	tcase_add_test(pk, test_aead_kat);
 	tcase_add_test(pk, test_aead_round_trip_tamper);
+	tcase_add_test(pk, test_xaead);
 	suite_add_tcase(s, pk);
 	return s;
 }

@@ -390,6 +390,45 @@ START_TEST(test_chain_in_step)
 }
 END_TEST
 
+/*
+ * The hardened tag from the chain's precomputed HMAC state (tag_pre) is
+ * byte for byte s2s_tag_hardened, also for a chain whose SkCS^T was changed
+ * by hand after s2s_chain_init (the fingerprint sends it the long way),
+ * and again after the next advance (which precomputes for the new SkCS^T).
+ */
+START_TEST(test_chain_tag_precomputed)
+{
+	struct s2s_chain a, b, c;
+	uint64_t seed = 0x9e37;
+	uint8_t hdr[40], msg[300], got[S2S_TAG_MAX], want[S2S_TAG_MAX];
+
+	fresh_chains(S2S_PROFILE_HARDENED, &seed, &a, &b, &c);
+	ck_assert_uint_ne(a.tag_pre_fp, 0);
+	for (int k = 0; k < 200; k++) {
+		size_t nm = (size_t)(vec_rand(&seed) % sizeof(msg));
+		size_t nh = (size_t)(vec_rand(&seed) % sizeof(hdr));
+		uint32_t rt = (uint32_t)vec_rand(&seed);
+
+		vec_fill(&seed, hdr, nh);
+		vec_fill(&seed, msg, nm);
+		if (k == 100)   /* a new SkCS^T behind the chain's back */
+			vec_fill(&seed, a.skcs, sizeof(a.skcs));
+		ck_assert_int_eq(s2s_chain_tag(&a, hdr, nh, msg, nm, rt, got),
+				 S2S_OK);
+		ck_assert_int_eq(s2s_tag_hardened(hdr, nh, msg, nm, a.skcs,
+						  a.sk, a.sk_len, a.shk,
+						  a.shk_len, rt, want), S2S_OK);
+		ck_assert_mem_eq(got, want, 12);
+		if (k >= 100)
+			ck_assert(memcmp(got, (uint8_t[12]){ 0 }, 12) != 0);
+		ck_assert_int_eq(s2s_chain_advance(&a, rt), S2S_OK);
+	}
+	s2s_chain_wipe(&a);
+	s2s_chain_wipe(&b);
+	s2s_chain_wipe(&c);
+}
+END_TEST
+
 static void
 expect_refused(const struct s2s_chain *c, const uint8_t *hdr, size_t nh,
 	       const uint8_t *msg, size_t nm, uint32_t rt, const uint8_t *tag,
@@ -595,6 +634,7 @@ make_suite(void)
 	suite_add_tcase(s, kat);
 
 	tcase_add_loop_test(ch, test_chain_in_step, 0, 2);
+	tcase_add_test(ch, test_chain_tag_precomputed);
 	tcase_add_loop_test(ch, test_chain_tamper, 0, 2);
 	tcase_add_test(ch, test_chain_init_rules);
 	suite_add_tcase(s, ch);

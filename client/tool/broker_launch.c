@@ -176,25 +176,43 @@ bl_stage_plugin(const char *plugin, const char *dir, char *out,
 /*
  * In an ASan build the caller carries the ASan runtime, and so does the
  * plugin it loads into the (uninstrumented) broker: the broker can only
- * load it with the same runtime preloaded.  No-op in normal builds.
+ * load it with the same runtime preloaded.  libpq too, when the caller
+ * has it (a PostgreSQL build): loaded by dlopen() as the plugin's
+ * dependency under a preloaded ASan, its first connect hangs for good in
+ * bindtextdomain() (glibc's _nl_state_lock, taken for writing, is never
+ * free: seen with gcc 12's libasan, libpq 15, Debian 12), so the broker
+ * never opened its listener and the PostgreSQL suites failed under
+ * `make test-asan`.  Preloaded, it is initialised before the broker
+ * starts and connects normally.  No-op in normal builds.
  */
 static void
 preload_sanitizer(void)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
-	char line[1024], *path;
+	char line[1024], asan[512] = "", pq[512] = "", *path;
 
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		path = strchr(line, '/');
-		if (path && strstr(path, "/libasan.so")) {
-			path[strcspn(path, "\n")] = '\0';
-			setenv("LD_PRELOAD", path, 1);
-			break;
-		}
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		if (!asan[0] && strstr(path, "/libasan.so") &&
+		    strlen(path) < sizeof(asan))
+			strcpy(asan, path);
+		else if (!pq[0] && strstr(path, "/libpq.so") &&
+			 strlen(path) < sizeof(pq))
+			strcpy(pq, path);
 	}
 	fclose(f);
+	if (asan[0]) {
+		char both[sizeof(asan) + sizeof(pq) + 1];
+
+		snprintf(both, sizeof(both), "%s%s%s", asan, pq[0] ? " " : "",
+			 pq);
+		setenv("LD_PRELOAD", both, 1);
+	}
 }
 
 pid_t

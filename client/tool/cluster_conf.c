@@ -75,9 +75,35 @@ cc_parse(const char *spec, struct cc_broker *b, size_t max, char *err,
 	return (int)count;
 }
 
+/* "key path" with every "{id}" replaced by id. */
+static void
+tls_line(FILE *f, const char *key, const char *path, const char *id)
+{
+	if (!path || !*path)
+		return;
+	fprintf(f, "%s ", key);
+	for (const char *s = path; *s;) {
+		if (strncmp(s, "{id}", 4) == 0) {
+			fputs(id, f);
+			s += 4;
+		} else {
+			fputc(*s++, f);
+		}
+	}
+	fputc('\n', f);
+}
+
 int
 cc_fragment(FILE *f, const struct cc_broker *b, size_t n, size_t i,
 	    const char *root, const char *secret_file, const char *secret)
+{
+	return cc_fragment_tls(f, b, n, i, root, secret_file, secret, NULL);
+}
+
+int
+cc_fragment_tls(FILE *f, const struct cc_broker *b, size_t n, size_t i,
+		const char *root, const char *secret_file, const char *secret,
+		const struct cc_tls *tls)
 {
 	const struct cc_broker *me = &b[i];
 	bool first = true;
@@ -96,10 +122,11 @@ cc_fragment(FILE *f, const struct cc_broker *b, size_t n, size_t i,
 	for (size_t k = 0; k < n; k++) {
 		if (k == i)
 			continue;
-		fprintf(f, "\n# bridge %s -> %s: what appears here under "
-			"%s/pair/# and %s/inbox/#\n# reaches %s as "
-			"%s/bridge/%s/...\n", me->id, b[k].id, root, root,
-			b[k].id, root, me->id);
+		fprintf(f, "\n# bridge %s -> %s: what the plugin routes to %s "
+			"(%s/route/%s/pair/# and\n# .../inbox/#: messages for "
+			"devices connected there) reaches it as %s/bridge/%s/..."
+			"\n", me->id, b[k].id, b[k].id, root, b[k].id, root,
+			me->id);
 		fprintf(f, "connection s2s-%s-%s\n", me->id, b[k].id);
 		fprintf(f, "address %s:%d\n", b[k].host, b[k].port);
 		fprintf(f, "remote_clientid s2s-bridge-%s-%s\n", me->id,
@@ -114,10 +141,16 @@ cc_fragment(FILE *f, const struct cc_broker *b, size_t n, size_t i,
 			"restart_timeout 1 10\n"
 			"keepalive_interval 10\n"
 			"bridge_attempt_unsubscribe false\n");
-		fprintf(f, "topic pair/# out 1 %s/ %s/bridge/%s/\n", root,
-			root, me->id);
-		fprintf(f, "topic inbox/# out 1 %s/ %s/bridge/%s/\n", root,
-			root, me->id);
+		if (tls) {
+			tls_line(f, "bridge_cafile", tls->cafile, me->id);
+			tls_line(f, "bridge_certfile", tls->certfile, me->id);
+			tls_line(f, "bridge_keyfile", tls->keyfile, me->id);
+		}
+		/* only what the plugin routes to b[k] (ROOT/route/<k>/...) */
+		fprintf(f, "topic pair/# out 1 %s/route/%s/ %s/bridge/%s/\n",
+			root, b[k].id, root, me->id);
+		fprintf(f, "topic inbox/# out 1 %s/route/%s/ %s/bridge/%s/\n",
+			root, b[k].id, root, me->id);
 	}
 	return ferror(f) ? -1 : 0;
 }

@@ -6,8 +6,9 @@
  * every other broker.  Used by `s2s cluster-config`, the cluster demo and
  * tests/test_cluster.c, so that what is tested is what operators get.
  *
- * Broker X's bridge to Y publishes what appears on X under ROOT/pair/#
- * and ROOT/inbox/# to Y as ROOT/bridge/X/...; it logs in to Y as user
+ * Broker X's bridge to Y publishes what X's plugin routes to Y (under
+ * ROOT/route/Y/pair/# and ROOT/route/Y/inbox/#: messages for devices
+ * connected to Y) to Y as ROOT/bridge/X/...; it logs in to Y as user
  * "s2s-bridge-X" with the shared password; only that user may write
  * ROOT/bridge/X/... on Y.  Every bridge goes "out" only and the receiving
  * plugin hands what arrives straight to one connected device, so nothing
@@ -43,5 +44,24 @@ int cc_parse(const char *spec, struct cc_broker *b, size_t max, char *err,
  */
 int cc_fragment(FILE *f, const struct cc_broker *b, size_t n, size_t i,
 		const char *root, const char *secret_file, const char *secret);
+
+/*
+ * TLS between brokers: each bridge gets bridge_cafile (the CA that signed
+ * the peers' listener certificates), bridge_certfile and bridge_keyfile
+ * (this broker's client certificate, for listeners that require one).
+ * "{id}" in a path is replaced with the broker's id (one certificate per
+ * broker).  Any field may be NULL; all NULL: no TLS lines.  HOST:PORT of
+ * each broker must then be its TLS listener.
+ */
+struct cc_tls {
+	const char *cafile;
+	const char *certfile;
+	const char *keyfile;
+};
+
+/* cc_fragment with the bridges' TLS files (tls NULL: cc_fragment). */
+int cc_fragment_tls(FILE *f, const struct cc_broker *b, size_t n, size_t i,
+		    const char *root, const char *secret_file,
+		    const char *secret, const struct cc_tls *tls);
 
 #endif

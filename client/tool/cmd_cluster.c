@@ -88,6 +88,9 @@ config_usage(FILE *f)
 		"[,...]\n"
 		"                          [--out DIR] [--root s2s]\n"
 		"                          [--secret-file PATH]\n"
+		"                          [--bridge-cafile F] [--bridge-certfile F]"
+		"\n"
+		"                          [--bridge-keyfile F]\n"
 		"\n"
 		"Writes, for every broker of an s2s cluster, the mosquitto.conf\n"
 		"lines to put after its `plugin` line (its broker id, its bridge\n"
@@ -98,7 +101,12 @@ config_usage(FILE *f)
 		"(0600); install it as PATH (default\n"
 		"/etc/mosquitto/s2s-bridge.secret) on every broker, readable by\n"
 		"the broker user.  Every broker also needs the same\n"
-		"plugin_opt_store (PostgreSQL) and the same CS key files.\n");
+		"plugin_opt_store (PostgreSQL) and the same CS key files.\n"
+		"TLS between brokers: --bridge-cafile (the CA of the peers'\n"
+		"listener certificates), --bridge-certfile/--bridge-keyfile\n"
+		"(this broker's client certificate; \"{id}\" in a path becomes\n"
+		"the broker id) go into every bridge; HOST:PORT must then be\n"
+		"the peers' TLS listeners (docs/CLUSTER.md, \"Trust\").\n");
 }
 
 int
@@ -107,6 +115,7 @@ cmd_cluster_config(int argc, char **argv)
 	struct cc_broker b[CC_MAX_BROKERS];
 	const char *spec = NULL, *out = NULL, *root = "s2s";
 	const char *secret_file = "/etc/mosquitto/s2s-bridge.secret";
+	struct cc_tls tls = { NULL, NULL, NULL };
 	char secret[256], err[256], path[4096 + 64];
 	int n;
 
@@ -123,6 +132,15 @@ cmd_cluster_config(int argc, char **argv)
 			root = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "--secret-file") == 0)
 			secret_file = argv[++i];
+		else if (i + 1 < argc &&
+			 strcmp(argv[i], "--bridge-cafile") == 0)
+			tls.cafile = argv[++i];
+		else if (i + 1 < argc &&
+			 strcmp(argv[i], "--bridge-certfile") == 0)
+			tls.certfile = argv[++i];
+		else if (i + 1 < argc &&
+			 strcmp(argv[i], "--bridge-keyfile") == 0)
+			tls.keyfile = argv[++i];
 		else {
 			config_usage(stderr);
 			return EXIT_USAGE;
@@ -132,6 +150,9 @@ cmd_cluster_config(int argc, char **argv)
 		config_usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!tls.certfile != !tls.keyfile)
+		return tool_fail(EXIT_USAGE, "cluster-config", "--bridge-"
+				 "certfile and --bridge-keyfile go together");
 	n = cc_parse(spec, b, CC_MAX_BROKERS, err, sizeof(err));
 	if (n < 0)
 		return tool_fail(EXIT_USAGE, "cluster-config", "--brokers: %s",
@@ -172,8 +193,8 @@ cmd_cluster_config(int argc, char **argv)
 						 "write %s", path);
 			}
 		}
-		if (cc_fragment(f, b, (size_t)n, (size_t)i, root, secret_file,
-				secret) != 0) {
+		if (cc_fragment_tls(f, b, (size_t)n, (size_t)i, root,
+				    secret_file, secret, &tls) != 0) {
 			S2S_WIPE(secret);
 			return tool_fail(1, "cluster-config", "write error");
 		}

@@ -65,6 +65,10 @@ void s2s_crypto_shutdown(void);
  * multiplication starts from an empty cache (a seal about 2x0.45 ms, no
  * 3-4 ms table in the middle of a negotiation step, no cache memory).
  * Process-wide; the client library turns it off (s2s_client_create).
+ * Off also raises glibc's M_TRIM_THRESHOLD to 4 MiB once per process:
+ * wolfCrypt allocates about 826 KB of table slots for every point it
+ * multiplies, and without it each multiplication faulted them back in
+ * from the kernel (0.8 ms instead of 0.45 ms per multiplication).
  */
 void s2s_crypto_fixed_point_cache(bool on);
 
@@ -92,6 +96,29 @@ enum s2s_err s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 			     const uint8_t *salt, size_t salt_len,
 			     const uint8_t *info, size_t info_len,
 			     uint8_t *out, size_t out_len);
+
+/*
+ * HMAC-SHA-256 with the key and a prefix of the message fixed in advance
+ * (RFC 2104 with the hash states kept after the key blocks): the inner
+ * state after (key ^ ipad) || prefix and the outer state after
+ * (key ^ opad).  A MAC of prefix || rest then costs the blocks of rest
+ * and two more, not the key blocks and the prefix again.  prefix_len must
+ * be a multiple of 64 (whole SHA-256 blocks).  The state is as secret as
+ * the key and the prefix: plain bytes, copyable by value, wipe it with
+ * the object that holds it (s2s_memzero).
+ */
+#define S2S_SHA256_STATE_SIZE 160
+struct s2s_hmac_pre {
+	_Alignas(16) uint8_t inner[S2S_SHA256_STATE_SIZE];
+	_Alignas(16) uint8_t outer[S2S_SHA256_STATE_SIZE];
+};
+enum s2s_err s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
+				 size_t key_len, const uint8_t *prefix,
+				 size_t prefix_len);
+/* HMAC(key, prefix || v[0] || ... || v[cnt-1]) from p. */
+enum s2s_err s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p,
+				     const struct s2s_iov *v, size_t cnt,
+				     uint8_t out[S2S_SHA256_LEN]);
 
 /* ---- Big numbers ------------------------------------------------------ */
 
@@ -121,6 +148,20 @@ enum s2s_err s2s_key_generate(struct s2s_key **out);
  */
 enum s2s_err s2s_key_from_public(const uint8_t pub[S2S_P256_PUB_LEN],
 				 struct s2s_key **out);
+
+/*
+ * Mark k (before it is shared) as a point this process seals to rarely:
+ * no fixed-point table is ever built for it.  wolfCrypt builds one (3-4
+ * ms, 826 KB) the second time a thread multiplies the same point, and
+ * with more than a dozen such points in turn its 15-slot cache evicts the
+ * tables before they pay back.  A seal to a marked key costs one plain
+ * multiplication (about 0.45 ms) every time, never a table in the middle
+ * of a step.  The CS marks the keys of its devices (thousands of them, a
+ * few seals each per session, a token check per connection).  The same
+ * holds for s2s_ecdsa_verify with k (one plain double multiplication).
+ * Nothing else changes: the same point, the same wire bytes.
+ */
+void s2s_key_no_table(struct s2s_key *k);
 
 /* Copy the 65-byte X9.63 public key out of k. */
 void s2s_key_public(const struct s2s_key *k, uint8_t pub[S2S_P256_PUB_LEN]);
@@ -220,6 +261,31 @@ enum s2s_err s2s_aead_seal(const uint8_t key[S2S_AEAD_KEY_LEN],
 enum s2s_err s2s_aead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
 			   const uint8_t *aad, size_t aad_len,
 			   const uint8_t *in, size_t in_len, uint8_t *out);
+
+/*
+ * XChaCha20-Poly1305 with a random 24-byte nonce, for records sealed at a
+ * high rate (the store seals a chain per package): out = nonce ||
+ * ciphertext || tag, pt_len + S2S_XAEAD_OVERHEAD bytes.  Software
+ * ChaCha20-Poly1305 costs a fraction of AES-GCM without AES-NI (Debian's
+ * wolfSSL has none), and 192-bit random nonces never collide in practice.
+ * The key lives in a struct s2s_aead (s2s_aead_new), which also draws the
+ * nonces from the DRBG 32 at a time (each used once); one object per
+ * thread (no lock); s2s_aead_free wipes the key and the unused nonces.
+ * s2s_xaead_open needs only the key: S2S_ERR_AUTH on any tampering (out
+ * is then wiped), S2S_ERR_FORMAT if in_len < S2S_XAEAD_OVERHEAD.
+ */
+#define S2S_XAEAD_NONCE_LEN 24
+#define S2S_XAEAD_OVERHEAD (S2S_XAEAD_NONCE_LEN + S2S_AEAD_TAG_LEN)
+struct s2s_aead;
+enum s2s_err s2s_aead_new(const uint8_t key[S2S_AEAD_KEY_LEN],
+			  struct s2s_aead **out);
+void s2s_aead_free(struct s2s_aead *a);
+enum s2s_err s2s_xaead_seal(struct s2s_aead *a, const uint8_t *aad,
+			    size_t aad_len, const uint8_t *pt, size_t pt_len,
+			    uint8_t *out);
+enum s2s_err s2s_xaead_open(const uint8_t key[S2S_AEAD_KEY_LEN],
+			    const uint8_t *aad, size_t aad_len,
+			    const uint8_t *in, size_t in_len, uint8_t *out);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "s2s/bio.h"
+#include "s2s/crypto.h"
 #include "s2s/error.h"
 
 #ifdef __cplusplus
@@ -173,6 +174,16 @@ struct s2s_chain {
 	uint8_t stego_key[S2S_STEGO_KEY_LEN];
 	uint8_t sk_len;
 	uint8_t shk_len;
+	/*
+	 * Hardened profile: the HKDF-extract HMAC of the tag key with its
+	 * zero salt and skcs already absorbed (s2s_hmac_pre), made by
+	 * s2s_chain_init, so a tag costs the blocks of sk || shk and not the
+	 * 256 bytes of SkCS^T again.  tag_pre_fp is a fingerprint of the
+	 * skcs it was made from (0: none); a chain whose skcs changed without
+	 * s2s_chain_init is computed the long way, never wrongly.
+	 */
+	uint64_t tag_pre_fp;
+	struct s2s_hmac_pre tag_pre;
 };
 
 /*
