@@ -167,6 +167,11 @@ pair_free(struct pair *p)
 {
 	message__clear_stash(p, true);
 	free(p->resend);
+	s2s_package_cache_clear(&p->rx_cache);
+	if (p->tx_cache) {
+		s2s_package_cache_clear(p->tx_cache);
+		free(p->tx_cache);
+	}
 	s2s_memzero(p, sizeof(*p));
 	free(p);
 }
@@ -182,17 +187,57 @@ client__pair_topic(const struct s2s_client *c, const struct pair *p,
 static void note_event_only(struct s2s_client *c, enum s2s_event ev,
 			    const char *peer, const char *detail);
 
+/*
+ * Write the snapshot (st, v[0..n)) of generation gen unless a newer one
+ * is on disk already.  Any thread; takes save_lock.
+ */
+static enum s2s_err
+save_gen(struct s2s_client *c, const struct s2s_state *st,
+	 const struct s2s_state_pair **v, size_t n, uint64_t gen)
+{
+	enum s2s_err e = S2S_OK;
+
+	pthread_mutex_lock(&c->save_lock);
+	if (gen > c->saved_gen) {
+		e = s2s_state_save(c->cfg.state_dir, st, v, n,
+				   c->cfg.state_fsync);
+		if (!e) {
+			c->saved_gen = gen;
+			/* Every journal record is behind this file now. */
+			if (gen > c->jgen_max)
+				c->jslot = 0;
+		}
+	}
+	pthread_mutex_unlock(&c->save_lock);
+	return e;
+}
+
+static void
+state_head(const struct s2s_client *c, struct s2s_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->registered = c->registered;
+	snprintf(st->cs_id, sizeof(st->cs_id), "%s", c->cs_id);
+	memcpy(st->cs_pub, c->cs_pub, sizeof(st->cs_pub));
+}
+
+static void
+persist_failed(struct s2s_client *c)
+{
+	client__log(c, S2S_LOG_ERROR, "cannot write the state file in %s: %s",
+		    c->cfg.state_dir, strerror(errno));
+	note_event_only(c, S2S_EVENT_DISCONNECTED, NULL,
+			"cannot write the state file");
+}
+
+/* c->lock held: write the state now (durably when state_fsync). */
 void
 client__persist(struct s2s_client *c)
 {
 	struct s2s_state st;
 	const struct s2s_state_pair **v = NULL;
-	enum s2s_err e;
 
-	memset(&st, 0, sizeof(st));
-	st.registered = c->registered;
-	snprintf(st.cs_id, sizeof(st.cs_id), "%s", c->cs_id);
-	memcpy(st.cs_pub, c->cs_pub, sizeof(st.cs_pub));
+	state_head(c, &st);
 	if (c->npairs) {
 		v = calloc(c->npairs, sizeof(*v));
 		if (!v)
@@ -200,15 +245,129 @@ client__persist(struct s2s_client *c)
 		for (size_t i = 0; i < c->npairs; i++)
 			v[i] = &c->pairs[i]->st;
 	}
-	e = s2s_state_save(c->cfg.state_dir, &st, v, c->npairs,
-			   c->cfg.state_fsync);
+	c->persist_due = false;
+	if (save_gen(c, &st, v, c->npairs, ++c->state_gen))
+		persist_failed(c);
 	free(v);
-	if (e) {
-		client__log(c, S2S_LOG_ERROR, "cannot write the state file "
-			    "in %s: %s", c->cfg.state_dir, strerror(errno));
-		note_event_only(c, S2S_EVENT_DISCONNECTED, NULL,
-				"cannot write the state file");
+}
+
+/*
+ * c->lock held: the state changed in a way that may reach the disk a
+ * little later (at most S2S_PERSIST_DELAY_MS; the housekeeping thread
+ * writes it, outside c->lock, or the next client__persist or destroy
+ * does).  Only for a receive chain moving forward: if the process dies
+ * first, the state on disk has the receive chain a few packages back, so
+ * the next run fetches those packages from the CS again and verifies them
+ * again (a message may be delivered twice, none is lost).  The send
+ * chain is never deferred: a package leaves only once its chain position
+ * is on disk (s2s_client_send), or a restart could reuse it.
+ */
+void
+client__persist_soon(struct s2s_client *c)
+{
+	if (c->persist_due)
+		return;
+	c->persist_due = true;
+	c->persist_at = client__now_ms() + S2S_PERSIST_DELAY_MS;
+	pthread_cond_broadcast(&c->cond);   /* the keeper shortens its nap */
+}
+
+/*
+ * c->lock held on entry and on return, let go while writing: write a
+ * snapshot of the state now (durably when state_fsync), so that the
+ * network thread is not held up by the disk.  The caller looks its
+ * pointers up again afterwards.  false if the write failed (logged).
+ */
+bool
+client__persist_unlocked(struct s2s_client *c)
+{
+	struct s2s_state st;
+	struct s2s_state_pair *cp = NULL;
+	const struct s2s_state_pair **v = NULL;
+	size_t n = c->npairs;
+	uint64_t gen;
+	enum s2s_err e;
+
+	if (n && (!(cp = calloc(n, sizeof(*cp))) ||
+		  !(v = calloc(n, sizeof(*v))))) {
+		free(cp);
+		client__persist(c);     /* no memory for a copy: write now */
+		return true;
 	}
+	state_head(c, &st);
+	for (size_t i = 0; i < n; i++) {
+		cp[i] = c->pairs[i]->st;
+		v[i] = &cp[i];
+	}
+	gen = ++c->state_gen;
+	c->persist_due = false;
+	pthread_mutex_unlock(&c->lock);
+	e = save_gen(c, &st, v, n, gen);
+	if (cp)
+		s2s_memzero(cp, n * sizeof(*cp));
+	free(cp);
+	free(v);
+	pthread_mutex_lock(&c->lock);
+	if (e)
+		persist_failed(c);
+	return !e;
+}
+
+/*
+ * c->lock held on entry and on return, let go while writing: make the send
+ * chain tx of peer durable (fsynced with state_fsync) with one record of
+ * the journal (state.h), or with a full write when the journal is not
+ * there or has no free slot.  The caller looks its pointers up again
+ * afterwards.
+ *
+ * rollback (the package never left, the chain goes back one position):
+ * every record this run wrote for peer is overwritten with one saying so,
+ * under a new counter, and the whole state is written too, so that no
+ * record is ahead of the file (what lets a full write free every slot).
+ */
+void
+client__persist_tx(struct s2s_client *c, const char *peer,
+		   const struct s2s_chain *tx, bool rollback)
+{
+	struct s2s_chain copy = *tx;
+	uint64_t gen = ++c->state_gen;
+	enum s2s_err e = S2S_ERR_STATE;
+
+	pthread_mutex_unlock(&c->lock);
+	pthread_mutex_lock(&c->save_lock);
+	if (c->txlog_fd >= 0 && rollback) {
+		uint64_t k = ++c->jcounter;
+
+		e = S2S_OK;
+		for (unsigned i = 0; i < S2S_TXLOG_SLOTS; i++)
+			if (!strcmp(c->jpeer[i], peer) &&
+			    s2s_txlog_write(c->txlog_fd, i, k, peer, &copy,
+					    c->cfg.state_fsync))
+				e = S2S_ERR_IO;
+	} else if (c->txlog_fd >= 0 && c->jslot < S2S_TXLOG_SLOTS) {
+		e = s2s_txlog_write(c->txlog_fd, c->jslot, c->jcounter + 1,
+				    peer, &copy, c->cfg.state_fsync);
+		/* A failed write may still have landed: never reuse its
+		 * slot or counter. */
+		snprintf(c->jpeer[c->jslot], sizeof(c->jpeer[0]), "%s", peer);
+		c->jcounter++;
+		c->jslot++;
+		if (gen > c->jgen_max)
+			c->jgen_max = gen;
+	}
+	pthread_mutex_unlock(&c->save_lock);
+	S2S_WIPE(copy);
+	pthread_mutex_lock(&c->lock);
+	if (e || rollback)
+		(void)client__persist_unlocked(c);
+}
+
+/* Housekeeping thread, c->lock held: the deferred write, if due. */
+static void
+persist_deferred(struct s2s_client *c)
+{
+	if (c->persist_due && client__now_ms() >= c->persist_at)
+		(void)client__persist_unlocked(c);
 }
 
 /* ---- Notes: callbacks made after the lock is released ------------------- */
@@ -636,8 +795,14 @@ keeper_main(void *arg)
 		char peer[S2S_MSG_ID_MAX + 1] = "";
 		uint64_t broken = 0;
 
-		deadline_after(&ts, 200);
+		deadline_after(&ts, c->persist_due ?
+			       (int)(c->persist_at > client__now_ms() ?
+				     c->persist_at - client__now_ms() : 0) :
+			       200);
 		wait_until(c, &ts);
+		if (c->stopping)
+			break;
+		persist_deferred(c);
 		if (c->stopping)
 			break;
 		message__tick(c);
@@ -798,6 +963,8 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 		return S2S_ERR_NOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_mutex_init(&c->save_lock, NULL);
+	c->txlog_fd = -1;
 	pthread_mutex_init(&c->drain, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	c->retry_ms = 1000;
@@ -855,6 +1022,16 @@ s2s_client_create(const char *config_path, struct s2s_client **out,
 	e = load_state(c, err, err_len);
 	if (e)
 		goto fail;
+	/*
+	 * The send-chain journal: without it, every send writes the whole
+	 * state.  Full until the first full write (its records, applied by
+	 * load_state, may be ahead of the state file).
+	 */
+	if (s2s_txlog_open(c->cfg.state_dir, &c->txlog_fd, &c->jcounter))
+		client__log(c, S2S_LOG_ERROR, "cannot open the send journal "
+			    "in %s (%s): every send writes the whole state",
+			    c->cfg.state_dir, strerror(errno));
+	c->jslot = S2S_TXLOG_SLOTS;
 	e = local__spool_load(c, err, err_len);
 	if (e)
 		goto fail;
@@ -933,6 +1110,13 @@ s2s_client_destroy(struct s2s_client *c)
 	 * next client of this state (local.c). */
 	if (c->spool_ok)
 		(void)local__spool_save(c);
+	/* After the spool: a receive chain on disk never runs ahead of the
+	 * messages kept for the next run. */
+	if (c->persist_due) {
+		pthread_mutex_lock(&c->lock);
+		client__persist(c);
+		pthread_mutex_unlock(&c->lock);
+	}
 	while (c->notes) {
 		struct note *n = c->notes;
 
@@ -964,9 +1148,12 @@ s2s_client_destroy(struct s2s_client *c)
 	s2s_key_destroy(c->key);
 	s2s_key_destroy(c->cs_key);
 	s2s_device_config_free(&c->cfg);
+	if (c->txlog_fd >= 0)
+		close(c->txlog_fd);
 	local__unlock(c->lock_fd);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
+	pthread_mutex_destroy(&c->save_lock);
 	pthread_mutex_destroy(&c->drain);
 	pthread_cond_destroy(&c->cond);
 	s2s_memzero(c, sizeof(*c));

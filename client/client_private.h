@@ -29,6 +29,7 @@
 #include "s2s/client.h"
 #include "s2s/crypto.h"
 #include "s2s/image.h"
+#include "s2s/package.h"
 #include "s2s/proto.h"
 #include "s2s/scheme.h"
 #include "state.h"
@@ -38,6 +39,8 @@
 #define STASH_MAX 256           /* out-of-order packages kept per pair */
 #define FUTURE_MAX 32           /* packages of a session still negotiating */
 #define REQ_MAX 16
+/* A deferred state write (receive chains) waits at most this long. */
+#define S2S_PERSIST_DELAY_MS 20
 
 enum neg_state {
 	NEG_NONE = 0,
@@ -71,6 +74,18 @@ struct pair {
 	uint8_t neg_sk_len;
 	int neg_result;             /* 1 running; S2S_OK; an error */
 	int64_t neg_started;
+
+	/*
+	 * Per-chain caches of the core (s2s_package_open_cached /
+	 * _seal_cached: the stego selection, the pre-encoded covers), so
+	 * that a package costs only its own work.  rx_cache: c->lock.
+	 * tx_cache: owned by the one s2s_client_send() sealing (taken out
+	 * under c->lock, sealed with under send_lock, put back or freed), so
+	 * a pair forgotten meanwhile frees nothing in use.  Both hold a copy
+	 * of the stego key: wiped and freed with the pair (pair_free).
+	 */
+	struct s2s_package_cache rx_cache;
+	struct s2s_package_cache *tx_cache;
 
 	/* Receiving. */
 	struct stashed *stash;      /* sorted by seq, this session */
@@ -224,6 +239,33 @@ struct s2s_client {
 	pthread_t keeper;               /* housekeeping thread */
 	bool keeper_running;
 	bool stopping;
+
+	/*
+	 * State file writes (client__persist, client__persist_soon).  Every
+	 * snapshot of the state gets a generation (state_gen, c->lock); the
+	 * writes are serialised by save_lock, which also guards saved_gen,
+	 * the generation on disk: a snapshot older than it is never written,
+	 * so a deferred write cannot put an older chain position over a
+	 * newer one.  Lock order: c->lock, then save_lock.
+	 */
+	pthread_mutex_t save_lock;
+	uint64_t state_gen;             /* c->lock */
+	uint64_t saved_gen;             /* save_lock */
+	bool persist_due;               /* c->lock: a deferred write waits */
+	int64_t persist_at;             /* c->lock: ... due at this time */
+	/*
+	 * The send-chain journal (state.h, client__persist_tx), save_lock:
+	 * its file (-1: none, every write is a full one), the next slot (a
+	 * slot is used again only after a full write newer than every
+	 * record: then jslot goes back to 0), the last counter, the newest
+	 * record's generation.
+	 */
+	int txlog_fd;
+	unsigned jslot;
+	uint64_t jcounter;
+	uint64_t jgen_max;
+	char jpeer[S2S_TXLOG_SLOTS][S2S_MSG_ID_MAX + 1];  /* this run's
+					 * record in each slot ("": none) */
 };
 
 /* ---- client.c ------------------------------------------------------------- */
@@ -233,6 +275,10 @@ struct pair *client__find_pair(struct s2s_client *c, const char *peer);
 struct pair *client__add_pair(struct s2s_client *c, const char *peer);
 /* Lock held. */
 void client__persist(struct s2s_client *c);
+void client__persist_soon(struct s2s_client *c);
+bool client__persist_unlocked(struct s2s_client *c);
+void client__persist_tx(struct s2s_client *c, const char *peer,
+			const struct s2s_chain *tx, bool rollback);
 void client__note_event(struct s2s_client *c, enum s2s_event ev,
 			const char *peer, const char *detail);
 /* Lock held: a log line (s2s_client_on_log), made after unlock. */

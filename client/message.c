@@ -173,7 +173,7 @@ open_one(struct s2s_client *c, struct pair *p, const struct s2s_package *pk,
 	uint32_t us;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	e = s2s_package_open(&tmp, pk, NULL, NULL);
+	e = s2s_package_open_cached(&tmp, &p->rx_cache, pk, NULL, NULL);
 	us = elapsed_us(&t0);
 	if (e) {
 		char why[128];
@@ -187,7 +187,8 @@ open_one(struct s2s_client *c, struct pair *p, const struct s2s_package *pk,
 	}
 	p->st.rx = tmp;
 	S2S_WIPE(tmp);
-	client__persist(c);
+	/* A receive chain may reach the disk a little later (client.c). */
+	client__persist_soon(c);
 	deliver(c, p, pk, fetched, us);
 	return S2S_OK;
 }
@@ -603,6 +604,7 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 		size_t len, unsigned flags, struct s2s_sent_info *info)
 {
 	struct s2s_chain ch, old;
+	struct s2s_package_cache *cache;
 	struct pair *p;
 	struct sending *s;
 	struct timespec t0;
@@ -672,13 +674,28 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 	old = p->st.tx;
 	session = p->st.session;
 	idx = c->next_cover++ % c->ncovers;
+	cache = p->tx_cache;
+	p->tx_cache = NULL;
 	pthread_mutex_unlock(&c->lock);
+	if (!cache)
+		cache = calloc(1, sizeof(*cache));   /* NULL: seal uncached */
 
 	/* Seal outside the lock: the network thread keeps receiving. */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	e = s2s_package_seal(&ch, c->cfg.id, peer, msg, len, &c->covers[idx],
-			     c->cfg.png_level, &pkg, &pkg_len, NULL);
+	e = s2s_package_seal_cached(&ch, cache, c->cfg.id, peer, msg, len,
+				    &c->covers[idx], c->cfg.png_level, &pkg,
+				    &pkg_len, NULL);
 	us = elapsed_us(&t0);
+	pthread_mutex_lock(&c->lock);
+	p = client__find_pair(c, peer);
+	if (cache && p && !p->tx_cache) {
+		p->tx_cache = cache;
+	} else if (cache) {
+		/* Forgotten meanwhile (or another cache came back first). */
+		s2s_package_cache_clear(cache);
+		free(cache);
+	}
+	pthread_mutex_unlock(&c->lock);
 	if (e)
 		goto out;
 	if (flags & S2S_SEND_SEAL_ONLY) {
@@ -696,15 +713,29 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 	}
 
 	pthread_mutex_lock(&c->lock);
-	if (!p->st.established || p->st.session != session ||
+	p = client__find_pair(c, peer);
+	if (!p || !p->st.established || p->st.session != session ||
 	    p->st.tx.next_seq != old.next_seq) {
 		pthread_mutex_unlock(&c->lock);
 		e = S2S_ERR_SESSION;
 		goto out;
 	}
-	/* Remember the new chain position before the package leaves. */
+	/*
+	 * Remember the new chain position before the package leaves, on
+	 * disk (fsynced with state_fsync): a restart must never reuse it.
+	 * Written without c->lock held, so that what arrives meanwhile is
+	 * not held up by the disk; send_lock keeps other sends out.
+	 */
 	p->st.tx = ch;
-	client__persist(c);
+	client__persist_tx(c, peer, &ch, false);
+	p = client__find_pair(c, peer);
+	if (!p || !p->st.established || p->st.session != session ||
+	    p->st.tx.next_seq != ch.next_seq) {
+		/* Forgotten or replaced while the state was written. */
+		pthread_mutex_unlock(&c->lock);
+		e = S2S_ERR_SESSION;
+		goto out;
+	}
 	s = sending_add(c, peer, session, old.next_seq, false,
 			(flags & S2S_SEND_WAIT_ACK) != 0);
 	client__pair_topic(c, p, c->cfg.id, topic, sizeof(topic));
@@ -713,17 +744,19 @@ s2s_client_send(struct s2s_client *c, const char *peer, const uint8_t *msg,
 	e = s ? s2s_transport_publish(c->tr, topic, pkg, pkg_len, s->tag)
 	      : S2S_ERR_NOMEM;
 	pthread_mutex_lock(&c->lock);
+	p = client__find_pair(c, peer);
 	if (e) {
 		if (s)
 			free(sending_take(c, s->tag));
-		if (p->st.established && p->st.session == session &&
+		if (p && p->st.established && p->st.session == session &&
 		    p->st.tx.next_seq == ch.next_seq) {
 			p->st.tx = old;   /* the package never left */
-			client__persist(c);
+			client__persist_tx(c, peer, &old, true);
 		}
 	} else if (flags & S2S_SEND_WAIT_ACK) {
 		e = wait_sending(c, s, c->cfg.timeout_fetch);
-		if (e == S2S_ERR_MQTT && p->st.established &&
+		p = client__find_pair(c, peer);   /* c->lock was let go */
+		if (e == S2S_ERR_MQTT && p && p->st.established &&
 		    p->st.session == session) {
 			/* Left, never answered: the broker went down. */
 			free(p->resend);

@@ -239,6 +239,8 @@ parse_body(struct s2s_rbuf *r, struct s2s_state *st)
 	return S2S_OK;
 }
 
+static void txlog_apply(const char *dir, struct s2s_state *st);
+
 enum s2s_err
 s2s_state_load(const char *dir, struct s2s_state *st, char *err,
 	       size_t err_len)
@@ -337,6 +339,8 @@ s2s_state_load(const char *dir, struct s2s_state *st, char *err,
 		seterr(err, err_len,
 		       "%s: damaged (inconsistent fields); move it away to "
 		       "start afresh", path);
+	if (!e)
+		txlog_apply(dir, st);
 out:
 	s2s_memzero(buf, len);
 	free(buf);
@@ -403,4 +407,187 @@ s2s_state_owner(const char *dir, const char *id, bool claim, char *err,
 	}
 	close(fd);
 	return S2S_OK;
+}
+
+/* ---- The send-chain journal (state.h) --------------------------------------- */
+
+/* Parse one record; false if it is not a valid one. */
+static bool
+txlog_parse(const uint8_t *rec, uint64_t *counter, char *peer, size_t cap,
+	    struct s2s_chain *tx)
+{
+	uint8_t sum[S2S_SHA256_LEN];
+	struct s2s_rbuf r = { rec, S2S_TXLOG_REC - S2S_SHA256_LEN, 0, S2S_OK };
+
+	if (memcmp(rec, "S2SJ", 4) || rec[4] != 1)
+		return false;
+	s2s_sha256(rec, S2S_TXLOG_REC - S2S_SHA256_LEN, sum);
+	if (!s2s_ct_equal(sum, rec + S2S_TXLOG_REC - S2S_SHA256_LEN,
+			  sizeof(sum)))
+		return false;
+	s2s_rbuf_take(&r, 5);
+	*counter = s2s_rbuf_be(&r, 8);
+	s2s_rbuf_str8(&r, peer, cap);
+	get_chain(&r, tx);
+	return !r.err && *counter > 0;
+}
+
+/* Bring st's send chains forward with the journal (state.h). */
+static void
+txlog_apply(const char *dir, struct s2s_state *st)
+{
+	char path[4096], peer[S2S_MSG_ID_MAX + 1];
+	uint8_t *buf;
+	uint64_t *best;
+	struct s2s_chain tx;
+	ssize_t n;
+	int fd;
+
+	if (!st->npairs)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", dir, S2S_TXLOG_FILE);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	buf = malloc((size_t)S2S_TXLOG_SLOTS * S2S_TXLOG_REC);
+	best = calloc(st->npairs, sizeof(*best));
+	n = buf && best ? pread(fd, buf, (size_t)S2S_TXLOG_SLOTS *
+				S2S_TXLOG_REC, 0) : -1;
+	close(fd);
+	/* Per pair, the record with the highest counter... */
+	for (ssize_t off = 0; n > 0 && off + S2S_TXLOG_REC <= n;
+	     off += S2S_TXLOG_REC) {
+		uint64_t k;
+
+		if (!txlog_parse(buf + off, &k, peer, sizeof(peer), &tx))
+			continue;
+		for (size_t i = 0; i < st->npairs; i++)
+			if (!strcmp(st->pairs[i].peer, peer) && k > best[i])
+				best[i] = k;
+	}
+	/* ... applied if it is of the pair's session and ahead. */
+	for (ssize_t off = 0; n > 0 && off + S2S_TXLOG_REC <= n;
+	     off += S2S_TXLOG_REC) {
+		uint64_t k;
+
+		if (!txlog_parse(buf + off, &k, peer, sizeof(peer), &tx))
+			continue;
+		for (size_t i = 0; i < st->npairs; i++) {
+			struct s2s_state_pair *p = &st->pairs[i];
+
+			if (strcmp(p->peer, peer) || k != best[i] ||
+			    !p->established || tx.session != p->session ||
+			    tx.session != p->tx.session ||
+			    tx.profile != p->tx.profile ||
+			    tx.next_seq <= p->tx.next_seq)
+				continue;
+			p->tx = tx;
+		}
+	}
+	S2S_WIPE(tx);
+	if (buf) {
+		s2s_memzero(buf, (size_t)S2S_TXLOG_SLOTS * S2S_TXLOG_REC);
+		free(buf);
+	}
+	free(best);
+}
+
+enum s2s_err
+s2s_txlog_open(const char *dir, int *fd_out, uint64_t *counter)
+{
+	const size_t size = (size_t)S2S_TXLOG_SLOTS * S2S_TXLOG_REC;
+	char path[4096], peer[S2S_MSG_ID_MAX + 1];
+	uint8_t *buf = calloc(1, size);
+	struct s2s_chain tx;
+	struct stat sb;
+	enum s2s_err e = S2S_OK;
+	ssize_t n;
+	int fd;
+
+	*fd_out = -1;
+	*counter = 0;
+	if (!buf)
+		return S2S_ERR_NOMEM;
+	snprintf(path, sizeof(path), "%s/%s", dir, S2S_TXLOG_FILE);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || fstat(fd, &sb) || !S_ISREG(sb.st_mode) ||
+	    fchmod(fd, 0600)) {
+		e = S2S_ERR_IO;
+		goto out;
+	}
+	n = pread(fd, buf, size, 0);
+	for (ssize_t off = 0; n > 0 && off + S2S_TXLOG_REC <= n;
+	     off += S2S_TXLOG_REC) {
+		uint64_t k;
+
+		if (txlog_parse(buf + off, &k, peer, sizeof(peer), &tx) &&
+		    k > *counter)
+			*counter = k;
+	}
+	S2S_WIPE(tx);
+	if (n < 0 || (size_t)n < size) {
+		/* Written through (not sparse, not preallocated-unwritten),
+		 * so that later writes in place change no metadata. */
+		s2s_memzero(buf + (n > 0 ? n : 0), size - (size_t)(n > 0 ? n :
+								     0));
+		if (pwrite(fd, buf, size, 0) != (ssize_t)size || fsync(fd)) {
+			e = S2S_ERR_IO;
+			goto out;
+		}
+		{
+			int dfd = open(dir, O_RDONLY | O_DIRECTORY |
+					    O_CLOEXEC);
+
+			if (dfd >= 0) {
+				fsync(dfd);
+				close(dfd);
+			}
+		}
+	}
+out:
+	s2s_memzero(buf, size);
+	free(buf);
+	if (e) {
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	*fd_out = fd;
+	return S2S_OK;
+}
+
+enum s2s_err
+s2s_txlog_write(int fd, unsigned slot, uint64_t counter, const char *peer,
+		const struct s2s_chain *tx, bool sync)
+{
+	struct s2s_wbuf b = { 0 };
+	uint8_t sum[S2S_SHA256_LEN];
+	enum s2s_err e = S2S_OK;
+
+	if (fd < 0 || slot >= S2S_TXLOG_SLOTS || !counter)
+		return S2S_ERR_INVAL;
+	s2s_wbuf_put(&b, "S2SJ", 4);
+	s2s_wbuf_u8(&b, 1);
+	s2s_wbuf_be(&b, counter, 8);
+	s2s_wbuf_str8(&b, peer);
+	put_chain(&b, tx);
+	if (!b.err && b.len > S2S_TXLOG_REC - S2S_SHA256_LEN)
+		e = S2S_ERR_TOO_BIG;
+	else if (!b.err)
+		s2s_wbuf_reserve(&b, S2S_TXLOG_REC - S2S_SHA256_LEN - b.len);
+	if (!e && !b.err) {
+		memset(b.p + b.len, 0, S2S_TXLOG_REC - S2S_SHA256_LEN - b.len);
+		b.len = S2S_TXLOG_REC - S2S_SHA256_LEN;
+		s2s_sha256(b.p, b.len, sum);
+		s2s_wbuf_put(&b, sum, sizeof(sum));
+	}
+	if (!e && b.err)
+		e = S2S_ERR_NOMEM;
+	if (!e && pwrite(fd, b.p, S2S_TXLOG_REC,
+			 (off_t)slot * S2S_TXLOG_REC) != S2S_TXLOG_REC)
+		e = S2S_ERR_IO;
+	if (!e && sync && fdatasync(fd))
+		e = S2S_ERR_IO;
+	s2s_wbuf_wipe(&b);
+	return e;
 }

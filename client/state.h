@@ -100,4 +100,37 @@ void s2s_state_clear(struct s2s_state *st);
 enum s2s_err s2s_state_owner(const char *dir, const char *id, bool claim,
 			     char *err, size_t err_len);
 
+/*
+ * The send-chain journal, <dir>/txlog (0600): what s2s_client_send()
+ * writes before a package leaves, instead of the whole state file.  A
+ * file of S2S_TXLOG_SLOTS fixed records written in place (pwrite +
+ * fdatasync of blocks written at creation: no metadata to commit, one
+ * flush instead of the state file's file fsync, rename and folder fsync).
+ *
+ *   record: "S2SJ" | u8 version (1) | be64 counter | str8 peer |
+ *           chain (the send chain, as in the state file) | zero padding |
+ *           SHA-256 of the S2S_TXLOG_REC - 32 bytes before it
+ *
+ * s2s_state_load() applies it: per peer the valid record with the highest
+ * counter, if its session is the pair's and its chain is ahead of the
+ * state file's (a torn or older record changes nothing).  The writer
+ * (client.c) uses a slot again only after a full state write newer than
+ * every record written, and continues the counter of the file.
+ */
+#define S2S_TXLOG_FILE "txlog"
+#define S2S_TXLOG_SLOTS 64
+#define S2S_TXLOG_REC 640
+
+/*
+ * Open (creating it, written through with zeros and synced, if missing or
+ * short) <dir>/txlog; *fd receives it, *counter the highest counter in it
+ * (0 if none).  S2S_ERR_IO.
+ */
+enum s2s_err s2s_txlog_open(const char *dir, int *fd, uint64_t *counter);
+
+/* Write the record (counter, peer, tx) into slot; sync: fdatasync. */
+enum s2s_err s2s_txlog_write(int fd, unsigned slot, uint64_t counter,
+			     const char *peer, const struct s2s_chain *tx,
+			     bool sync);
+
 #endif /* S2S_CLIENT_STATE_H */

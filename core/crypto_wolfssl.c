@@ -208,22 +208,165 @@ s2s_sha256(const void *data, size_t n, uint8_t out[S2S_SHA256_LEN])
 }
 
 /*
- * On the SHA-256 states directly (s2s_hmac_sha256_pre, below): wolfSSL's
- * Hmac object costs an init, a free and a wipe of about 0.5 KB per MAC,
- * which the gate pays four times per package.
+ * On the SHA-256 states directly (s2s_hmac_key, below): wolfSSL's Hmac
+ * object costs an init, a free and a wipe of about 0.5 KB per MAC, which
+ * the gate pays several times per package.
  */
 enum s2s_err
 s2s_hmac_sha256v(const uint8_t *key, size_t key_len, const struct s2s_iov *v,
 		 size_t cnt, uint8_t out[S2S_SHA256_LEN])
 {
-	struct s2s_hmac_pre p;
+	struct s2s_hmac_key k;
 	enum s2s_err err;
 
-	err = s2s_hmac_sha256_pre(&p, key, key_len, NULL, 0);
+	err = s2s_hmac_key_init(&k, key, key_len);
 	if (err == S2S_OK)
-		err = s2s_hmac_sha256_pre_mac(&p, v, cnt, out);
-	S2S_WIPE(p);
+		err = s2s_hmac_key_mac(&k, v, cnt, out);
+	s2s_hmac_key_wipe(&k);
 	return err;
+}
+
+/* ---- SHA-256 / HMAC in steps (crypto.h) ------------------------------- */
+
+_Static_assert(sizeof(wc_Sha256) <= S2S_SHA256_CTX_SIZE,
+	       "S2S_SHA256_CTX_SIZE too small for this wolfSSL");
+_Static_assert(_Alignof(wc_Sha256) <= 16, "wc_Sha256 alignment");
+
+static wc_Sha256 *
+sha_of(struct s2s_sha256_ctx *x)
+{
+	return (wc_Sha256 *)(void *)x->opaque;
+}
+
+enum s2s_err
+s2s_sha256_ctx_init(struct s2s_sha256_ctx *x)
+{
+	memset(x, 0, sizeof(*x));
+	return wc_InitSha256_ex(sha_of(x), NULL, INVALID_DEVID) ?
+	       S2S_ERR_CRYPTO : S2S_OK;
+}
+
+enum s2s_err
+s2s_sha256_ctx_update(struct s2s_sha256_ctx *x, const void *data, size_t n)
+{
+	if (n > 0xFFFFFFFFu)
+		return S2S_ERR_INVAL;
+	return wc_Sha256Update(sha_of(x), data, (word32)n) ? S2S_ERR_CRYPTO
+							    : S2S_OK;
+}
+
+enum s2s_err
+s2s_sha256_ctx_final(struct s2s_sha256_ctx *x, uint8_t out[S2S_SHA256_LEN])
+{
+	int rc = wc_Sha256Final(sha_of(x), out);
+
+	s2s_sha256_ctx_wipe(x);
+	return rc ? S2S_ERR_CRYPTO : S2S_OK;
+}
+
+enum s2s_err
+s2s_sha256_ctx_copy(struct s2s_sha256_ctx *dst,
+		    const struct s2s_sha256_ctx *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	/* wc_Sha256Copy takes a non-const source; it only reads it. */
+	return wc_Sha256Copy((wc_Sha256 *)(void *)src->opaque, sha_of(dst)) ?
+	       S2S_ERR_CRYPTO : S2S_OK;
+}
+
+void
+s2s_sha256_ctx_wipe(struct s2s_sha256_ctx *x)
+{
+	if (!x)
+		return;
+	wc_Sha256Free(sha_of(x));
+	s2s_memzero(x, sizeof(*x));
+}
+
+enum s2s_err
+s2s_hmac_key_init(struct s2s_hmac_key *k, const uint8_t *key, size_t key_len)
+{
+	uint8_t pad[WC_SHA256_BLOCK_SIZE], kh[S2S_SHA256_LEN];
+	enum s2s_err err;
+
+	memset(k, 0, sizeof(*k));
+	if (!key && key_len)
+		return S2S_ERR_INVAL;
+	if (key_len > sizeof(pad)) {
+		s2s_sha256(key, key_len, kh);
+		key = kh;
+		key_len = sizeof(kh);
+	}
+	memset(pad, 0x36, sizeof(pad));
+	for (size_t i = 0; i < key_len; i++)
+		pad[i] ^= key[i];
+	err = s2s_sha256_ctx_init(&k->inner);
+	if (!err)
+		err = s2s_sha256_ctx_update(&k->inner, pad, sizeof(pad));
+	for (size_t i = 0; i < sizeof(pad); i++)
+		pad[i] ^= 0x36 ^ 0x5c;
+	if (!err)
+		err = s2s_sha256_ctx_init(&k->outer);
+	if (!err)
+		err = s2s_sha256_ctx_update(&k->outer, pad, sizeof(pad));
+	S2S_WIPE(pad);
+	S2S_WIPE(kh);
+	if (err)
+		s2s_hmac_key_wipe(k);
+	return err;
+}
+
+enum s2s_err
+s2s_hmac_key_finish(const struct s2s_hmac_key *k, struct s2s_sha256_ctx *inner,
+		    const struct s2s_iov *v, size_t cnt,
+		    uint8_t out[S2S_SHA256_LEN])
+{
+	struct s2s_sha256_ctx o;
+	uint8_t ih[S2S_SHA256_LEN];
+	enum s2s_err err = S2S_OK;
+
+	for (size_t i = 0; i < cnt && !err; i++)
+		if (v[i].n)
+			err = s2s_sha256_ctx_update(inner, v[i].p, v[i].n);
+	if (err) {
+		s2s_sha256_ctx_wipe(inner);
+		return err;
+	}
+	err = s2s_sha256_ctx_final(inner, ih);
+	if (!err)
+		err = s2s_sha256_ctx_copy(&o, &k->outer);
+	if (!err) {
+		err = s2s_sha256_ctx_update(&o, ih, sizeof(ih));
+		if (!err)
+			err = s2s_sha256_ctx_final(&o, out);
+		else
+			s2s_sha256_ctx_wipe(&o);
+	}
+	S2S_WIPE(ih);
+	return err;
+}
+
+enum s2s_err
+s2s_hmac_key_mac(const struct s2s_hmac_key *k, const struct s2s_iov *v,
+		 size_t cnt, uint8_t out[S2S_SHA256_LEN])
+{
+	struct s2s_sha256_ctx in;
+	enum s2s_err err = s2s_sha256_ctx_copy(&in, &k->inner);
+
+	if (err) {
+		s2s_sha256_ctx_wipe(&in);
+		return err;
+	}
+	return s2s_hmac_key_finish(k, &in, v, cnt, out);
+}
+
+void
+s2s_hmac_key_wipe(struct s2s_hmac_key *k)
+{
+	if (!k)
+		return;
+	s2s_sha256_ctx_wipe(&k->inner);
+	s2s_sha256_ctx_wipe(&k->outer);
 }
 
 enum s2s_err
@@ -237,94 +380,6 @@ s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 		    info, (word32)info_len, out, (word32)out_len) != 0)
 		return S2S_ERR_CRYPTO;
 	return S2S_OK;
-}
-
-/* ---- HMAC with precomputed key blocks ------------------------------------ */
-
-/*
- * The states are whole wc_Sha256 objects copied as bytes: in this build
- * (no hardware hash, no small-stack cache) a wc_Sha256 holds no pointer
- * of its own (heap and devCtx stay NULL), so a byte copy is a complete,
- * independent state.
- */
-_Static_assert(sizeof(wc_Sha256) <= S2S_SHA256_STATE_SIZE,
-	       "S2S_SHA256_STATE_SIZE too small for this wolfSSL");
-
-enum s2s_err
-s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
-		    size_t key_len, const uint8_t *prefix, size_t prefix_len)
-{
-	uint8_t k[WC_SHA256_BLOCK_SIZE], pad[WC_SHA256_BLOCK_SIZE];
-	wc_Sha256 in, out;
-	enum s2s_err err = S2S_ERR_CRYPTO;
-
-	if (!p || (!key && key_len) || (!prefix && prefix_len) ||
-	    prefix_len % WC_SHA256_BLOCK_SIZE || prefix_len > UINT32_MAX)
-		return S2S_ERR_INVAL;
-	memset(k, 0, sizeof(k));
-	if (key_len > WC_SHA256_BLOCK_SIZE) {
-		struct s2s_iov v = { key, key_len };
-
-		s2s_sha256v(&v, 1, k);
-	} else if (key_len) {
-		memcpy(k, key, key_len);
-	}
-	if (wc_InitSha256(&in) != 0)
-		goto out;
-	if (wc_InitSha256(&out) != 0) {
-		wc_Sha256Free(&in);
-		goto out;
-	}
-	for (size_t i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x36;
-	if (wc_Sha256Update(&in, pad, sizeof(pad)) != 0 ||
-	    (prefix_len && wc_Sha256Update(&in, prefix,
-					   (word32)prefix_len) != 0))
-		goto out_free;
-	for (size_t i = 0; i < sizeof(pad); i++)
-		pad[i] = k[i] ^ 0x5c;
-	if (wc_Sha256Update(&out, pad, sizeof(pad)) != 0)
-		goto out_free;
-	memset(p, 0, sizeof(*p));
-	memcpy(p->inner, &in, sizeof(in));
-	memcpy(p->outer, &out, sizeof(out));
-	err = S2S_OK;
-out_free:
-	wc_Sha256Free(&in);
-	wc_Sha256Free(&out);
-out:
-	S2S_WIPE(in);
-	S2S_WIPE(out);
-	S2S_WIPE(k);
-	S2S_WIPE(pad);
-	return err;
-}
-
-enum s2s_err
-s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p, const struct s2s_iov *v,
-			size_t cnt, uint8_t out[S2S_SHA256_LEN])
-{
-	wc_Sha256 h;
-	uint8_t ih[WC_SHA256_DIGEST_SIZE];
-	enum s2s_err err = S2S_ERR_CRYPTO;
-
-	if (!p || !out || (!v && cnt))
-		return S2S_ERR_INVAL;
-	memcpy(&h, p->inner, sizeof(h));
-	for (size_t i = 0; i < cnt; i++)
-		if (v[i].n && wc_Sha256Update(&h, v[i].p, (word32)v[i].n) != 0)
-			goto out;
-	if (wc_Sha256Final(&h, ih) != 0)
-		goto out;
-	memcpy(&h, p->outer, sizeof(h));
-	if (wc_Sha256Update(&h, ih, sizeof(ih)) != 0 ||
-	    wc_Sha256Final(&h, out) != 0)
-		goto out;
-	err = S2S_OK;
-out:
-	S2S_WIPE(h);
-	S2S_WIPE(ih);
-	return err;
 }
 
 /* wolfCrypt failures that are not verification failures. */

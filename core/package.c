@@ -314,7 +314,23 @@ s2s_package_cache_clear(struct s2s_package_cache *cache)
 	cache_sel_clear(cache);
 	for (size_t i = 0; i < S2S_PACKAGE_CACHE_COVERS; i++)
 		cover_destroy(cache->covers[i]);
+	s2s_tag_ctx_free(cache->tag);
 	s2s_memzero(cache, sizeof(*cache));
+}
+
+/*
+ * The cache's hardened-tag context (allocated on first use); NULL without
+ * a cache, for the paper profile, or when out of memory (the plain forms
+ * then give the same tags).
+ */
+static struct s2s_tag_ctx *
+cache_tag(struct s2s_package_cache *cache, const struct s2s_chain *c)
+{
+	if (!cache || c->profile != S2S_PROFILE_HARDENED)
+		return NULL;
+	if (!cache->tag)
+		cache->tag = s2s_tag_ctx_new();
+	return cache->tag;
 }
 
 /*
@@ -546,7 +562,8 @@ s2s_package_seal_cached(struct s2s_chain *c,
 	if (err)
 		goto out_wipe;
 	rt = load_be32(payload);
-	err = s2s_chain_tag(c, hdr, hdr_len, msg, msg_len, rt, payload);
+	err = s2s_chain_tag_ctx(c, cache_tag(cache, c), hdr, hdr_len, msg,
+				msg_len, rt, payload);
 	if (err)
 		goto out_wipe;
 	store_be32(payload + tag_len, rt);
@@ -650,8 +667,9 @@ open_precheck(const struct s2s_chain *c, const struct s2s_package *p,
 
 /* Verify the extracted payload and advance the chain. */
 static enum s2s_err
-open_finish(struct s2s_chain *c, const struct s2s_package *p,
-	    const uint8_t *payload, size_t tag_len, uint32_t *rt_out)
+open_finish(struct s2s_chain *c, struct s2s_package_cache *cache,
+	    const struct s2s_package *p, const uint8_t *payload,
+	    size_t tag_len, uint32_t *rt_out)
 {
 	uint8_t hdr[HEADER_MAX];
 	uint32_t rt = load_be32(payload + tag_len);
@@ -659,8 +677,8 @@ open_finish(struct s2s_chain *c, const struct s2s_package *p,
 
 	memcpy(hdr, p->header, p->header_len);
 	memset(hdr + OFF_IMAGE_LEN, 0, 4);
-	err = s2s_chain_verify(c, hdr, p->header_len, p->msg, p->msg_len, rt,
-			       payload, tag_len);
+	err = s2s_chain_verify_ctx(c, cache_tag(cache, c), hdr, p->header_len,
+				   p->msg, p->msg_len, rt, payload, tag_len);
 	if (err == S2S_OK)
 		err = chain_commit(c, rt);
 	if (err == S2S_OK && rt_out)
@@ -727,7 +745,7 @@ s2s_package_open_cached(struct s2s_chain *c,
 	s2s_stego_parity_map(rows.rows, rows.width, rows.height, map);
 	if ((err = s2s_stego_extract_map(sel, map, payload, tag_len + 4)))
 		goto out;
-	err = open_finish(c, p, payload, tag_len, rt_out);
+	err = open_finish(c, cache, p, payload, tag_len, rt_out);
 out:
 	if (map != small_map)
 		free(map);
@@ -773,7 +791,7 @@ s2s_package_open_full(struct s2s_chain *c, struct s2s_package_cache *cache,
 		  : s2s_stego_extract(&img, c->stego_key, payload, tag_len + 4);
 	if (err)
 		goto out;
-	err = open_finish(c, p, payload, tag_len, rt_out);
+	err = open_finish(c, cache, p, payload, tag_len, rt_out);
 out:
 	s2s_image_free(&img);
 	S2S_WIPE(payload);

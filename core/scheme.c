@@ -9,6 +9,7 @@
  * R^T, rotl then XOR recovers the previous key), and paper keys are raw
  * histogram bytes.  The hardened profile replaces exactly those three.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "s2s/crypto.h"
@@ -219,10 +220,15 @@ s2s_ratchet_hardened(uint8_t sk[S2S_HARDENED_KEY_LEN], uint32_t rt)
 	};
 	enum s2s_err err;
 
+	struct s2s_hmac_key k;
+
 	put_be32(rt_be, rt);
-	err = s2s_hmac_sha256v(sk, S2S_HARDENED_KEY_LEN, v, 2, next);
+	err = s2s_hmac_key_init(&k, sk, S2S_HARDENED_KEY_LEN);
+	if (!err)
+		err = s2s_hmac_key_mac(&k, v, 2, next);
 	if (err == S2S_OK)
 		memcpy(sk, next, S2S_HARDENED_KEY_LEN);
+	s2s_hmac_key_wipe(&k);
 	S2S_WIPE(next);
 	return err;
 }
@@ -421,72 +427,6 @@ s2s_stego_key(const uint8_t *shk, size_t shk_len, uint64_t session,
 
 /* ---- Key chains -------------------------------------------------------- */
 
-/*
- * Fingerprint of SkCS^T for tag_pre (never 0).  It only tells whether the
- * precomputed state still belongs to c->skcs (a chain copied and changed
- * by hand), so a fast mix is enough: it is not a MAC.
- */
-static uint64_t
-skcs_fp(const uint8_t skcs[S2S_SKCS_LEN])
-{
-	uint64_t h = 0x243f6a8885a308d3ull;
-
-	for (size_t i = 0; i < S2S_SKCS_LEN; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, skcs + i, sizeof(w));
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
-	}
-	return h | 1;
-}
-
-/*
- * s2s_tag_hardened with the extract's key block (the zero salt) and SkCS^T
- * already absorbed: PRK = HMAC(0, skcs || sk || shk) resumed from
- * c->tag_pre, key = HKDF-Expand(PRK, label_tag, 32) = HMAC(PRK, label_tag
- * || 0x01), tag = HMAC(key, hdr || msg || be32(rt))[0..12).  Same bytes
- * as s2s_tag_hardened (tests/test_scheme.c checks both on every chain).
- */
-static enum s2s_err
-tag_hardened_pre(const struct s2s_chain *c, const uint8_t *hdr,
-		 size_t hdr_len, const uint8_t *msg, size_t msg_len,
-		 uint32_t rt, uint8_t tag[S2S_TAG_MAX])
-{
-	static const uint8_t one = 1;
-	uint8_t prk[S2S_SHA256_LEN], key[S2S_SHA256_LEN], mac[S2S_SHA256_LEN];
-	uint8_t rt_be[4];
-	struct s2s_iov ve[2] = {
-		{ c->sk, c->sk_len },
-		{ c->shk, c->shk_len },
-	};
-	struct s2s_iov vx[2] = {
-		{ LABEL(label_tag) },
-		{ &one, 1 },
-	};
-	struct s2s_iov v[3] = {
-		{ hdr, hdr_len },
-		{ msg, msg_len },
-		{ rt_be, sizeof(rt_be) },
-	};
-	enum s2s_err err;
-
-	if (c->sk_len > S2S_SK_MAX || c->shk_len > S2S_SHK_MAX)
-		return S2S_ERR_INVAL;
-	put_be32(rt_be, rt);
-	err = s2s_hmac_sha256_pre_mac(&c->tag_pre, ve, 2, prk);
-	if (err == S2S_OK)
-		err = s2s_hmac_sha256v(prk, sizeof(prk), vx, 2, key);
-	if (err == S2S_OK)
-		err = s2s_hmac_sha256v(key, sizeof(key), v, 3, mac);
-	if (err == S2S_OK)
-		memcpy(tag, mac, 12);
-	S2S_WIPE(prk);
-	S2S_WIPE(key);
-	S2S_WIPE(mac);
-	return err;
-}
-
 enum s2s_err
 s2s_chain_init(struct s2s_chain *c, enum s2s_profile p, uint64_t session,
 	       const uint8_t skcs[S2S_SKCS_LEN], const uint8_t *sk,
@@ -520,12 +460,6 @@ s2s_chain_init(struct s2s_chain *c, enum s2s_profile p, uint64_t session,
 	c->sk_len = (uint8_t)sk_len;
 	c->shk_len = (uint8_t)shk_len;
 	err = s2s_stego_key(shk, shk_len, session, c->stego_key);
-	if (err == S2S_OK && p == S2S_PROFILE_HARDENED) {
-		err = s2s_hmac_sha256_pre(&c->tag_pre, NULL, 0, c->skcs,
-					  S2S_SKCS_LEN);
-		if (err == S2S_OK)
-			c->tag_pre_fp = skcs_fp(c->skcs);
-	}
 	if (err)
 		s2s_chain_wipe(c);
 	return err;
@@ -544,9 +478,6 @@ s2s_chain_tag(const struct s2s_chain *c, const uint8_t *hdr, size_t hdr_len,
 					  c->sk_len, c->shk, c->shk_len, rt));
 		return S2S_OK;
 	case S2S_PROFILE_HARDENED:
-		if (c->tag_pre_fp && c->tag_pre_fp == skcs_fp(c->skcs))
-			return tag_hardened_pre(c, hdr, hdr_len, msg, msg_len,
-						rt, tag);
 		return s2s_tag_hardened(hdr, hdr_len, msg, msg_len, c->skcs,
 					c->sk, c->sk_len, c->shk, c->shk_len,
 					rt, tag);
@@ -593,14 +524,6 @@ s2s_chain_advance(struct s2s_chain *c, uint32_t rt)
 		err = s2s_ratchet_hardened(c->sk, rt);
 		if (err)
 			return err;
-		/* A chain built without s2s_chain_init (read back from a
-		 * file field by field): precompute now, once. */
-		if (c->tag_pre_fp != skcs_fp(c->skcs)) {
-			c->tag_pre_fp = 0;
-			if (s2s_hmac_sha256_pre(&c->tag_pre, NULL, 0, c->skcs,
-						S2S_SKCS_LEN) == S2S_OK)
-				c->tag_pre_fp = skcs_fp(c->skcs);
-		}
 		break;
 	default:
 		return S2S_ERR_PROFILE;
@@ -614,4 +537,151 @@ s2s_chain_wipe(struct s2s_chain *c)
 {
 	if (c)
 		s2s_memzero(c, sizeof(*c));
+}
+
+/* ---- Hardened tag with a per-session context ---------------------------- */
+
+struct s2s_tag_ctx {
+	bool ready;
+	uint8_t skcs[S2S_SKCS_LEN];     /* the session ext was made for */
+	struct s2s_hmac_key ext;        /* HMAC key 0^32; inner fed skcs */
+};
+
+struct s2s_tag_ctx *
+s2s_tag_ctx_new(void)
+{
+	return calloc(1, sizeof(struct s2s_tag_ctx));
+}
+
+static void
+tag_ctx_reset(struct s2s_tag_ctx *x)
+{
+	s2s_hmac_key_wipe(&x->ext);
+	s2s_memzero(x, sizeof(*x));
+}
+
+void
+s2s_tag_ctx_free(struct s2s_tag_ctx *x)
+{
+	if (!x)
+		return;
+	tag_ctx_reset(x);
+	free(x);
+}
+
+/* x ready for skcs (rebuilt when it was made for another one). */
+static enum s2s_err
+tag_ctx_prepare(struct s2s_tag_ctx *x, const uint8_t skcs[S2S_SKCS_LEN])
+{
+	static const uint8_t zero_salt[S2S_SHA256_LEN];
+	enum s2s_err err;
+
+	if (x->ready && s2s_ct_equal(x->skcs, skcs, S2S_SKCS_LEN))
+		return S2S_OK;
+	tag_ctx_reset(x);
+	/* RFC 5869: no salt = HashLen zero bytes. */
+	err = s2s_hmac_key_init(&x->ext, zero_salt, sizeof(zero_salt));
+	if (!err)
+		err = s2s_sha256_ctx_update(&x->ext.inner, skcs, S2S_SKCS_LEN);
+	if (err) {
+		tag_ctx_reset(x);
+		return err;
+	}
+	memcpy(x->skcs, skcs, S2S_SKCS_LEN);
+	x->ready = true;
+	return S2S_OK;
+}
+
+/* s2s_tag_hardened(hdr, msg, x's skcs, sk, shk, rt) through x. */
+static enum s2s_err
+tag_hardened_ctx(struct s2s_tag_ctx *x, const uint8_t *hdr, size_t hdr_len,
+		 const uint8_t *msg, size_t msg_len, const uint8_t *sk,
+		 size_t sk_len, const uint8_t *shk, size_t shk_len,
+		 uint32_t rt, uint8_t tag[12])
+{
+	static const uint8_t one = 1;
+	uint8_t prk[S2S_SHA256_LEN], key[S2S_SHA256_LEN], mac[S2S_SHA256_LEN];
+	uint8_t rt_be[4];
+	struct s2s_sha256_ctx in;
+	struct s2s_hmac_key kp, kk;
+	struct s2s_iov ikm[2] = { { sk, sk_len }, { shk, shk_len } };
+	struct s2s_iov info[2] = { { LABEL(label_tag) }, { &one, 1 } };
+	struct s2s_iov v[3] = {
+		{ hdr, hdr_len },
+		{ msg, msg_len },
+		{ rt_be, sizeof(rt_be) },
+	};
+	enum s2s_err err;
+
+	memset(&kp, 0, sizeof(kp));
+	memset(&kk, 0, sizeof(kk));
+	put_be32(rt_be, rt);
+	/* Extract: PRK = HMAC(0^32, skcs || sk || shk), skcs already in. */
+	err = s2s_sha256_ctx_copy(&in, &x->ext.inner);
+	if (err) {
+		s2s_sha256_ctx_wipe(&in);
+		goto out_wipe;
+	}
+	err = s2s_hmac_key_finish(&x->ext, &in, ikm, 2, prk);
+	/* Expand, 32 bytes: K = T(1) = HMAC(PRK, info || 0x01). */
+	if (!err)
+		err = s2s_hmac_key_init(&kp, prk, sizeof(prk));
+	if (!err)
+		err = s2s_hmac_key_mac(&kp, info, 2, key);
+	/* The tag. */
+	if (!err)
+		err = s2s_hmac_key_init(&kk, key, sizeof(key));
+	if (!err)
+		err = s2s_hmac_key_mac(&kk, v, 3, mac);
+	if (!err)
+		memcpy(tag, mac, 12);
+out_wipe:
+	s2s_hmac_key_wipe(&kp);
+	s2s_hmac_key_wipe(&kk);
+	S2S_WIPE(prk);
+	S2S_WIPE(key);
+	S2S_WIPE(mac);
+	return err;
+}
+
+enum s2s_err
+s2s_chain_tag_ctx(const struct s2s_chain *c, struct s2s_tag_ctx *x,
+		  const uint8_t *hdr, size_t hdr_len, const uint8_t *msg,
+		  size_t msg_len, uint32_t rt, uint8_t tag[S2S_TAG_MAX])
+{
+	enum s2s_err err;
+
+	if (!x || !c || c->profile != S2S_PROFILE_HARDENED)
+		return s2s_chain_tag(c, hdr, hdr_len, msg, msg_len, rt, tag);
+	if (!tag || (!hdr && hdr_len) || (!msg && msg_len) ||
+	    c->sk_len > S2S_SK_MAX || c->shk_len > S2S_SHK_MAX)
+		return S2S_ERR_INVAL;
+	err = tag_ctx_prepare(x, c->skcs);
+	if (err)
+		return err;
+	return tag_hardened_ctx(x, hdr, hdr_len, msg, msg_len, c->sk,
+				c->sk_len, c->shk, c->shk_len, rt, tag);
+}
+
+enum s2s_err
+s2s_chain_verify_ctx(const struct s2s_chain *c, struct s2s_tag_ctx *x,
+		     const uint8_t *hdr, size_t hdr_len, const uint8_t *msg,
+		     size_t msg_len, uint32_t rt, const uint8_t *tag,
+		     size_t tag_len)
+{
+	uint8_t want[S2S_TAG_MAX];
+	enum s2s_err err;
+
+	if (!c || !tag)
+		return S2S_ERR_INVAL;
+	err = s2s_chain_tag_ctx(c, x, hdr, hdr_len, msg, msg_len, rt, want);
+	if (err)
+		goto out_wipe;
+	/* The length is public (it follows the profile), the bytes are not. */
+	if (tag_len != s2s_tag_len(c->profile) ||
+	    !s2s_ct_equal(want, tag, tag_len))
+		err = S2S_ERR_AUTH;
+out_wipe:
+	S2S_WIPE(want);
+	return err;
 }

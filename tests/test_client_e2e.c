@@ -12,6 +12,11 @@
  *                CS store through FETCH, in order, ratchet replayed
  *   duplicates   a replayed package is refused by the CS and by the
  *                receiver; a tampered one too; the chains survive
+ *   stale_rx     the receive path's deferred state write lands by itself;
+ *                a state with the receive chain behind (a crash before
+ *                that write) gets those packages again from the CS; the
+ *                sender's files after a crash give its send chain from
+ *                the journal
  *   revoked      a device removed by the admin is cut off
  *   sockets      in process: after registration the token connection
  *                has replaced the anonymous one (one socket per device,
@@ -625,6 +630,154 @@ START_TEST(test_duplicates)
 }
 END_TEST
 
+/* ---- A receive chain behind on disk: the packages come again -------------- */
+
+static size_t
+read_all(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		return 0;
+	n = fread(buf, 1, cap, f);
+	fclose(f);
+	return n;
+}
+
+/*
+ * The receive path writes the state a little later (client__persist_soon,
+ * docs/OPERATIONS.md): the write does land without a destroy, and a state
+ * whose receive chain is behind (what a crash before that write leaves)
+ * is safe: the next run fetches those packages from the CS and verifies
+ * them again, the session goes on, nothing is refused.
+ */
+START_TEST(test_stale_rx)
+{
+	char ca[700], cb[700], err[512], sf[700], af[700], aj[700];
+	static uint8_t snap[1 << 16], now[1 << 16];
+	static uint8_t a_state[1 << 16], a_jrnl[1 << 17];
+	size_t a_len, aj_len;
+	struct s2s_client *a, *b;
+	unsigned got = 0, again = 0;
+	size_t snap_len, now_len = 0;
+	uint64_t next;
+	FILE *f;
+
+	start_broker("hardened");
+	make_device("alice", 1, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, cb, sizeof(cb));
+	snprintf(sf, sizeof(sf), "%s/bob/state/state.s2s", B.dir);
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == 0, "%s",
+		      err);
+	s2s_client_on_message(b, rx_count, &got);
+	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
+	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 10000), S2S_OK);
+	/* Bob's state with the session and nothing received yet. */
+	for (int i = 0; i < 1000; i++) {
+		ck_assert_int_eq(s2s_client_seq(b, "alice", NULL, &next),
+				 S2S_OK);
+		if (next == 1)
+			break;
+		usleep(10000);
+	}
+	snap_len = read_all(sf, snap, sizeof(snap));
+	ck_assert_uint_gt(snap_len, 0);
+
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(s2s_client_send(a, "bob",
+						 (const uint8_t *)"msg", 3,
+						 S2S_SEND_WAIT_ACK, NULL),
+				 S2S_OK);
+	for (int i = 0; i < 1000 && __atomic_load_n(&got, __ATOMIC_SEQ_CST) < 5;
+	     i++)
+		usleep(10000);
+	ck_assert_uint_eq(got, 5);
+	/* Alice's files now, as a crash would leave them: the send chain
+	 * of these five is in her journal only (state.h, txlog). */
+	snprintf(af, sizeof(af), "%s/alice/state/state.s2s", B.dir);
+	snprintf(aj, sizeof(aj), "%s/alice/state/txlog", B.dir);
+	a_len = read_all(af, a_state, sizeof(a_state));
+	aj_len = read_all(aj, a_jrnl, sizeof(a_jrnl));
+	ck_assert_uint_gt(a_len, 0);
+	ck_assert_uint_gt(aj_len, 0);
+	/* The deferred write lands on its own (poll, generous deadline). */
+	for (int i = 0; i < 1000; i++) {
+		now_len = read_all(sf, now, sizeof(now));
+		if (now_len && (now_len != snap_len ||
+				memcmp(now, snap, now_len)))
+			break;
+		usleep(10000);
+	}
+	ck_assert_msg(now_len && (now_len != snap_len ||
+				  memcmp(now, snap, now_len)),
+		      "the receive chain never reached the state file");
+	s2s_client_destroy(b);
+
+	/* A crash before that write: bob's state five packages behind. */
+	f = fopen(sf, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(snap, 1, snap_len, f), snap_len);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == 0, "%s",
+		      err);
+	s2s_client_on_message(b, rx_count, &again);
+	ck_assert_int_eq(s2s_client_seq(b, "alice", NULL, &next), S2S_OK);
+	ck_assert_uint_eq(next, 1);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	for (int i = 0; i < 1000 &&
+	     __atomic_load_n(&again, __ATOMIC_SEQ_CST) < 5; i++)
+		usleep(10000);
+	ck_assert_uint_eq(again, 5);    /* fetched from the CS, verified */
+	ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)"six", 3,
+					 S2S_SEND_WAIT_ACK, NULL), S2S_OK);
+	for (int i = 0; i < 1000 &&
+	     __atomic_load_n(&again, __ATOMIC_SEQ_CST) < 6; i++)
+		usleep(10000);
+	ck_assert_uint_eq(again, 6);
+	ck_assert_int_eq(s2s_client_seq(b, "alice", NULL, &next), S2S_OK);
+	ck_assert_uint_eq(next, 7);
+
+	/* Alice's files as a crash after her five left them: her send chain
+	 * is at 6 (from the journal; the state file alone is behind). */
+	s2s_client_destroy(a);
+	f = fopen(af, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(a_state, 1, a_len, f), a_len);
+	ck_assert_int_eq(fclose(f), 0);
+	f = fopen(aj, "r+b");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(a_jrnl, 1, aj_len, f), aj_len);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_int_eq(s2s_client_seq(a, "bob", &next, NULL), S2S_OK);
+	ck_assert_uint_eq(next, 6);
+	s2s_client_destroy(a);
+	/* Without the journal, the same state file is behind. */
+	f = fopen(af, "wb");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(a_state, 1, a_len, f), a_len);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(unlink(aj), 0);
+	ck_assert_msg(s2s_client_create(ca, &a, err, sizeof(err)) == 0, "%s",
+		      err);
+	ck_assert_int_eq(s2s_client_seq(a, "bob", &next, NULL), S2S_OK);
+	ck_assert_uint_lt(next, 6);
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+}
+END_TEST
+
 /* ---- The device commands of the s2s tool ---------------------------------- */
 
 START_TEST(test_tool)
@@ -1116,6 +1269,7 @@ make_suite(void)
 	tcase_add_test(tcase(s, "restart"), test_restart);
 	tcase_add_test(tcase(s, "drop_fetch"), test_drop_fetch);
 	tcase_add_test(tcase(s, "duplicates"), test_duplicates);
+	tcase_add_test(tcase(s, "stale_rx"), test_stale_rx);
 	tcase_add_test(tcase(s, "revoked"), test_revoked);
 	tcase_add_test(tcase(s, "rotation"), test_rotation);
 	tcase_add_test(tcase(s, "no_anonymous"), test_no_anonymous);

@@ -14,6 +14,7 @@
 
 #include "check_main.h"
 #include "s2s/scheme.h"
+#include "s2s/secmem.h"
 #include "state.h"
 
 static char dir[64];
@@ -235,6 +236,95 @@ START_TEST(test_version_and_mode)
 }
 END_TEST
 
+/*
+ * The send-chain journal (state.h): the newest record of a pair brings
+ * its send chain forward; a rollback record (newest, not ahead) keeps the
+ * file's; torn records, other sessions and records behind the file change
+ * nothing; reopening continues the counter; the file is 0600.
+ */
+START_TEST(test_txlog)
+{
+	struct s2s_state st, got;
+	struct s2s_state_pair pairs[2];
+	struct s2s_chain tx;
+	char err[256], jp[160];
+	uint64_t k;
+	struct stat sb;
+	int fd;
+
+	memset(&st, 0, sizeof(st));
+	fill_pair(&pairs[0], "bob", true, 1);
+	fill_pair(&pairs[1], "carol", true, 2);
+	save(&st, pairs, 2);            /* bob tx 42, carol tx 42 */
+	ck_assert_int_eq(s2s_txlog_open(dir, &fd, &k), S2S_OK);
+	ck_assert_uint_eq(k, 0);
+	snprintf(jp, sizeof(jp), "%s/%s", dir, S2S_TXLOG_FILE);
+	ck_assert_int_eq(stat(jp, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0600);
+	ck_assert_int_eq(sb.st_size, S2S_TXLOG_SLOTS * S2S_TXLOG_REC);
+
+	/* bob: 43 then 44; carol: 43 */
+	tx = pairs[0].tx;
+	tx.next_seq = 43;
+	ck_assert_int_eq(s2s_txlog_write(fd, 0, 1, "bob", &tx, true), S2S_OK);
+	tx.next_seq = 44;
+	tx.sk[0] ^= 0x5a;               /* the ratchet moved */
+	ck_assert_int_eq(s2s_txlog_write(fd, 1, 2, "bob", &tx, true), S2S_OK);
+	tx = pairs[1].tx;
+	tx.next_seq = 43;
+	ck_assert_int_eq(s2s_txlog_write(fd, 2, 3, "carol", &tx, true),
+			 S2S_OK);
+	ck_assert_int_eq(s2s_state_load(dir, &got, err, sizeof(err)), S2S_OK);
+	ck_assert_uint_eq(got.pairs[0].tx.next_seq, 44);
+	ck_assert_uint_eq(got.pairs[0].tx.sk[0], pairs[0].tx.sk[0] ^ 0x5a);
+	ck_assert_uint_eq(got.pairs[1].tx.next_seq, 43);
+	ck_assert_uint_eq(got.pairs[0].rx.next_seq, 7);   /* untouched */
+	s2s_state_clear(&got);
+
+	/* bob's package 43 never left: the rollback record wins. */
+	tx = pairs[0].tx;
+	tx.next_seq = 43;
+	ck_assert_int_eq(s2s_txlog_write(fd, 3, 4, "bob", &tx, true), S2S_OK);
+	ck_assert_int_eq(s2s_state_load(dir, &got, err, sizeof(err)), S2S_OK);
+	ck_assert_uint_eq(got.pairs[0].tx.next_seq, 43);
+	ck_assert_mem_eq(got.pairs[0].tx.sk, pairs[0].tx.sk, 32);
+	s2s_state_clear(&got);
+
+	/* A torn newest record: the one before it counts. */
+	tx.next_seq = 50;
+	ck_assert_int_eq(s2s_txlog_write(fd, 4, 5, "bob", &tx, true), S2S_OK);
+	{
+		uint8_t b;
+
+		ck_assert_int_eq(pread(fd, &b, 1, 4 * S2S_TXLOG_REC + 100), 1);
+		b ^= 1;
+		ck_assert_int_eq(pwrite(fd, &b, 1, 4 * S2S_TXLOG_REC + 100), 1);
+	}
+	ck_assert_int_eq(s2s_state_load(dir, &got, err, sizeof(err)), S2S_OK);
+	ck_assert_uint_eq(got.pairs[0].tx.next_seq, 43);
+	s2s_state_clear(&got);
+
+	/* Another session's record, and one behind the file: ignored. */
+	tx.session ^= 1;
+	tx.next_seq = 60;
+	ck_assert_int_eq(s2s_txlog_write(fd, 5, 6, "carol", &tx, true),
+			 S2S_OK);
+	pairs[0].tx.next_seq = 45;
+	save(&st, pairs, 2);
+	ck_assert_int_eq(s2s_state_load(dir, &got, err, sizeof(err)), S2S_OK);
+	ck_assert_uint_eq(got.pairs[0].tx.next_seq, 45);
+	ck_assert_uint_eq(got.pairs[1].tx.next_seq, 42);
+	s2s_state_clear(&got);
+	ck_assert_int_eq(close(fd), 0);
+
+	/* Reopened: the counter goes on from the highest valid one. */
+	ck_assert_int_eq(s2s_txlog_open(dir, &fd, &k), S2S_OK);
+	ck_assert_uint_eq(k, 6);
+	ck_assert_int_eq(close(fd), 0);
+	S2S_WIPE(tx);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -247,6 +337,7 @@ make_suite(void)
 	tcase_add_test(tc, test_atomic_replace);
 	tcase_add_test(tc, test_corrupt);
 	tcase_add_test(tc, test_version_and_mode);
+	tcase_add_test(tc, test_txlog);
 	suite_add_tcase(s, tc);
 	return s;
 }

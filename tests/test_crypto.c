@@ -128,6 +128,60 @@ START_TEST(test_hmac_vectors)
 }
 END_TEST
 
+/* The stepwise forms (precomputed key states) give the same MACs, with the
+ * key used many times, for every key length (hashed beyond 64 bytes). */
+START_TEST(test_hmac_key_vectors)
+{
+	const struct hmac_vec *v = &hmac_vectors[_i];
+	uint8_t key[256], data[256], want[32], got[32];
+	size_t nk = vec_unhex(v->key, key, sizeof(key));
+	size_t nd = vec_unhex(v->data, data, sizeof(data));
+	struct s2s_iov parts[2] = { { data, nd / 2 }, { data + nd / 2, nd - nd / 2 } };
+	struct s2s_hmac_key k;
+
+	vec_unhex(v->mac, want, sizeof(want));
+	ck_assert_int_eq(s2s_hmac_key_init(&k, key, nk), S2S_OK);
+	for (int i = 0; i < 3; i++) {
+		memset(got, 0, sizeof(got));
+		ck_assert_int_eq(s2s_hmac_key_mac(&k, parts, 2, got), S2S_OK);
+		ck_assert_mem_eq(got, want, 32);
+	}
+	s2s_hmac_key_wipe(&k);
+}
+END_TEST
+
+START_TEST(test_hmac_key_random)
+{
+	uint8_t key[200], data[300], a[32], b[32];
+	struct s2s_hmac_key k;
+
+	for (int i = 0; i < 200; i++) {
+		size_t nk = (size_t)i % sizeof(key), nd = (size_t)(i * 7) %
+							    sizeof(data);
+		struct s2s_iov v[3] = { { data, nd / 3 },
+					{ data + nd / 3, 0 },
+					{ data + nd / 3, nd - nd / 3 } };
+		struct s2s_sha256_ctx in;
+
+		ck_assert_int_eq(s2s_random(key, sizeof(key)), S2S_OK);
+		ck_assert_int_eq(s2s_random(data, sizeof(data)), S2S_OK);
+		ck_assert_int_eq(s2s_hmac_sha256v(key, nk, v, 3, a), S2S_OK);
+		ck_assert_int_eq(s2s_hmac_key_init(&k, key, nk), S2S_OK);
+		ck_assert_int_eq(s2s_hmac_key_mac(&k, v, 3, b), S2S_OK);
+		ck_assert_mem_eq(a, b, 32);
+		/* Finishing an inner hash started by hand: the same. */
+		ck_assert_int_eq(s2s_sha256_ctx_copy(&in, &k.inner), S2S_OK);
+		ck_assert_int_eq(s2s_sha256_ctx_update(&in, data, nd / 3),
+				 S2S_OK);
+		memset(b, 0, sizeof(b));
+		ck_assert_int_eq(s2s_hmac_key_finish(&k, &in, v + 1, 2, b),
+				 S2S_OK);
+		ck_assert_mem_eq(a, b, 32);
+		s2s_hmac_key_wipe(&k);
+	}
+}
+END_TEST
+
 /* ---- HKDF-SHA-256 (RFC 5869 test cases 1-3) ------------------------------ */
 
 struct hkdf_vec {
@@ -1018,6 +1072,9 @@ make_suite(void)
 	tcase_add_loop_test(kat, test_hash_vectors, 0, VEC_COUNT(hash_vectors));
 	tcase_add_test(kat, test_sha256_million_a);
 	tcase_add_loop_test(kat, test_hmac_vectors, 0, VEC_COUNT(hmac_vectors));
+	tcase_add_loop_test(kat, test_hmac_key_vectors, 0,
+			    VEC_COUNT(hmac_vectors));
+	tcase_add_test(kat, test_hmac_key_random);
 	tcase_add_loop_test(kat, test_hkdf_vectors, 0, VEC_COUNT(hkdf_vectors));
 	tcase_add_test(kat, test_hkdf_limits);
 	tcase_add_test(kat, test_random);

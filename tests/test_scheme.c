@@ -390,45 +390,6 @@ START_TEST(test_chain_in_step)
 }
 END_TEST
 
-/*
- * The hardened tag from the chain's precomputed HMAC state (tag_pre) is
- * byte for byte s2s_tag_hardened, also for a chain whose SkCS^T was changed
- * by hand after s2s_chain_init (the fingerprint sends it the long way),
- * and again after the next advance (which precomputes for the new SkCS^T).
- */
-START_TEST(test_chain_tag_precomputed)
-{
-	struct s2s_chain a, b, c;
-	uint64_t seed = 0x9e37;
-	uint8_t hdr[40], msg[300], got[S2S_TAG_MAX], want[S2S_TAG_MAX];
-
-	fresh_chains(S2S_PROFILE_HARDENED, &seed, &a, &b, &c);
-	ck_assert_uint_ne(a.tag_pre_fp, 0);
-	for (int k = 0; k < 200; k++) {
-		size_t nm = (size_t)(vec_rand(&seed) % sizeof(msg));
-		size_t nh = (size_t)(vec_rand(&seed) % sizeof(hdr));
-		uint32_t rt = (uint32_t)vec_rand(&seed);
-
-		vec_fill(&seed, hdr, nh);
-		vec_fill(&seed, msg, nm);
-		if (k == 100)   /* a new SkCS^T behind the chain's back */
-			vec_fill(&seed, a.skcs, sizeof(a.skcs));
-		ck_assert_int_eq(s2s_chain_tag(&a, hdr, nh, msg, nm, rt, got),
-				 S2S_OK);
-		ck_assert_int_eq(s2s_tag_hardened(hdr, nh, msg, nm, a.skcs,
-						  a.sk, a.sk_len, a.shk,
-						  a.shk_len, rt, want), S2S_OK);
-		ck_assert_mem_eq(got, want, 12);
-		if (k >= 100)
-			ck_assert(memcmp(got, (uint8_t[12]){ 0 }, 12) != 0);
-		ck_assert_int_eq(s2s_chain_advance(&a, rt), S2S_OK);
-	}
-	s2s_chain_wipe(&a);
-	s2s_chain_wipe(&b);
-	s2s_chain_wipe(&c);
-}
-END_TEST
-
 static void
 expect_refused(const struct s2s_chain *c, const uint8_t *hdr, size_t nh,
 	       const uint8_t *msg, size_t nm, uint32_t rt, const uint8_t *tag,
@@ -509,6 +470,68 @@ START_TEST(test_chain_tamper)
 	s2s_chain_wipe(&a);
 	s2s_chain_wipe(&b);
 	s2s_chain_wipe(&cs);
+}
+END_TEST
+
+/*
+ * The hardened tag through a context (per-session part kept) equals the
+ * plain one, across sessions (the context rebuilds for a new SkCS^T),
+ * chain steps and message lengths; a flipped byte is refused by both.
+ */
+START_TEST(test_tag_ctx_same)
+{
+	struct s2s_tag_ctx *x = s2s_tag_ctx_new();
+	uint8_t skcs[S2S_SKCS_LEN], sk[32], shk[32], hdr[96], msg[300];
+	uint8_t a[S2S_TAG_MAX], b[S2S_TAG_MAX];
+	struct s2s_chain c;
+
+	ck_assert_ptr_nonnull(x);
+	for (int sess = 0; sess < 4; sess++) {
+		ck_assert_int_eq(s2s_random(skcs, sizeof(skcs)), S2S_OK);
+		ck_assert_int_eq(s2s_random(sk, sizeof(sk)), S2S_OK);
+		ck_assert_int_eq(s2s_random(shk, sizeof(shk)), S2S_OK);
+		ck_assert_int_eq(s2s_chain_init(&c, S2S_PROFILE_HARDENED,
+						(uint64_t)sess + 1, skcs, sk,
+						32, shk, 32), S2S_OK);
+		for (int i = 0; i < 40; i++) {
+			size_t nh = (size_t)(i * 5) % sizeof(hdr);
+			size_t nm = (size_t)(i * 37) % sizeof(msg);
+			uint32_t rt;
+
+			ck_assert_int_eq(s2s_random(hdr, sizeof(hdr)), S2S_OK);
+			ck_assert_int_eq(s2s_random(msg, sizeof(msg)), S2S_OK);
+			ck_assert_int_eq(s2s_random(&rt, sizeof(rt)), S2S_OK);
+			ck_assert_int_eq(s2s_chain_tag(&c, hdr, nh, msg, nm,
+						       rt, a), S2S_OK);
+			ck_assert_int_eq(s2s_chain_tag_ctx(&c, x, hdr, nh, msg,
+							   nm, rt, b), S2S_OK);
+			ck_assert_mem_eq(a, b, 12);
+			ck_assert_int_eq(s2s_chain_verify_ctx(&c, x, hdr, nh,
+							      msg, nm, rt, a,
+							      12), S2S_OK);
+			a[i % 12] ^= 1;
+			ck_assert_int_eq(s2s_chain_verify_ctx(&c, x, hdr, nh,
+							      msg, nm, rt, a,
+							      12),
+					 S2S_ERR_AUTH);
+			ck_assert_int_eq(s2s_chain_verify_ctx(&c, x, hdr, nh,
+							      msg, nm, rt ^ 1,
+							      b, 12),
+					 S2S_ERR_AUTH);
+			ck_assert_int_eq(s2s_chain_advance(&c, rt), S2S_OK);
+		}
+		s2s_chain_wipe(&c);
+	}
+	/* The paper profile goes through the plain form. */
+	ck_assert_int_eq(s2s_chain_init(&c, S2S_PROFILE_PAPER, 9, skcs, sk,
+					S2S_PAPER_SK_MIN, shk,
+					S2S_PAPER_SHK_LEN), S2S_OK);
+	ck_assert_int_eq(s2s_chain_tag(&c, hdr, 10, msg, 10, 7, a), S2S_OK);
+	ck_assert_int_eq(s2s_chain_tag_ctx(&c, x, hdr, 10, msg, 10, 7, b),
+			 S2S_OK);
+	ck_assert_mem_eq(a, b, 4);
+	s2s_chain_wipe(&c);
+	s2s_tag_ctx_free(x);
 }
 END_TEST
 
@@ -634,9 +657,9 @@ make_suite(void)
 	suite_add_tcase(s, kat);
 
 	tcase_add_loop_test(ch, test_chain_in_step, 0, 2);
-	tcase_add_test(ch, test_chain_tag_precomputed);
 	tcase_add_loop_test(ch, test_chain_tamper, 0, 2);
 	tcase_add_test(ch, test_chain_init_rules);
+	tcase_add_test(ch, test_tag_ctx_same);
 	suite_add_tcase(s, ch);
 
 	tcase_add_test(prop, test_profile_names);

@@ -109,7 +109,12 @@
  * -----
  * The registration, pairs (with Shk), the current session of each pair
  * (both key chains) and the sequence numbers are kept in state_dir, written
- * atomically (file mode 0600) after every change.  A device restarted with
+ * atomically (file mode 0600) after every change: a package leaves only
+ * once its send chain position is on disk (a record of the send journal,
+ * state_dir/txlog, fsynced when "state_fsync"); a receive chain moving
+ * forward reaches the disk within 20 ms (if the process dies first, the
+ * next run fetches those packages from the CS again: a message may be
+ * delivered twice, none is lost).  A device restarted with
  * its state carries on where it stopped; a device that lost its state
  * registers again (idempotent with the same key), pairs again and
  * negotiates a new session on its own when the peer's messages show it the

@@ -98,27 +98,55 @@ enum s2s_err s2s_hkdf_sha256(const uint8_t *ikm, size_t ikm_len,
 			     uint8_t *out, size_t out_len);
 
 /*
- * HMAC-SHA-256 with the key and a prefix of the message fixed in advance
- * (RFC 2104 with the hash states kept after the key blocks): the inner
- * state after (key ^ ipad) || prefix and the outer state after
- * (key ^ opad).  A MAC of prefix || rest then costs the blocks of rest
- * and two more, not the key blocks and the prefix again.  prefix_len must
- * be a multiple of 64 (whole SHA-256 blocks).  The state is as secret as
- * the key and the prefix: plain bytes, copyable by value, wipe it with
- * the object that holds it (s2s_memzero).
+ * SHA-256 and HMAC-SHA-256 in steps, for keys used more than once: an
+ * s2s_hmac_key holds the hash states after the padded key block (inner and
+ * outer), so each MAC with it costs only its message's blocks plus one
+ * (wolfCrypt's Hmac redoes both key blocks per message and is 896 bytes to
+ * set up and wipe).  Same results as s2s_hmac_sha256v.  Plain caller-owned
+ * structs, not shared between threads while in use; they hold key
+ * material: end them with s2s_sha256_ctx_wipe / s2s_hmac_key_wipe (wipe
+ * and release), also after an error.  Copy them only with the _copy
+ * functions.
  */
-#define S2S_SHA256_STATE_SIZE 160
-struct s2s_hmac_pre {
-	_Alignas(16) uint8_t inner[S2S_SHA256_STATE_SIZE];
-	_Alignas(16) uint8_t outer[S2S_SHA256_STATE_SIZE];
+#define S2S_SHA256_CTX_SIZE 256
+
+struct s2s_sha256_ctx {
+	_Alignas(16) unsigned char opaque[S2S_SHA256_CTX_SIZE];
 };
-enum s2s_err s2s_hmac_sha256_pre(struct s2s_hmac_pre *p, const uint8_t *key,
-				 size_t key_len, const uint8_t *prefix,
-				 size_t prefix_len);
-/* HMAC(key, prefix || v[0] || ... || v[cnt-1]) from p. */
-enum s2s_err s2s_hmac_sha256_pre_mac(const struct s2s_hmac_pre *p,
-				     const struct s2s_iov *v, size_t cnt,
-				     uint8_t out[S2S_SHA256_LEN]);
+
+struct s2s_hmac_key {
+	struct s2s_sha256_ctx inner;    /* after key ^ ipad */
+	struct s2s_sha256_ctx outer;    /* after key ^ opad */
+};
+
+enum s2s_err s2s_sha256_ctx_init(struct s2s_sha256_ctx *x);
+enum s2s_err s2s_sha256_ctx_update(struct s2s_sha256_ctx *x,
+				   const void *data, size_t n);
+/* The digest; x is wiped and released (init it again to reuse it). */
+enum s2s_err s2s_sha256_ctx_final(struct s2s_sha256_ctx *x,
+				  uint8_t out[S2S_SHA256_LEN]);
+/* dst (uninitialised) = src. */
+enum s2s_err s2s_sha256_ctx_copy(struct s2s_sha256_ctx *dst,
+				 const struct s2s_sha256_ctx *src);
+void s2s_sha256_ctx_wipe(struct s2s_sha256_ctx *x);
+
+/* k = the states of key (any length, RFC 2104). */
+enum s2s_err s2s_hmac_key_init(struct s2s_hmac_key *k, const uint8_t *key,
+			       size_t key_len);
+/* HMAC of the concatenation of cnt pieces with k (k unchanged). */
+enum s2s_err s2s_hmac_key_mac(const struct s2s_hmac_key *k,
+			      const struct s2s_iov *v, size_t cnt,
+			      uint8_t out[S2S_SHA256_LEN]);
+/*
+ * The same, finishing an inner hash the caller already started: inner (a
+ * copy of k->inner fed with the message's first pieces) is fed v and
+ * consumed (wiped) whatever the result.
+ */
+enum s2s_err s2s_hmac_key_finish(const struct s2s_hmac_key *k,
+				 struct s2s_sha256_ctx *inner,
+				 const struct s2s_iov *v, size_t cnt,
+				 uint8_t out[S2S_SHA256_LEN]);
+void s2s_hmac_key_wipe(struct s2s_hmac_key *k);
 
 /* ---- Big numbers ------------------------------------------------------ */
 

@@ -141,6 +141,8 @@ enum s2s_err s2s_package_open(struct s2s_chain *c,
  * What one chain keeps between messages, so that seal and open do only
  * the work that depends on the message.
  *
+ * - The hardened tag's per-session part (s2s_tag_ctx: HKDF-Extract's hash
+ *   of SkCS^T), so a tag costs its per-key blocks only.
  * - The stego selection: the keyed shuffle behind it costs more than the
  *   rest of open put together (~150 us at 128x128), and it depends only on
  *   the chain's stego key and the image size, both fixed for a session in
@@ -180,6 +182,8 @@ struct s2s_package_cache {
 	/* seal at level 0: the last S2S_PACKAGE_CACHE_COVERS covers */
 	struct s2s_package_cover *covers[S2S_PACKAGE_CACHE_COVERS];
 	unsigned next_cover;
+	/* hardened: the tag's per-session part (s2s_tag_ctx, scheme.h) */
+	struct s2s_tag_ctx *tag;
 };
 
 /* s2s_package_seal / s2s_package_open with a cache (NULL: none). */

@@ -174,16 +174,6 @@ struct s2s_chain {
 	uint8_t stego_key[S2S_STEGO_KEY_LEN];
 	uint8_t sk_len;
 	uint8_t shk_len;
-	/*
-	 * Hardened profile: the HKDF-extract HMAC of the tag key with its
-	 * zero salt and skcs already absorbed (s2s_hmac_pre), made by
-	 * s2s_chain_init, so a tag costs the blocks of sk || shk and not the
-	 * 256 bytes of SkCS^T again.  tag_pre_fp is a fingerprint of the
-	 * skcs it was made from (0: none); a chain whose skcs changed without
-	 * s2s_chain_init is computed the long way, never wrongly.
-	 */
-	uint64_t tag_pre_fp;
-	struct s2s_hmac_pre tag_pre;
 };
 
 /*
@@ -221,6 +211,38 @@ enum s2s_err s2s_chain_verify(const struct s2s_chain *c,
 enum s2s_err s2s_chain_advance(struct s2s_chain *c, uint32_t rt);
 
 void s2s_chain_wipe(struct s2s_chain *c);
+
+/*
+ * The hardened tag with its per-session part done once.  HKDF-Extract is
+ * HMAC(0^32, skcs || sk || shk): the context keeps that HMAC's inner hash
+ * after the padded (zero) key and skcs (256 bytes, fixed for a session)
+ * and its outer state, so a tag costs the hash blocks of sk || shk, the
+ * expand, and the tag HMAC.  Same tags as s2s_tag_hardened (tests compare
+ * them).  Opaque, allocated with s2s_tag_ctx_new, freed (wiped: it holds
+ * a copy of skcs) with s2s_tag_ctx_free; not shared between threads
+ * without a lock.  It rebuilds itself when skcs changes (a new session),
+ * so it is never wrong, only cold.
+ */
+struct s2s_tag_ctx;
+
+struct s2s_tag_ctx *s2s_tag_ctx_new(void);
+void s2s_tag_ctx_free(struct s2s_tag_ctx *x);
+
+/*
+ * s2s_chain_tag / s2s_chain_verify through x (x NULL or the paper
+ * profile: the plain forms).
+ */
+enum s2s_err s2s_chain_tag_ctx(const struct s2s_chain *c,
+			       struct s2s_tag_ctx *x,
+			       const uint8_t *hdr, size_t hdr_len,
+			       const uint8_t *msg, size_t msg_len,
+			       uint32_t rt, uint8_t tag[S2S_TAG_MAX]);
+enum s2s_err s2s_chain_verify_ctx(const struct s2s_chain *c,
+				  struct s2s_tag_ctx *x,
+				  const uint8_t *hdr, size_t hdr_len,
+				  const uint8_t *msg, size_t msg_len,
+				  uint32_t rt, const uint8_t *tag,
+				  size_t tag_len);
 
 #ifdef __cplusplus
 }
