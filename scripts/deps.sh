@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential pkg-config meson ninja-build check libsubunit-dev
 libwolfssl-dev libpaho-mqtt-dev libcjson-dev libsqlite3-dev libpng-dev
-libdeflate-dev
+libdeflate-dev sqlite3 python3-yaml
 mosquitto mosquitto-clients mosquitto-dev libmosquitto-dev valgrind python3
 openssl docker-compose systemd libpq-dev postgresql"
 

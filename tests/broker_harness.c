@@ -152,10 +152,24 @@ bh_start(struct bh_broker **out, const struct bh_options *o)
 		fprintf(stderr, "harness: %s\n", err);
 		return -1;
 	}
-	b->port = o->port > 0 ? o->port : bl_free_port();
-	if (b->port <= 0 || write_conf(b, o) != 0)
-		return -1;
-	return spawn(b);
+	/* A port picked here may be taken by another process (parallel
+	 * tests) before the broker binds it: then the broker exits with
+	 * "Address already in use" and a fresh port is tried. */
+	for (int attempt = 0;; attempt++) {
+		b->port = o->port > 0 ? o->port : bl_free_port();
+		if (b->port <= 0 || write_conf(b, o) != 0)
+			return -1;
+		if (spawn(b) == 0)
+			return 0;
+		if (o->port > 0 || attempt >= 4 ||
+		    !bh_log_contains(b, "Address already in use"))
+			return -1;
+		fprintf(stderr, "harness: port %d was taken; another one\n",
+			b->port);
+		if (truncate(b->out, 0) != 0)
+			fprintf(stderr, "harness: %s: %s\n", b->out,
+				strerror(errno));
+	}
 }
 
 int
@@ -192,7 +206,7 @@ bh_stop(struct bh_broker *b)
 
 	if (!b || b->pid <= 0)
 		return 0;
-	rc = bl_stop(b->pid, 5000, NULL);
+	rc = bl_stop(b->pid, 20000, NULL);     /* slow when loaded */
 	b->pid = -1;
 	return rc == 0 ? 0 : -1;
 }
@@ -204,7 +218,7 @@ bh_kill9(struct bh_broker *b)
 	if (!b || b->pid <= 0)
 		return 0;
 	kill(b->pid, SIGKILL);
-	if (!bl_reap(b->pid, 5000, NULL))
+	if (!bl_reap(b->pid, 20000, NULL))
 		return -1;
 	b->pid = -1;
 	return 0;
@@ -227,7 +241,7 @@ bh_running(struct bh_broker *b)
 int
 bh_restart(struct bh_broker *b)
 {
-	long long deadline = bl_now_ms() + 5000;
+	long long deadline = bl_now_ms() + 20000;
 
 	if (b->pid > 0)
 		bh_stop(b);

@@ -74,7 +74,7 @@ pid_t bh_pid(const struct bh_broker *b);
 /* "<dir>/<rel>" in a static buffer (overwritten by the next call). */
 const char *bh_path(const struct bh_broker *b, const char *rel);
 
-/* SIGTERM, wait up to 5 s, then SIGKILL.  0 if it exited by SIGTERM. */
+/* SIGTERM, wait up to 20 s, then SIGKILL.  0 if it exited by SIGTERM. */
 int bh_stop(struct bh_broker *b);
 /* SIGKILL now (no clean-up in the broker or the plugin). */
 int bh_kill9(struct bh_broker *b);

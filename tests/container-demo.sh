@@ -40,7 +40,8 @@ podman image exists docker.io/library/debian:12 ||
 # other's images.
 image=localhost/s2s-mqtt-test:$(printf '%s' "$src" | md5sum | cut -c1-12)
 project=s2sdemo$$
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# below the ephemeral range: not taken by chance before the broker binds it
+port=$(python3 "$src/tests/free-port.py")
 log=$(mktemp -d)
 compose() {
 	podman-compose -p "$project" -f "$src/docker-compose.yml" "$@"
@@ -106,7 +107,9 @@ PY
 # inherit a broker probe and report unhealthy).
 for s in broker alice bob; do
 	ok=0
-	for _ in 1 2 3 4 5; do
+	# up to 60 s: a check is a process in the container, slow under load
+	end=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -lt "$end" ]; do
 		if podman healthcheck run "${project}_${s}_1" >/dev/null 2>&1; then
 			ok=1
 			break

@@ -71,7 +71,8 @@ trap cleanup EXIT
 	done
 } >"$script"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# below the ephemeral range: not taken by chance before the broker binds it
+port=$(python3 "$src/tests/free-port.py")
 echo "walkthroughs: $(grep -c '^# ---- block' "$script") blocks, HOME=$work/home, PORT=$port"
 rc=0
 env HOME="$work/home" TMPDIR="$work/tmp" PORT="$port" \

@@ -22,7 +22,7 @@ struct tc_msg {
 	bool retain;
 };
 
-#define TC_TIMEOUT_MS 5000
+#define TC_TIMEOUT_MS 20000  /* a bound for a loaded machine, not a speed */
 
 /*
  * Connect (MQTT v5 if version == 5, else 3.1.1), clean start.  Returns the

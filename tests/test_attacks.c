@@ -1542,7 +1542,7 @@ START_TEST(test_will_shutdown)
 	fresh_token(&w.b, tok);
 	ck_assert_int_eq(tc_connect_will(&b, bh_port(broker), "bob", "bob",
 					 tok, ver, NULL, NULL, 0, true), 0);
-	while (tc_wait(b, w.ab, 1500, &t)) {
+	while (tc_wait(b, w.ab, got < 1 ? TC_TIMEOUT_MS : 1500, &t)) {
 		struct s2s_package p;
 
 		ck_assert_int_eq(s2s_package_parse(t.payload, t.len, NULL, &p),

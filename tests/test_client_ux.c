@@ -391,7 +391,7 @@ START_TEST(test_unread_callback)
 		      "%s", err);
 	s2s_client_on_message(b, count_msg, &got);
 	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
-	for (int i = 0; i < 500 && !__atomic_load_n(&got, __ATOMIC_SEQ_CST);
+	for (int i = 0; i < 3000 && !__atomic_load_n(&got, __ATOMIC_SEQ_CST);
 	     i++)
 		usleep(10000);
 	ck_assert_uint_eq(got, 1);
@@ -621,7 +621,7 @@ START_TEST(test_reconnect)
 	ck_assert(wait_text(f, "listening as bob", 30));
 	broker_stop(&B);
 	ck_assert_msg(wait_text(f, "disconnected from", 30), "%s", slurp(f));
-	ck_assert_msg(wait_text(f, "reconnecting", 1), "%s", slurp(f));
+	ck_assert_msg(wait_text(f, "reconnecting", 10), "%s", slurp(f));
 	ck_assert_msg(broker_restart(&B, err, sizeof(err)), "%s", err);
 	ck_assert_msg(wait_text(f, "reconnected to", 60), "%s", slurp(f));
 	/* --verbose: every package, and the CS's answer to it. */
@@ -682,7 +682,15 @@ START_TEST(test_status)
 	ck_assert_msg(strstr(out, "registered  yes") &&
 		      strstr(out, "peers       none"), "%s", out);
 	ck_assert_int_eq(run(h_reg, out, sizeof(out), 30), 4);
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", B.port + 1);
+	/* a port nothing listens on (B.port + 1 may be another test's) */
+	{
+		int free_port;
+
+		do
+			free_port = broker_free_port();
+		while (free_port == B.port);
+		snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", free_port);
+	}
 	make_device("wrongport", 4, uri, NULL, cw, sizeof(cw));
 	ck_assert_int_eq(run(h_port, out, sizeof(out), 30), 1);
 	ck_assert_msg(strstr(out, uri) && strstr(out, "connection refused"),
@@ -825,7 +833,7 @@ START_TEST(test_api)
 	s2s_client_on_message(b, api_message, &xb);
 	/* Timeout 0: connect in the background. */
 	ck_assert_int_eq(s2s_client_connect(a, 0), S2S_ERR_TIMEOUT);
-	for (int i = 0; i < 1000 && !s2s_client_connected(a); i++)
+	for (int i = 0; i < 3000 && !s2s_client_connected(a); i++)
 		usleep(10000);
 	ck_assert(s2s_client_connected(a));
 	ck_assert_int_eq(s2s_client_register(a, S2S_TIMEOUT_DEFAULT), S2S_OK);
@@ -835,8 +843,8 @@ START_TEST(test_api)
 	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
 	/* Timeout 0: the negotiation goes on after the call returns. */
 	ck_assert_int_eq(s2s_client_session(a, "bob", 0), S2S_ERR_TIMEOUT);
-	ck_assert_int_eq(s2s_client_wait_session(a, "bob", 20000), S2S_OK);
-	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 20000), S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(a, "bob", 30000), S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 30000), S2S_OK);
 	ck_assert(s2s_client_has_session(a, "bob", &t));
 	{
 		struct s2s_peer_status ps;
@@ -860,7 +868,7 @@ START_TEST(test_api)
 		s2s_free(info.package);
 	}
 	ck_assert_int_eq(s2s_client_flush(a, 20000), S2S_OK);
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 3000; i++) {
 		pthread_mutex_lock(&xa.lock);
 		if (xa.sent_ok == 5) {
 			pthread_mutex_unlock(&xa.lock);
@@ -873,7 +881,7 @@ START_TEST(test_api)
 	ck_assert_uint_eq(xa.sent_other, 0);
 	ck_assert_uint_gt(__atomic_load_n(&xa.logs, __ATOMIC_SEQ_CST), 5);
 	/* The blocking call in bob's message callback. */
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < 3000; i++) {
 		pthread_mutex_lock(&xb.lock);
 		if (xb.in_cb_done) {
 			pthread_mutex_unlock(&xb.lock);
@@ -885,7 +893,8 @@ START_TEST(test_api)
 	ck_assert_int_eq(xb.in_cb_done, 1);
 	ck_assert_int_eq(xb.in_cb, S2S_ERR_STATE);
 	ck_assert_msg(strstr(xb.reason, "from a callback"), "%s", xb.reason);
-	ck_assert_msg(xb.in_cb_ms < 1000, "%ld ms", xb.in_cb_ms);
+	/* far below the 10 s it would stall (not a speed: a loaded machine) */
+	ck_assert_msg(xb.in_cb_ms < 5000, "%ld ms", xb.in_cb_ms);
 	/* Peers: a device cannot pair with itself; the reason says so. */
 	ck_assert_int_eq(s2s_client_pair(a, "alice", 0, -1), S2S_ERR_INVAL);
 	s2s_client_last_reason(a, err, sizeof(err));

@@ -196,6 +196,19 @@ port_open(int port)
 	return ok;
 }
 
+/* How many times needle is in broker b's log so far. */
+static int
+log_count(const struct bh_broker *b, const char *needle)
+{
+	char *log = bh_log(b);
+	int n = 0;
+
+	for (const char *p = log; p && (p = strstr(p, needle)); p++)
+		n++;
+	free(log);
+	return n;
+}
+
 static char *
 slurp(const char *path)
 {
@@ -469,7 +482,7 @@ START_TEST(test_entrypoint)
 	snprintf(cmd, sizeof(cmd), "exec /usr/sbin/mosquitto -c '%s'", conf);
 	snprintf(dir, sizeof(dir), "%s/broker.out", tmp);
 	pid = sh_bg(cmd, dir);
-	for (int i = 0; i < 300 && !port_open(port); i++) {
+	for (int i = 0; i < 1200 && !port_open(port); i++) {
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			pid = -1;
 			break;
@@ -592,6 +605,8 @@ START_TEST(test_tls)
 	const char *plugin = bh_plugin_path();
 
 	ck_assert_ptr_nonnull(plugin);
+	while (port[1] == port[0])
+		port[1] = bh_free_port();
 	mktmp(pki, sizeof(pki), "pki");
 	make_pki(pki, "s2s test CA");
 	mktmp(bad, sizeof(bad), "pki-other");
@@ -703,6 +718,7 @@ START_TEST(test_feed)
 	struct s2s_json *j;
 	int64_t ts;
 	pid_t reader, anon;
+	int subacks0;
 	const char *plugin = bh_plugin_path();
 
 	ck_assert_ptr_nonnull(plugin);
@@ -719,6 +735,7 @@ START_TEST(test_feed)
 		.extra_conf = extra }), 0);
 	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%d", bh_port(B));
 
+	subacks0 = log_count(B, "Sending SUBACK to ");
 	snprintf(out_r, sizeof(out_r), "%s/reader.out", bh_dir(B));
 	snprintf(cmd, sizeof(cmd), "exec mosquitto_sub -h 127.0.0.1 -p %d "
 		 "-u dash -P dash-secret -t 's2s/verified/#' -C 2 -W 60",
@@ -729,6 +746,20 @@ START_TEST(test_feed)
 		 "-t 's2s/verified/#' -t 's2s/verified/alice~bob' -C 1 -W 60",
 		 bh_port(B));
 	anon = sh_bg(cmd, out_anon);
+	/* Both subscribed before anything is published: mosquitto_sub may
+	 * take seconds to start on a loaded machine (the broker logs every
+	 * SUBACK it sends: log_type all). */
+	{
+		int n = 0;
+
+		for (int w = 0; w < 1200 && n < subacks0 + 2; w++) {
+			n = log_count(B, "Sending SUBACK to ");
+			if (n < subacks0 + 2)
+				usleep(50000);
+		}
+		ck_assert_msg(n >= subacks0 + 2, "the feed readers did not "
+			      "subscribe within 60 s");
+	}
 
 	snprintf(dir, sizeof(dir), "%s/alice", bh_dir(B));
 	make_device(dir, "alice", 1, uri, bh_path(B, "cs.pub"), NULL, cfg_a,

@@ -241,7 +241,7 @@ setup_pair(struct s2s_client *a, struct s2s_client *b)
 	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
 	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
 	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 10000), S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 30000), S2S_OK);
 }
 
 static bool

@@ -1787,7 +1787,7 @@ START_TEST(test_store_long_bounded)
 	}
 	ck_assert_int_eq(cs_store_package_count(cs, p->id), 100);
 	/* the background thread frees whole segments within seconds */
-	for (int w = 0; w < 100; w++) {
+	for (int w = 0; w < 300; w++) {
 		cs_store_usage(cs, &u);
 		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
 			break;
@@ -1907,7 +1907,7 @@ START_TEST(test_store_quiet_pair)
 		if (i % 50 == 49)
 			(void)cs_store_retention(cs, cs_now_s());
 	}
-	for (int w = 0; w < 100; w++) {
+	for (int w = 0; w < 300; w++) {
 		cs_store_usage(cs, &u);
 		if (u.log_bytes <= 2 * u.live_bytes + 3 * 65536)
 			break;
@@ -2094,7 +2094,7 @@ START_TEST(test_store_checkpoint)
 			peak = path_size(wal);
 	}
 	ck_assert_uint_gt(peak, 0);
-	for (int k = 0; k < 50; k++) {
+	for (int k = 0; k < 300; k++) {
 		w = path_size(wal);
 		if (w == 0)
 			break;
@@ -2484,7 +2484,7 @@ START_TEST(test_pg_events)
 	td_init(&b, "bob", 2);
 	p1 = establish(cs1, &a, &b, S2S_PROFILE_PAPER);
 	/* the session negotiated on one reaches the other's gate */
-	for (int i = 0; i < 50 && !(p2 && p2->sess); i++) {
+	for (int i = 0; i < 600 && !(p2 && p2->sess); i++) {
 		(void)cs_store_tick(cs2);
 		p2 = cs_pair_find(cs2, p1->id);
 		if (!(p2 && p2->sess))
@@ -2499,7 +2499,7 @@ START_TEST(test_pg_events)
 	/* revoked on one: kicked and forgotten on the other */
 	cs_pair_remove(cs1, p1);
 	ck_assert_int_eq(cs_store_device_revoke(cs1, "bob"), S2S_OK);
-	for (int i = 0; i < 50 && !kicked; i++) {
+	for (int i = 0; i < 600 && !kicked; i++) {
 		(void)cs_store_tick(cs2);
 		for (size_t k = 0; k < stub_kick_count(); k++)
 			kicked |= strcmp(stub_kick_at(k), "bob") == 0;
@@ -2670,7 +2670,7 @@ START_TEST(test_pg_outage)
 	/* back: TICK reconnects */
 	ck_assert_int_eq(pgh_restart(pg_srv), 0);
 	t0 = ms_now();
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 1200; i++) {
 		(void)cs_store_tick(cs);
 		cs_store_usage(cs, &u);
 		if (!u.down) {

@@ -4,6 +4,7 @@
  */
 #define _XOPEN_SOURCE 700   /* nftw */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -262,13 +263,118 @@ bl_reap(pid_t pid, int timeout_ms, int *status)
 	}
 }
 
+/*
+ * The inode of the socket listening on 127.0.0.1:port (or 0.0.0.0:port),
+ * from /proc/net/tcp; 0 if none is listed or the file is unreadable.
+ */
+static unsigned long
+listen_inode(int port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	unsigned long inode = 0;
+
+	if (!f)
+		return 0;
+	while (!inode && fgets(line, sizeof(line), f)) {
+		unsigned addr, lport, st;
+		unsigned long ino;
+
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x "
+			   "%*u %*u %lu", &addr, &lport, &st, &ino) == 4 &&
+		    st == 0x0A && (int)lport == port &&
+		    (addr == 0 || addr == 0x0100007FU))
+			inode = ino;
+	}
+	fclose(f);
+	return inode;
+}
+
+/* 1: pid holds socket inode, 0: it does not, -1: cannot tell. */
+static int
+holds_socket(pid_t pid, unsigned long inode)
+{
+	char path[64], want[64], link[64];
+	struct dirent *e;
+	DIR *d;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	if (!(d = opendir(path)))
+		return -1;
+	while (!r && (e = readdir(d))) {
+		char fd[330];
+		ssize_t n;
+
+		snprintf(fd, sizeof(fd), "%s/%s", path, e->d_name);
+		n = readlink(fd, link, sizeof(link) - 1);
+		if (n > 0) {
+			link[n] = '\0';
+			r = strcmp(link, want) == 0;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+/*
+ * Is the listener on port pid's (or a child's: broker_run.c starts the
+ * broker under a keeper process)?  1 yes, 0 no (someone else took the
+ * port between bl_free_port() and the broker's bind: the broker will exit
+ * with "Address already in use"), -1 cannot tell (no /proc, no access).
+ */
+static int
+listener_is(pid_t pid, int port)
+{
+	unsigned long inode = listen_inode(port);
+	struct dirent *e;
+	DIR *d;
+	int r, unknown;
+
+	if (!inode)
+		return -1;
+	r = holds_socket(pid, inode);
+	if (r != 0)
+		return r;
+	unknown = 0;
+	if (!(d = opendir("/proc")))
+		return -1;
+	while (r != 1 && (e = readdir(d))) {
+		char path[300], buf[512], *p;
+		int ppid = 0, child = atoi(e->d_name);
+		FILE *f;
+
+		if (child <= 0 || child == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		/* "pid (comm) state ppid ...": comm may hold spaces */
+		if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+			(void)sscanf(p + 1, " %*c %d", &ppid);
+		fclose(f);
+		if (ppid != pid)
+			continue;
+		r = holds_socket(child, inode);
+		if (r < 0)
+			unknown = 1;
+	}
+	closedir(d);
+	return r == 1 ? 1 : unknown ? -1 : 0;
+}
+
 int
 bl_wait_ready(pid_t pid, int port, int timeout_ms, int *status)
 {
 	long long end = bl_now_ms() + timeout_ms;
 
 	while (bl_now_ms() < end) {
-		if (bl_port_open(port))
+		/* Ready when the port accepts and the listener is ours: a
+		 * port taken by another process meanwhile is not "ready"
+		 * (the broker then exits, and the caller sees 1). */
+		if (bl_port_open(port) && listener_is(pid, port) != 0)
 			return 0;
 		if (waitpid(pid, status, WNOHANG) == pid)
 			return 1;

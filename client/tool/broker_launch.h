@@ -67,9 +67,11 @@ bool bl_stage_plugin(const char *plugin, const char *dir, char *out,
 pid_t bl_spawn(const char *mosq, const char *conf, int out_fd, int close_fd);
 
 /*
- * Wait until 127.0.0.1:port accepts connections (0), the process exits (1;
- * *status holds its wait status, and it is reaped), or timeout_ms passes
- * (-1).
+ * Wait until 127.0.0.1:port accepts connections on a socket of pid or of
+ * a child of pid (0; checked in /proc where readable, so a port another
+ * process took after bl_free_port() is not mistaken for the broker), the
+ * process exits (1; *status holds its wait status, and it is reaped), or
+ * timeout_ms passes (-1).
  */
 int bl_wait_ready(pid_t pid, int port, int timeout_ms, int *status);
 

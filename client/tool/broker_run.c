@@ -161,7 +161,7 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 	close(tie[0]);
 	b->tie = tie[1];
 	b->pid = pid;
-	switch (bl_wait_ready(pid, b->port, 10000, &st)) {
+	switch (bl_wait_ready(pid, b->port, 30000, &st)) {
 	case 0:
 		return true;
 	case 1: {
@@ -179,7 +179,7 @@ spawn(struct broker_run *b, char *err, size_t err_len)
 	default:
 		break;
 	}
-	seterr(err, err_len, "the broker did not open port %d within 10 s",
+	seterr(err, err_len, "the broker did not open port %d within 30 s",
 	       b->port);
 	broker_stop(b);
 	return false;
@@ -363,8 +363,11 @@ broker_kill9(struct broker_run *b)
 void
 broker_stop(struct broker_run *b)
 {
+	/* The keeper gives the broker 2.5 s, then kills it: wait for that
+	 * with room for a loaded machine (killing the keeper early could
+	 * leave the broker running on the port). */
 	if (b->pid > 0)
-		bl_stop(b->pid, 3000, NULL);
+		bl_stop(b->pid, 10000, NULL);
 	b->pid = 0;
 	if (b->tie > 0) {
 		close(b->tie);
@@ -375,7 +378,13 @@ broker_stop(struct broker_run *b)
 bool
 broker_restart(struct broker_run *b, char *err, size_t err_len)
 {
+	long long deadline;
+
 	broker_stop(b);
+	/* The port is ours again once nothing listens on it. */
+	deadline = bl_now_ms() + 10000;
+	while (bl_port_open(b->port) && bl_now_ms() < deadline)
+		bl_sleep_ms(20);
 	return spawn(b, err, err_len);
 }
 
