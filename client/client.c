@@ -527,12 +527,17 @@ void
 client__note_event(struct s2s_client *c, enum s2s_event ev, const char *peer,
 		   const char *detail)
 {
+	/* The broker of the connection, not the first of the list: a
+	 * device that failed over names the one it is on. */
+	const char *broker = c->tr ? s2s_transport_broker(c->tr)
+				   : c->cfg.broker;
+
 	if (ev == S2S_EVENT_CONNECTED)
 		client__log(c, S2S_LOG_INFO, "%s to %s",
-			    detail ? detail : "connected", c->cfg.broker);
+			    detail ? detail : "connected", broker);
 	else if (ev == S2S_EVENT_DISCONNECTED)
 		client__log(c, S2S_LOG_INFO, "disconnected from %s (%s); "
-			    "reconnecting", c->cfg.broker,
+			    "reconnecting", broker,
 			    detail ? detail : "connection lost");
 	else
 		client__log(c, ev == S2S_EVENT_DENIED ? S2S_LOG_ERROR

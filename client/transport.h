@@ -118,6 +118,14 @@ void s2s_transport_destroy(struct s2s_transport *t);
 /* Paho's text for the last failed connect ("" if it gave none). */
 void s2s_transport_last_error(struct s2s_transport *t, char *buf, size_t len);
 
+/*
+ * The broker URI of the live connection, or of the last one when none is
+ * live (after a loss: the one that was lost); the first of the list
+ * before any.  Owned by t, valid until s2s_transport_destroy.  Takes t's
+ * lock: not with it held.
+ */
+const char *s2s_transport_broker(struct s2s_transport *t);
+
 /* The Paho library version, for logs. */
 const char *s2s_transport_version(void);
 

@@ -1182,6 +1182,19 @@ s2s_transport_last_error(struct s2s_transport *t, char *buf, size_t len)
 }
 
 const char *
+s2s_transport_broker(struct s2s_transport *t)
+{
+	const char *u;
+
+	if (t->nuris <= 1)
+		return t->uri;
+	pthread_mutex_lock(&t->lock);
+	u = t->uris[t->cur];
+	pthread_mutex_unlock(&t->lock);
+	return u;
+}
+
+const char *
 s2s_transport_version(void)
 {
 	MQTTAsync_nameValue *v = MQTTAsync_getVersionInfo();

@@ -633,6 +633,54 @@ START_TEST(test_reconnect)
 }
 END_TEST
 
+/* ---- A device on a broker list names the broker it is on ---------------- */
+
+START_TEST(test_failover_names_broker)
+{
+	char ca[700], cb[700], f[700], dead[64], want[128], wrong[128];
+	char *lis[] = { (char *)tool(), "listen", "--config", cb, NULL };
+	char *txt = NULL, *a;
+	size_t n = 0;
+	int port;
+	pid_t pb;
+	FILE *fp;
+
+	start_broker(NULL);
+	make_device("alice", 1, NULL, NULL, ca, sizeof(ca));
+	make_device("bob", 2, NULL, NULL, cb, sizeof(cb));
+	enrol_session(ca, cb);
+	/* bob's list starts with a broker that is down: he connects to the
+	 * second, and his log must name that one (it named the first). */
+	do
+		port = broker_free_port();
+	while (port == B.port);
+	snprintf(dead, sizeof(dead), "tcp://127.0.0.1:%d", port);
+	fp = fopen(cb, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_gt(getdelim(&txt, &n, '\0', fp), 0);
+	fclose(fp);
+	a = strstr(txt, "\"broker\":\"");
+	ck_assert_ptr_nonnull(a);
+	a = strchr(a + strlen("\"broker\":\""), '"');
+	ck_assert_ptr_nonnull(a);
+	fp = fopen(cb, "w");
+	ck_assert_ptr_nonnull(fp);
+	fprintf(fp, "{\"broker\":[\"%s\",\"%s\"]%s", dead, B.uri, a + 1);
+	fclose(fp);
+	free(txt);
+
+	snprintf(f, sizeof(f), "%s/listen.out", B.dir);
+	snprintf(want, sizeof(want), "connected to %s", B.uri);
+	snprintf(wrong, sizeof(wrong), "connected to %s", dead);
+	pb = spawn(lis, f);
+	ck_assert_msg(wait_text(f, "listening as bob", 60), "%s", slurp(f));
+	ck_assert_msg(strstr(slurp(f), want) && !strstr(slurp(f), wrong),
+		      "%s", slurp(f));
+	kill(pb, SIGTERM);
+	ck_assert_int_eq(reap(pb, 30), 0);
+}
+END_TEST
+
 /* ---- status, health, unpair, register --code -------------------------------- */
 
 START_TEST(test_status)
@@ -934,6 +982,8 @@ make_suite(void)
 	tcase_add_test(tcase(s, "waiting"), test_waiting);
 	tcase_add_test(tcase(s, "revoked_listener"), test_revoked_listener);
 	tcase_add_test(tcase(s, "reconnect"), test_reconnect);
+	tcase_add_test(tcase(s, "failover_names_broker"),
+		       test_failover_names_broker);
 	tcase_add_test(tcase(s, "status"), test_status);
 	tcase_add_test(tcase(s, "api"), test_api);
 	return s;
