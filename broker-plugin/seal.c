@@ -49,7 +49,10 @@ cs_seal_init(struct s2s_cs *cs)
 				     NULL, 0, (const uint8_t *)info_x,
 				     sizeof(info_x) - 1, cs->seal_key_x,
 				     sizeof(cs->seal_key_x));
-	if (rc == S2S_OK && !cs->seal_aead)
+	/* Made again on every call: never a sealer for an older key. */
+	s2s_aead_free(cs->seal_aead);
+	cs->seal_aead = NULL;
+	if (rc == S2S_OK)
 		rc = s2s_aead_new(cs->seal_key_x, &cs->seal_aead);
 	return rc;
 }

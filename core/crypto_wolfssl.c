@@ -95,6 +95,8 @@ void
 s2s_crypto_fixed_point_cache(bool on)
 {
 	atomic_store(&fp_off, !on);
+	if (!on)
+		wc_ecc_fp_free();       /* this thread's, from before */
 }
 
 static void
@@ -130,13 +132,11 @@ trim_raise(void)
 static void
 ecc_thread_mark(void)
 {
-	/* Off: empty this thread's cache, so that no point is ever seen a
-	 * second time and no table is built (wc_ecc_fp_free on an empty
-	 * cache is a loop over its 15 slots). */
-	if (atomic_load(&fp_off)) {
+	/* Off: the cache is empty on entry (ecc_thread_done, and the switch
+	 * itself empties the switching thread's), so no point is ever seen
+	 * a second time and no table is built. */
+	if (atomic_load(&fp_off))
 		(void)pthread_once(&trim_once, trim_raise);
-		wc_ecc_fp_free();
-	}
 	pthread_mutex_lock(&fp_lock);
 	if (!fp_key_live)
 		fp_key_live = pthread_key_create(&fp_key, fp_release) == 0;

@@ -490,21 +490,8 @@ s2s_chain_verify(const struct s2s_chain *c, const uint8_t *hdr,
 		 size_t hdr_len, const uint8_t *msg, size_t msg_len,
 		 uint32_t rt, const uint8_t *tag, size_t tag_len)
 {
-	uint8_t want[S2S_TAG_MAX];
-	enum s2s_err err;
-
-	if (!c || !tag)
-		return S2S_ERR_INVAL;
-	err = s2s_chain_tag(c, hdr, hdr_len, msg, msg_len, rt, want);
-	if (err)
-		goto out_wipe;
-	/* The length is public (it follows the profile), the bytes are not. */
-	if (tag_len != s2s_tag_len(c->profile) ||
-	    !s2s_ct_equal(want, tag, tag_len))
-		err = S2S_ERR_AUTH;
-out_wipe:
-	S2S_WIPE(want);
-	return err;
+	return s2s_chain_verify_ctx(c, NULL, hdr, hdr_len, msg, msg_len, rt,
+				    tag, tag_len);
 }
 
 enum s2s_err

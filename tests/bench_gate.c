@@ -392,29 +392,6 @@ close_conn(struct mosquitto *m)
 	mosquitto_destroy(m);
 }
 
-/*
- * CPU time of the broker's main thread (the one that runs every plugin
- * callback), in microseconds: /proc/<pid>/task/<pid>/schedstat, field 1
- * (ns on the CPU).  The store's background threads are not in it.
- */
-static double
-broker_thread_us(pid_t pid)
-{
-	char path[64];
-	unsigned long long ns = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid,
-		 (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
-	fclose(f);
-	return (double)ns / 1e3;
-}
-
 /* Packages per second from pub to sub on topic (QoS 1, pipelined). */
 static double
 rate(int port, const struct who *pub, const struct who *sub,
@@ -604,15 +581,15 @@ bench_broker(void)
 				   tok_b) != S2S_OK)
 			fail("token");
 
-		c0 = broker_thread_us(bh_pid(plain));
+		c0 = bh_main_thread_cpu_us(bh_pid(plain));
 		r_plain[r] = rate(bh_port(plain), &pa, &pb, topic, slice,
 				  lslice, n_per_round);
-		c_plain[r] = (broker_thread_us(bh_pid(plain)) - c0) /
+		c_plain[r] = (bh_main_thread_cpu_us(bh_pid(plain)) - c0) /
 			     n_per_round;
-		c0 = broker_thread_us(bh_pid(gate));
+		c0 = bh_main_thread_cpu_us(bh_pid(gate));
 		r_gate[r] = rate(bh_port(gate), &ga, &gb, topic, slice, lslice,
 				 n_per_round);
-		c_gate[r] = (broker_thread_us(bh_pid(gate)) - c0) /
+		c_gate[r] = (bh_main_thread_cpu_us(bh_pid(gate)) - c0) /
 			    n_per_round;
 	}
 	mp = median(r_plain, rounds);

@@ -260,29 +260,6 @@ rss_kb(pid_t pid)
 	return kb;
 }
 
-/*
- * CPU time of a broker's main thread (the one that runs every plugin
- * callback) in microseconds: /proc/<pid>/task/<pid>/schedstat, field 1
- * (ns on the CPU).  The store's background threads are not in it.
- */
-static double
-thread_cpu_us(pid_t pid)
-{
-	char path[64];
-	unsigned long long ns = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid,
-		 (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fscanf(f, "%llu", &ns) != 1)
-		ns = 0;
-	fclose(f);
-	return (double)ns / 1e3;
-}
-
 static const char *
 pname(enum s2s_profile p)
 {
@@ -1132,22 +1109,22 @@ bench_broker_pairs(int np, struct pairdev *pd, struct bh_broker *gate,
 				/* alternate which goes first */
 				for (int o = 0; o < 2; o++) {
 					if ((o == 0) == (r % 2 == 1)) {
-						c0 = thread_cpu_us(bh_pid(gate));
+						c0 = bh_main_thread_cpu_us(bh_pid(gate));
 						tg[r] = run_side(&sg, pd, np, pk,
 								 len, n_tp, qos,
 								 false, NULL,
 								 &k);
-						cg[r] = (thread_cpu_us(bh_pid(
+						cg[r] = (bh_main_thread_cpu_us(bh_pid(
 							gate)) - c0) /
 							(np * n_tp);
 					} else {
-						c0 = thread_cpu_us(bh_pid(
+						c0 = bh_main_thread_cpu_us(bh_pid(
 							plain));
 						tpl[r] = run_side(&sp, pd, np,
 								  pk, len, n_tp,
 								  qos, false,
 								  NULL, &k);
-						cp[r] = (thread_cpu_us(bh_pid(
+						cp[r] = (bh_main_thread_cpu_us(bh_pid(
 							plain)) - c0) /
 							(np * n_tp);
 					}

@@ -71,6 +71,13 @@ int bh_start(struct bh_broker **out, const struct bh_options *o);
 int bh_port(const struct bh_broker *b);
 const char *bh_dir(const struct bh_broker *b);
 pid_t bh_pid(const struct bh_broker *b);
+/*
+ * CPU time of process pid's main thread (a broker's: the one that runs
+ * every plugin callback) in microseconds, from /proc/<pid>/task/<pid>/
+ * schedstat; 0 when unreadable.  The store's background threads are not
+ * in it.
+ */
+double bh_main_thread_cpu_us(pid_t pid);
 /* "<dir>/<rel>" in a static buffer (overwritten by the next call). */
 const char *bh_path(const struct bh_broker *b, const char *rel);
 

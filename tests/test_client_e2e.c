@@ -558,6 +558,21 @@ rx_count(void *ud, const struct s2s_message_info *i, const uint8_t *m,
 	__atomic_add_fetch((unsigned *)ud, 1, __ATOMIC_SEQ_CST);
 }
 
+/* Connect, register and pair alice (a) and bob (b), then negotiate. */
+static void
+connect_pair(struct s2s_client *a, struct s2s_client *b)
+{
+	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
+	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
+	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 30000), S2S_OK);
+}
+
 START_TEST(test_duplicates)
 {
 	char ca[700], cb[700], err[512];
@@ -575,16 +590,8 @@ START_TEST(test_duplicates)
 	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == 0, "%s",
 		      err);
 	s2s_client_on_message(b, rx_count, &got);
-	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
+	connect_pair(a, b);
 	ck_assert(s2s_client_registered(a));
-	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
-	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 30000), S2S_OK);
 
 	ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)"one", 3,
 					 S2S_SEND_KEEP_PACKAGE |
@@ -673,15 +680,7 @@ START_TEST(test_stale_rx)
 	ck_assert_msg(s2s_client_create(cb, &b, err, sizeof(err)) == 0, "%s",
 		      err);
 	s2s_client_on_message(b, rx_count, &got);
-	ck_assert_int_eq(s2s_client_connect(a, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_connect(b, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_register(a, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_register(b, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, 0), S2S_ERR_TIMEOUT);
-	ck_assert_int_eq(s2s_client_pair(b, "alice", 0, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_pair(a, "bob", 0, -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_session(a, "bob", -1), S2S_OK);
-	ck_assert_int_eq(s2s_client_wait_session(b, "alice", 30000), S2S_OK);
+	connect_pair(a, b);
 	/* Bob's state with the session and nothing received yet. */
 	for (int i = 0; i < 3000; i++) {
 		ck_assert_int_eq(s2s_client_seq(b, "alice", NULL, &next),
