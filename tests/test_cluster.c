@@ -1183,6 +1183,67 @@ START_TEST(test_qos2_route_once)
 }
 END_TEST
 
+/* ---- failover past a broker that takes the connection and never answers ---- */
+
+/*
+ * The device's first broker accepts TCP (a listening socket nobody reads:
+ * a hung broker, or a host that is up with its broker stuck) and never
+ * sends a CONNACK.  After its share of the timeout the device must try
+ * the next broker.  Paho was still connecting to the first one then (its
+ * own connect timeout had not fired, and a disconnect does not stop a
+ * connect in progress): it swallowed the CONNECT to the second broker and
+ * reported the first one's failure for it, so a device whose first
+ * broker hung never reached the second.
+ */
+START_TEST(test_failover_silent)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof(a);
+	char dir[400], key[500], sig[500], cfg[600], err[512];
+	struct s2s_key *k = NULL;
+	struct s2s_image img = { 0 };
+	struct s2s_client *c;
+	FILE *f;
+	int ls;
+
+	cluster_start();
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(ls, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(ls, 16), 0);
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+
+	snprintf(dir, sizeof(dir), "%s/carol", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(key, sizeof(key), "%s/carol", dir);
+	ck_assert_int_eq(s2s_key_generate(&k), S2S_OK);
+	ck_assert_int_eq(s2s_key_save(k, key), S2S_OK);
+	s2s_key_destroy(k);
+	snprintf(sig, sizeof(sig), "%s/sig.png", dir);
+	ck_assert_int_eq(s2s_bio_siggen(3, 1, &img), S2S_OK);
+	ck_assert_int_eq(s2s_image_write_file(&img, sig, 6), S2S_OK);
+	s2s_image_free(&img);
+	snprintf(cfg, sizeof(cfg), "%s/device.json", dir);
+	f = fopen(cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "{\"broker\":[\"tcp://127.0.0.1:%d\",\"tcp://127.0.0.1:%d\"],"
+		"\"id\":\"carol\",\"key\":\"%s.key\",\"cs_key\":\"%s/cs.pub\","
+		"\"signature\":\"%s\",\"state_dir\":\"state\",\"covers\":"
+		"\"builtin\",\"state_fsync\":false,\"keepalive\":5,"
+		"\"timeouts\":{\"connect\":6,\"pair\":20,\"session\":20,"
+		"\"fetch\":5}}\n", ntohs(a.sin_port), cc[0].port, key, shared,
+		sig);
+	fclose(f);
+	ck_assert_msg(s2s_client_create(cfg, &c, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	ck_assert_int_eq(s2s_client_connect(c, -1), S2S_OK);
+	ck_assert(s2s_client_connected(c));
+	s2s_client_destroy(c);
+	close(ls);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -1203,6 +1264,7 @@ make_suite(void)
 	ADD(kill9_receiver);
 	ADD(view);
 	ADD(qos2_route_once);
+	ADD(failover_silent);
 #undef ADD
 	suite_add_tcase(s, tc);
 	return s;
