@@ -1231,7 +1231,7 @@ START_TEST(test_failover_silent)
 		"\"id\":\"carol\",\"key\":\"%s.key\",\"cs_key\":\"%s/cs.pub\","
 		"\"signature\":\"%s\",\"state_dir\":\"state\",\"covers\":"
 		"\"builtin\",\"state_fsync\":false,\"keepalive\":5,"
-		"\"timeouts\":{\"connect\":6,\"pair\":20,\"session\":20,"
+		"\"timeouts\":{\"connect\":20,\"pair\":20,\"session\":20,"
 		"\"fetch\":5}}\n", ntohs(a.sin_port), cc[0].port, key, shared,
 		sig);
 	fclose(f);
