@@ -729,14 +729,14 @@ poke_next(struct s2s_transport *t)
 	}
 }
 
+/* Paho checks its connect timeouts every 3 s (MQTTAsync_checkTimeouts). */
+#define PAHO_TIMEOUT_GRACE_MS 5000
+
 /*
  * Start connecting l to uri (NULL: the one it was created with; the
  * password from the callback), and wait for the answer up to timeout_ms;
  * with poke, poke_next() runs once Paho has the CONNECT command.
  */
-/* Paho checks its connect timeouts about once a second. */
-#define PAHO_TIMEOUT_GRACE_MS 2000
-
 static enum s2s_err
 connect_one(struct s2s_transport *t, struct link *l, const char *uri,
 	    bool clean, int timeout_ms, bool poke)
