@@ -165,13 +165,16 @@ same_cb(void *arg, uint64_t seq, const uint8_t *pkg, size_t len)
  */
 enum s2s_err
 cs_gate_qos(struct s2s_cs *cs, const char *client_id,
-	    const struct cs_topic *t, const uint8_t *buf, size_t len, int qos)
+	    const struct cs_topic *t, const uint8_t *buf, size_t len, int qos,
+	    bool *copy)
 {
 	struct cs_pair *p = cs_pair_find(cs, t->pair);
 	struct cs_session *s = p ? p->sess : NULL;
 	int dir = p && client_id ? cs_pair_member(p, client_id) : -1;
 	enum s2s_err rc;
 
+	if (copy)
+		*copy = false;
 	if (qos == 2 && s && dir >= 0 && s->state == CS_SESS_ESTABLISHED &&
 	    s->q2_open[dir] && s->q2_len[dir] == len && client_id &&
 	    strcmp(client_id, t->id) == 0) {
@@ -183,6 +186,8 @@ cs_gate_qos(struct s2s_cs *cs, const char *client_id,
 			cs_log(MOSQ_LOG_DEBUG, "gate: QoS 2 resend of '%s' seq "
 			       "%llu passed to the broker's duplicate check",
 			       client_id, (unsigned long long)s->q2_seq[dir]);
+			if (copy)
+				*copy = true;
 			return S2S_OK;
 		}
 	}

@@ -411,6 +411,7 @@ cs_on_message(int event, void *event_data, void *userdata)
 	struct s2s_cs *cs = userdata;
 	const char *cid = mosquitto_client_id(ed->client);
 	struct cs_topic t;
+	bool copy = false;
 
 	(void)event;
 	cs->wmark.set = false;      /* a PUBLISH, not a will */
@@ -444,10 +445,14 @@ cs_on_message(int event, void *event_data, void *userdata)
 		 */
 		if (cs_gate_qos(cs, cid, &t, ed->payload, ed->payloadlen,
 				ed->qos == 2 && mosquitto_client_protocol_version(
-					ed->client) != 5 ? 1 : ed->qos) !=
+					ed->client) != 5 ? 1 : ed->qos, &copy) !=
 		    S2S_OK)
 			return MOSQ_ERR_ACL_DENIED;
-		route_package(cs, &t, ed->payload, ed->payloadlen);
+		/* A QoS 2 copy of the last package went to the receiver's
+		 * broker with the original already (it is routed here at
+		 * its PUBLISH, not at its PUBREL). */
+		if (!copy)
+			route_package(cs, &t, ed->payload, ed->payloadlen);
 		return MOSQ_ERR_SUCCESS;
 	case CS_T_BRIDGE:
 		/* Verified by the gate of the sender's broker: trusted only

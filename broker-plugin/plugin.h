@@ -384,11 +384,13 @@ enum s2s_err cs_gate(struct s2s_cs *cs, const char *client_id,
  * cs_gate for a PUBLISH at qos: a QoS 2 resend (DUP) of the last package
  * accepted from this sender, not yet routed, byte for byte, is S2S_OK
  * without a second verification (the broker drops the copy by its
- * message id); everything else is cs_gate.
+ * message id); everything else is cs_gate.  *copy (if copy is not NULL):
+ * true when it was such a resend, which was routed to other brokers
+ * already with the original (cs_cluster_route: not again).
  */
 enum s2s_err cs_gate_qos(struct s2s_cs *cs, const char *client_id,
 			 const struct cs_topic *t, const uint8_t *buf,
-			 size_t len, int qos);
+			 size_t len, int qos, bool *copy);
 /*
  * A package on pair topic t (buf, len bytes) is being routed to the
  * connection reader (ACL READ).  false: it is the last QoS 2 package of

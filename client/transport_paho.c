@@ -729,6 +729,9 @@ poke_next(struct s2s_transport *t)
 	}
 }
 
+/* Paho checks its connect timeouts every 3 s (MQTTAsync_checkTimeouts). */
+#define PAHO_TIMEOUT_GRACE_MS 5000
+
 /*
  * Start connecting l to uri (NULL: the one it was created with; the
  * password from the callback), and wait for the answer up to timeout_ms;
@@ -746,7 +749,7 @@ connect_one(struct s2s_transport *t, struct link *l, const char *uri,
 	struct waiter *w;
 	char pw[PASSWORD_MAX];
 	enum s2s_err e;
-	int rc;
+	int rc, wait_ms = timeout_ms;
 
 	w = waiter_new(t);
 	if (!w)
@@ -775,6 +778,20 @@ connect_one(struct s2s_transport *t, struct link *l, const char *uri,
 	if (uri) {
 		co.serverURIs = one;
 		co.serverURIcount = 1;
+		/*
+		 * One broker of several: Paho's own connect timeout (whole
+		 * seconds) ends its attempt before we stop waiting, so that
+		 * the handle is idle when the next broker is tried.  A
+		 * CONNECT given to a handle still connecting is swallowed
+		 * (its callbacks replace the pending ones, nothing is
+		 * dialled) and MQTTAsync_disconnect does not stop a connect
+		 * in progress: a broker that took the TCP connection and
+		 * never answered kept the device from every other one.
+		 */
+		co.connectTimeout = timeout_ms >= 2000 ? timeout_ms / 1000 : 1;
+		wait_ms = (co.connectTimeout * 1000 > timeout_ms ?
+			   co.connectTimeout * 1000 : timeout_ms) +
+			  PAHO_TIMEOUT_GRACE_MS;
 	}
 	co.onSuccess5 = conn_ok;
 	co.onFailure5 = conn_fail;
@@ -801,7 +818,7 @@ connect_one(struct s2s_transport *t, struct link *l, const char *uri,
 		e = S2S_ERR_MQTT;
 		goto out;
 	}
-	if (!wait_done(t, w, timeout_ms)) {
+	if (!wait_done(t, w, wait_ms)) {
 		t->poking = false;
 		if (t->next_link == l)  /* a late CONNACK must not promote */
 			t->next_link = NULL;
@@ -833,7 +850,8 @@ out:
  * each broker in turn, and the brokers share the used tokens, so the
  * second broker refused a token the first had taken before failing
  * (CONNACK "not authorised", read as a revocation).  S2S_ERR_DENIED only
- * if every broker that answered refused.
+ * if every broker that answered refused.  A broker that never answers
+ * costs its share plus up to PAHO_TIMEOUT_GRACE_MS (connect_one).
  */
 static enum s2s_err
 connect_link(struct s2s_transport *t, struct link *l, bool clean,

@@ -25,10 +25,14 @@
  * S2S_PLUGIN is unset: not run by meson).  S2S_CLUSTER_TEST=<name> runs one
  * test; S2S_CLUSTER_LOG=1 prints the devices' log lines, timestamped.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +41,7 @@
 #include "broker_harness.h"
 #include "check_main.h"
 #include "cluster_conf.h"
+#include "diag.h"      /* S2S_SEND_SEAL_ONLY */
 #include "json.h"
 #include "mqtt_testclient.h"
 #include "pg_harness.h"
@@ -955,6 +960,290 @@ START_TEST(test_view)
 }
 END_TEST
 
+/* ---- QoS 2 copies are routed to the receiver's broker once ------------------ */
+
+/* A raw MQTT 5 client (every message id and flag under the test's control). */
+struct raw {
+	int fd;
+};
+
+static void
+raw_send(struct raw *r, uint8_t first, const uint8_t *body, size_t n)
+{
+	uint8_t hdr[5];
+	size_t h = 0, left = n;
+
+	hdr[h++] = first;
+	do {
+		hdr[h] = (uint8_t)(left % 128);
+		left /= 128;
+		if (left)
+			hdr[h] |= 0x80;
+		h++;
+	} while (left);
+	ck_assert(write(r->fd, hdr, h) == (ssize_t)h);
+	ck_assert(write(r->fd, body, n) == (ssize_t)n);
+}
+
+static bool
+raw_read_full(int fd, uint8_t *p, size_t n)
+{
+	while (n) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		if (poll(&pf, 1, TC_TIMEOUT_MS) != 1)
+			return false;
+		k = read(fd, p, n);
+		if (k <= 0)
+			return false;
+		p += k;
+		n -= (size_t)k;
+	}
+	return true;
+}
+
+/* The next packet's first byte (body in buf), -1 on timeout or EOF. */
+static int
+raw_read(struct raw *r, uint8_t *buf, size_t cap, size_t *len)
+{
+	uint8_t first, c;
+	size_t n = 0, mul = 1;
+
+	if (!raw_read_full(r->fd, &first, 1))
+		return -1;
+	do {
+		if (!raw_read_full(r->fd, &c, 1))
+			return -1;
+		n += (c & 0x7f) * mul;
+		mul *= 128;
+	} while (c & 0x80);
+	ck_assert_uint_le(n, cap);
+	if (!raw_read_full(r->fd, buf, n))
+		return -1;
+	*len = n;
+	return first;
+}
+
+static void
+put_str(uint8_t *b, size_t *n, const char *s)
+{
+	size_t l = strlen(s);
+
+	b[(*n)++] = (uint8_t)(l >> 8);
+	b[(*n)++] = (uint8_t)l;
+	memcpy(b + *n, s, l);
+	*n += l;
+}
+
+/* MQTT 5 CONNECT (clean start) as id with a token; the CONNACK reason. */
+static int
+raw_connect5(struct raw *r, int port, const char *id, const char *pw)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	uint8_t b[1024];
+	size_t n = 0, len;
+	int first;
+
+	r->fd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(r->fd, 0);
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(r->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	put_str(b, &n, "MQTT");
+	b[n++] = 5;
+	b[n++] = 0x02 | 0x80 | 0x40;    /* clean start, user, password */
+	b[n++] = 0;
+	b[n++] = 60;                    /* keepalive */
+	b[n++] = 0;                     /* no properties */
+	put_str(b, &n, id);
+	put_str(b, &n, id);
+	put_str(b, &n, pw);
+	raw_send(r, 0x10, b, n);
+	first = raw_read(r, b, sizeof(b), &len);
+	if (first != 0x20 || len < 2)
+		return -1;
+	return b[1];
+}
+
+static void
+raw_publish2(struct raw *r, const char *topic, const uint8_t *p, size_t n,
+	     unsigned mid)
+{
+	uint8_t *b = malloc(n + strlen(topic) + 8);
+	size_t k = 0;
+
+	ck_assert_ptr_nonnull(b);
+	put_str(b, &k, topic);
+	b[k++] = (uint8_t)(mid >> 8);
+	b[k++] = (uint8_t)mid;
+	b[k++] = 0;                     /* no properties */
+	memcpy(b + k, p, n);
+	raw_send(r, 0x34, b, k + n);    /* QoS 2, no DUP */
+	free(b);
+}
+
+/* The reason code of the next ack of type want for mid, -1 if none. */
+static int
+raw_ack(struct raw *r, int want, unsigned mid)
+{
+	uint8_t buf[256];
+	size_t len;
+	int first;
+
+	for (;;) {
+		first = raw_read(r, buf, sizeof(buf), &len);
+		if (first < 0)
+			return -1;
+		if ((first & 0xf0) == want && len >= 2 &&
+		    (unsigned)(buf[0] << 8 | buf[1]) == mid)
+			return len > 2 ? buf[2] : 0;
+	}
+}
+
+static void
+raw_pubrel(struct raw *r, unsigned mid)
+{
+	uint8_t b[2] = { (uint8_t)(mid >> 8), (uint8_t)mid };
+
+	raw_send(r, 0x62, b, 2);
+}
+
+static void
+device_token(const char *name, char tok[S2S_TOKEN_MAX])
+{
+	char path[600];
+	struct s2s_key *k;
+
+	snprintf(path, sizeof(path), "%s/%s/%s.key", tmpdir, name, name);
+	ck_assert_int_eq(s2s_key_load_private(path, &k), S2S_OK);
+	ck_assert_int_eq(s2s_token_make(k, name, (uint64_t)time(NULL) + 300,
+					tok), S2S_OK);
+	s2s_key_destroy(k);
+}
+
+/*
+ * Alice (MQTT 5, on b0) publishes one package at QoS 2, then the same
+ * bytes under two more message ids before any PUBREL: the gate passes the
+ * copies unverified (its QoS 2 resend rule) and the broker routes none of
+ * them to a local reader again (cs_gate_route), but every copy used to be
+ * published to bob's broker as well: bob got the package three times.
+ */
+START_TEST(test_qos2_route_once)
+{
+	static const char topic[] = "s2s/pair/alice~bob/alice";
+	char ca[600], cb[600], tok[S2S_TOKEN_MAX];
+	struct s2s_client *a, *b;
+	struct s2s_sent_info info;
+	struct tc *tb;
+	struct tc_msg m;
+	struct raw r;
+
+	cluster_start();
+	make_device("alice", 1, 0, ca, sizeof(ca));
+	make_device("bob", 2, 1, cb, sizeof(cb));
+	a = client(ca, NULL);
+	b = client(cb, NULL);
+	setup_pair(a, b);
+	memset(&info, 0, sizeof(info));
+	ck_assert_int_eq(s2s_client_send(a, "bob", (const uint8_t *)"q2", 2,
+					 S2S_SEND_SEAL_ONLY, &info), S2S_OK);
+	ck_assert_ptr_nonnull(info.package);
+	s2s_client_destroy(a);
+	s2s_client_destroy(b);
+
+	/* bob, as a plain MQTT client on b1, reads alice's topic */
+	device_token("bob", tok);
+	ck_assert_int_eq(tc_connect(&tb, cc[1].port, "bob", "bob", tok, 5), 0);
+	ck_assert_int_eq(tc_subscribe(tb, topic, 1), 1);
+
+	device_token("alice", tok);
+	ck_assert_int_eq(raw_connect5(&r, cc[0].port, "alice", tok), 0);
+	for (unsigned mid = 7; mid <= 9; mid++) {
+		raw_publish2(&r, topic, info.package, info.package_len, mid);
+		ck_assert_int_eq(raw_ack(&r, 0x50, mid), 0);
+	}
+	for (unsigned mid = 7; mid <= 9; mid++) {
+		raw_pubrel(&r, mid);
+		ck_assert_int_eq(raw_ack(&r, 0x70, mid), 0);
+	}
+	ck_assert_msg(tc_wait(tb, topic, 60000, &m),
+		      "the package never reached bob's broker");
+	ck_assert_uint_eq(m.len, info.package_len);
+	tc_msg_free(&m);
+	/* the copies were routed right behind it (same bridge, in order) */
+	if (tc_wait(tb, topic, 3000, &m)) {
+		tc_msg_free(&m);
+		ck_abort_msg("bob got a QoS 2 copy a second time (routed "
+			     "again to his broker)");
+	}
+	close(r.fd);
+	tc_close(tb);
+	s2s_free(info.package);
+}
+END_TEST
+
+/* ---- failover past a broker that takes the connection and never answers ---- */
+
+/*
+ * The device's first broker accepts TCP (a listening socket nobody reads:
+ * a hung broker, or a host that is up with its broker stuck) and never
+ * sends a CONNACK.  After its share of the timeout the device must try
+ * the next broker.  Paho was still connecting to the first one then (its
+ * own connect timeout had not fired, and a disconnect does not stop a
+ * connect in progress): it swallowed the CONNECT to the second broker and
+ * reported the first one's failure for it, so a device whose first
+ * broker hung never reached the second.
+ */
+START_TEST(test_failover_silent)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t al = sizeof(a);
+	char dir[400], key[500], sig[500], cfg[600], err[512];
+	struct s2s_key *k = NULL;
+	struct s2s_image img = { 0 };
+	struct s2s_client *c;
+	FILE *f;
+	int ls;
+
+	cluster_start();
+	ls = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(ls, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(ls, 16), 0);
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&a, &al), 0);
+
+	snprintf(dir, sizeof(dir), "%s/carol", tmpdir);
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(key, sizeof(key), "%s/carol", dir);
+	ck_assert_int_eq(s2s_key_generate(&k), S2S_OK);
+	ck_assert_int_eq(s2s_key_save(k, key), S2S_OK);
+	s2s_key_destroy(k);
+	snprintf(sig, sizeof(sig), "%s/sig.png", dir);
+	ck_assert_int_eq(s2s_bio_siggen(3, 1, &img), S2S_OK);
+	ck_assert_int_eq(s2s_image_write_file(&img, sig, 6), S2S_OK);
+	s2s_image_free(&img);
+	snprintf(cfg, sizeof(cfg), "%s/device.json", dir);
+	f = fopen(cfg, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "{\"broker\":[\"tcp://127.0.0.1:%d\",\"tcp://127.0.0.1:%d\"],"
+		"\"id\":\"carol\",\"key\":\"%s.key\",\"cs_key\":\"%s/cs.pub\","
+		"\"signature\":\"%s\",\"state_dir\":\"state\",\"covers\":"
+		"\"builtin\",\"state_fsync\":false,\"keepalive\":5,"
+		"\"timeouts\":{\"connect\":20,\"pair\":20,\"session\":20,"
+		"\"fetch\":5}}\n", ntohs(a.sin_port), cc[0].port, key, shared,
+		sig);
+	fclose(f);
+	ck_assert_msg(s2s_client_create(cfg, &c, err, sizeof(err)) == S2S_OK,
+		      "%s", err);
+	ck_assert_int_eq(s2s_client_connect(c, -1), S2S_OK);
+	ck_assert(s2s_client_connected(c));
+	s2s_client_destroy(c);
+	close(ls);
+}
+END_TEST
+
 static Suite *
 make_suite(void)
 {
@@ -974,6 +1263,8 @@ make_suite(void)
 	ADD(kill9);
 	ADD(kill9_receiver);
 	ADD(view);
+	ADD(qos2_route_once);
+	ADD(failover_silent);
 #undef ADD
 	suite_add_tcase(s, tc);
 	return s;
